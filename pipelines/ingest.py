@@ -1,0 +1,35 @@
+"""Stage ingest: read the configured source, write an immutable snapshot and its summary."""
+
+import os
+
+from tsforge import stage
+from tsforge.config import load_params
+from tsforge.sources import content_hash, infer_freq, load_source
+
+
+def main() -> None:
+    data = load_params(stage.PARAMS).data
+    loaded = load_source(data)
+    frame = loaded.frame
+    times = frame[data.time_column]
+    stage.RAW_SERIES.parent.mkdir(parents=True, exist_ok=True)
+    tmp = stage.RAW_SERIES.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, stage.RAW_SERIES)
+    stage.write_json(
+        stage.RAW_META,
+        {
+            "source": loaded.origin,
+            "rows": len(frame),
+            "start": times.iloc[0].isoformat() if len(frame) else None,
+            "end": times.iloc[-1].isoformat() if len(frame) else None,
+            "columns": list(frame.columns),
+            "freq": data.freq or infer_freq(times),
+            "sha256": content_hash(frame),
+            "notes": list(loaded.notes),
+        },
+    )
+
+
+if __name__ == "__main__":
+    stage.run(main)

@@ -1,0 +1,57 @@
+"""Stage train: rebuild the best trial with the tuner's builder, train, log the forecaster."""
+
+import keras_tuner as kt
+import mlflow
+import numpy as np
+import pandas as pd
+
+from tsforge import stage, tracking
+from tsforge.config import load_params
+from tsforge.forecaster import ForecastSpec, log_forecaster
+from tsforge.scaling import AffineScaler
+from tsforge.training import train_best
+
+
+def main() -> None:
+    params = load_params(stage.PARAMS)
+    best = stage.read_json(stage.BEST_HPARAMS)
+    hp = kt.HyperParameters.from_config(best["config"])
+    data = stage.load_windowed()
+    series = np.load(stage.PROCESSED)
+    stage.start_tracking(params.tracking.experiment)
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.set_tags({**tracking.lineage_tags(stage.ROOT, {"series": stage.PROCESSED, "windows": stage.WINDOWS}, stage.PARAMS), "stage": "train", "tuning_run_id": best["tuning_run_id"]})
+        mlflow.log_params(hp.values)
+        model, history = train_best(hp, params.tune.space, data, params.train.epochs, params.train.patience, params.train.seed)
+        curve = pd.DataFrame({"epoch": range(1, len(history["loss"]) + 1), "loss": history["loss"], "val_loss": history["val_loss"]})
+        for row in curve.itertuples():
+            mlflow.log_metrics({"loss": row.loss, "val_loss": row.val_loss}, step=int(row.epoch))
+        curve.to_csv(stage.REPORTS / "learning_curve.csv", index=False)
+        model.save(stage.NETWORK)
+        spec = ForecastSpec(
+            time_column=params.data.time_column,
+            targets=params.data.target,
+            features=params.data.features,
+            input_size=data.window.input_size,
+            horizon=data.window.horizon,
+            difference=bool(series["difference"]),
+            freq=stage.read_json(stage.RAW_META)["freq"],
+            scaler=AffineScaler.load(stage.SCALER),
+        )
+        spec.save(stage.FORECAST_SPEC)
+        raw = pd.read_parquet(stage.RAW_SERIES)
+        model_uri = log_forecaster(stage.NETWORK, stage.FORECAST_SPEC, raw.tail(spec.input_size + 1), model, spec)
+        stage.write_json(
+            stage.REPORTS / "training.json",
+            {
+                "run_id": run.info.run_id,
+                "model_uri": model_uri,
+                "epochs": len(curve),
+                "best_val_loss": float(curve["val_loss"].min()),
+                "hyperparameters": hp.values,
+            },
+        )
+
+
+if __name__ == "__main__":
+    stage.run(main)

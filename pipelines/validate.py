@@ -1,0 +1,60 @@
+"""Stage validate: the Great Expectations data contract and the EDA that picks preprocessing."""
+
+import mlflow
+import pandas as pd
+
+from tsforge import stage, tracking
+from tsforge.config import load_params
+from tsforge.eda import adf_test, recommend, seasonal_period, summarize
+from tsforge.errors import ValidationError
+from tsforge.scaling import chronological_split
+from tsforge.validation import as_dicts, failure_message, gap_check, min_rows, run_contract
+from tsforge.windowing import WindowSpec
+
+
+def main() -> None:
+    params = load_params(stage.PARAMS)
+    data, scale = params.data, params.scale
+    frame = pd.read_parquet(stage.RAW_SERIES)
+    meta = stage.read_json(stage.RAW_META)
+    spec = WindowSpec(params.window.input_size, params.window.horizon, params.window.step)
+    may_difference = str(scale.difference).lower() != "false"
+    needed = min_rows(spec, scale.train_fraction, scale.val_fraction, int(may_difference))
+    checks = run_contract(frame, data.time_column, data.columns, params.validate.max_missing_fraction, needed)
+    checks.append(gap_check(frame[data.time_column], meta["freq"], params.validate.max_gaps))
+    if not all(c.success for c in checks):
+        raise ValidationError(failure_message(checks, meta["source"]))
+
+    target = frame[data.target[0]].interpolate(limit_direction="both").to_numpy()
+    split = chronological_split(len(frame), scale.train_fraction, scale.val_fraction)
+    stats = summarize(frame, data.columns, params.validate.outlier_iqr_factor)
+    adf = adf_test(target)
+    period, strength = seasonal_period(target)
+    advice = recommend(target, split, stats[data.target[0]], adf, period, params.validate.robust_outlier_fraction)
+    eda = {
+        "columns": stats,
+        "adf": adf,
+        "season_period": period,
+        "season_acf": strength,
+        "recommendation": advice.__dict__,
+        "input_size_note": (
+            f"window.input_size={spec.input_size} covers the seasonal period {period}"
+            if spec.input_size >= period
+            else f"window.input_size={spec.input_size} is shorter than the seasonal period {period}; "
+            f"consider at least {advice.min_input_size}"
+        ),
+    }
+    stage.write_json(stage.REPORTS / "validation.json", {"success": True, "rows_needed": needed, "checks": as_dicts(checks)})
+    stage.write_json(stage.REPORTS / "eda.json", eda)
+
+    stage.start_tracking(params.tracking.experiment)
+    with mlflow.start_run(run_name="validate"):
+        mlflow.set_tags(tracking.lineage_tags(stage.ROOT, {"raw": stage.RAW_SERIES}, stage.PARAMS))
+        mlflow.set_tags({"stage": "validate", "eda.scaler": advice.scaler, "eda.scaler_reason": advice.scaler_reason, "eda.difference": str(advice.difference).lower(), "eda.difference_reason": advice.difference_reason})
+        mlflow.log_metrics({"rows": len(frame), "season_period": period, "adf_p_value": float(adf["p_value"])})
+        mlflow.log_artifact(str(stage.REPORTS / "validation.json"))
+        mlflow.log_artifact(str(stage.REPORTS / "eda.json"))
+
+
+if __name__ == "__main__":
+    stage.run(main)

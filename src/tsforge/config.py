@@ -1,0 +1,236 @@
+"""Typed view of ``params.yaml``: one frozen dataclass per stage section.
+
+params.yaml is parsed once, in a stage's ``main``, and the sections are passed down as
+values. No other module opens the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from tsforge.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the series comes from and which columns matter."""
+
+    source: str = "co2"
+    path: str | None = None
+    time_column: str = "date"
+    target: tuple[str, ...] = ("co2",)
+    features: tuple[str, ...] = ()
+    freq: str | None = None
+    until: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Model input columns: the targets first, then exogenous features."""
+        return self.target + self.features
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """Bounds of the data contract."""
+
+    max_missing_fraction: float = 0.05
+    max_gaps: int = 0
+    outlier_iqr_factor: float = 1.5
+    robust_outlier_fraction: float = 0.01
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """Chronological split, gap filling and scaling."""
+
+    train_fraction: float = 0.7
+    val_fraction: float = 0.15
+    method: str = "auto"
+    fill: str = "interpolate"
+    difference: str = "auto"
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Sliding-window geometry, in time steps."""
+
+    input_size: int = 52
+    horizon: int = 4
+    step: int = 1
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """The hyperparameter search: strategy, budget and the space itself."""
+
+    strategy: str = "hyperband"
+    max_epochs: int = 9
+    factor: int = 3
+    hyperband_iterations: int = 1
+    max_trials: int = 6
+    patience: int = 3
+    batch_size: int = 64
+    seed: int = 42
+    space: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Final training of the best hyperparameters."""
+
+    epochs: int = 30
+    patience: int = 5
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Test-split scoring, baselines and plots."""
+
+    season_period: int | None = None
+    plot_windows: int = 1
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Model registry name and the promotion gate."""
+
+    model_name: str = "tsforge-forecaster"
+    metric: str = "mase"
+    min_improvement: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow experiment; the URI comes from MLFLOW_TRACKING_URI or the local default."""
+
+    experiment: str = "tsforge"
+
+
+@dataclass(frozen=True)
+class Params:
+    """All sections of params.yaml."""
+
+    data: DataConfig
+    validate: ValidateConfig
+    scale: ScaleConfig
+    window: WindowConfig
+    tune: TuneConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    registry: RegistryConfig
+    tracking: TrackingConfig
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+_TUPLE_FIELDS = {"target", "features"}
+
+
+def _section(cls: type[T], raw: Any, name: str) -> T:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"params.yaml: section '{name}' must be a mapping, got {raw!r}.")
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"params.yaml: section '{name}' has unknown key(s) {unknown}; "
+            f"the keys it accepts are {sorted(known)}."
+        )
+    values = {k: (_as_tuple(v) if k in _TUPLE_FIELDS else v) for k, v in raw.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # pragma: no cover - guarded by the unknown-key check
+        raise ConfigError(f"params.yaml: section '{name}': {exc}") from exc
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "data": DataConfig,
+    "validate": ValidateConfig,
+    "scale": ScaleConfig,
+    "window": WindowConfig,
+    "tune": TuneConfig,
+    "train": TrainConfig,
+    "evaluate": EvaluateConfig,
+    "registry": RegistryConfig,
+    "tracking": TrackingConfig,
+}
+
+
+def parse_params(raw: Mapping[str, Any]) -> Params:
+    """Turn the loaded YAML mapping into typed, checked sections.
+
+    Args:
+        raw: The mapping read from params.yaml.
+
+    Returns:
+        The parsed parameters.
+    """
+    sections = {name: _section(cls, raw.get(name), name) for name, cls in _SECTIONS.items()}
+    params = Params(**sections)
+    _check(params)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and parse params.yaml.
+
+    Args:
+        path: Location of the params file.
+
+    Returns:
+        The parsed parameters.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path} not found: run the stage from the project root.")
+    with path.open(encoding="utf-8") as handle:
+        raw = yaml.safe_load(handle) or {}
+    return parse_params(raw)
+
+
+def _check(params: Params) -> None:
+    scale, window = params.scale, params.window
+    if not 0 < scale.train_fraction < 1 or not 0 < scale.val_fraction < 1:
+        raise ConfigError("params.yaml: scale.train_fraction and scale.val_fraction must be in (0, 1).")
+    if scale.train_fraction + scale.val_fraction >= 1:
+        raise ConfigError(
+            "params.yaml: scale.train_fraction + scale.val_fraction must be below 1 "
+            "so that a test split remains."
+        )
+    if scale.method not in {"auto", "standard", "robust", "minmax"}:
+        raise ConfigError(
+            f"params.yaml: scale.method is '{scale.method}'; use auto, standard, robust or minmax."
+        )
+    if scale.fill not in {"interpolate", "ffill", "drop", "fail"}:
+        raise ConfigError(
+            f"params.yaml: scale.fill is '{scale.fill}'; use interpolate, ffill, drop or fail."
+        )
+    if str(scale.difference).lower() not in {"auto", "true", "false"}:
+        raise ConfigError(
+            f"params.yaml: scale.difference is '{scale.difference}'; use auto, true or false."
+        )
+    if window.input_size < 1 or window.horizon < 1 or window.step < 1:
+        raise ConfigError("params.yaml: window.input_size, horizon and step must all be >= 1.")
+    if not params.data.target:
+        raise ConfigError("params.yaml: data.target must name at least one column to forecast.")
+    if params.tune.strategy not in {"hyperband", "random", "bayesian", "grid"}:
+        raise ConfigError(
+            f"params.yaml: tune.strategy is '{params.tune.strategy}'; "
+            "use hyperband, random, bayesian or grid."
+        )

@@ -1,0 +1,167 @@
+"""Exploratory statistics that decide preprocessing, each decision with its reason."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tsforge.scaling import Split
+
+
+def column_stats(values: pd.Series, iqr_factor: float) -> dict[str, float | int]:
+    """Summary statistics of one column, missing values excluded.
+
+    Args:
+        values: The column.
+        iqr_factor: Outliers lie beyond ``iqr_factor`` interquartile ranges from the quartiles.
+
+    Returns:
+        mean, std, min, max, skew, kurtosis, outlier_fraction and missing_count.
+    """
+    present = values.dropna().astype(np.float64)
+    q25, q75 = present.quantile([0.25, 0.75]) if len(present) else (np.nan, np.nan)
+    iqr = q75 - q25
+    outliers = ((present < q25 - iqr_factor * iqr) | (present > q75 + iqr_factor * iqr)).sum()
+    return {
+        "mean": float(present.mean()),
+        "std": float(present.std()),
+        "min": float(present.min()),
+        "max": float(present.max()),
+        "skew": float(present.skew()),
+        "kurtosis": float(present.kurt()),
+        "outlier_fraction": float(outliers / len(present)) if len(present) else 0.0,
+        "missing_count": int(values.isna().sum()),
+    }
+
+
+def adf_test(values: np.ndarray) -> dict[str, float | bool]:
+    """Augmented Dickey-Fuller test for a unit root (non-stationarity).
+
+    Returns:
+        statistic, p_value and ``stationary`` (p < 0.05).
+    """
+    from statsmodels.tsa.stattools import adfuller
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        statistic, p_value, *_ = adfuller(values, autolag="AIC")
+    return {"statistic": float(statistic), "p_value": float(p_value), "stationary": bool(p_value < 0.05)}
+
+
+def seasonal_period(
+    values: np.ndarray, max_lag: int | None = None, min_acf: float = 0.2, harmonic_tolerance: float = 0.8
+) -> tuple[int, float]:
+    """Dominant seasonal period from the autocorrelation of the detrended series.
+
+    A quadratic trend is removed first; otherwise every lag of a trending series looks
+    correlated. (Differencing instead would leave mostly noise on a smooth weekly
+    series, and short lags would win.) The period is the shortest local ACF peak (lag >= 2) that reaches
+    ``harmonic_tolerance`` of the strongest peak.
+
+    Args:
+        values: The series, without missing values.
+        max_lag: Longest period considered (default: a third of the series, at most 400).
+        min_acf: A peak weaker than this means "no seasonality" (period 1).
+        harmonic_tolerance: Share of the strongest peak a shorter peak needs to be chosen.
+
+    Returns:
+        The period and its autocorrelation.
+    """
+    from statsmodels.tsa.stattools import acf
+
+    steps = np.arange(len(values))
+    residual = values - np.polyval(np.polyfit(steps, values, 2), steps)
+    max_lag = max_lag or min(len(residual) // 3, 400)
+    if max_lag < 3:
+        return 1, 0.0
+    corr = acf(residual, nlags=max_lag, fft=True)
+    peaks = [lag for lag in range(2, max_lag) if corr[lag] > corr[lag - 1] and corr[lag] >= corr[lag + 1]]
+    if not peaks:
+        return 1, 0.0
+    strongest = max(corr[lag] for lag in peaks)
+    if strongest < min_acf:
+        return 1, float(strongest)
+    # Multiples of the true period peak almost as high (104 for a 52-week cycle); the
+    # shortest peak close to the strongest is the period itself.
+    best = next(lag for lag in peaks if corr[lag] >= harmonic_tolerance * strongest)
+    return best, float(corr[best])
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The preprocessing the data calls for, with the reasons in words."""
+
+    scaler: str
+    scaler_reason: str
+    difference: bool
+    difference_reason: str
+    season_period: int
+    min_input_size: int
+
+
+def recommend(
+    target: np.ndarray,
+    split: Split,
+    stats: dict[str, float | int],
+    adf: dict[str, float | bool],
+    period: int,
+    robust_outlier_fraction: float,
+) -> Recommendation:
+    """Choose scaler and differencing from the statistics.
+
+    Differencing is recommended when the ADF test finds a unit root, or when the later
+    splits leave the training split's range: a recurrent network fed scaled levels cannot
+    forecast values above anything it was trained on.
+
+    Args:
+        target: The (filled) target series.
+        split: Where the chronological splits fall.
+        stats: ``column_stats`` of the target.
+        adf: ``adf_test`` of the target.
+        period: Dominant seasonal period.
+        robust_outlier_fraction: Outlier share above which the robust scaler is chosen.
+
+    Returns:
+        The recommendation.
+    """
+    outliers = float(stats["outlier_fraction"])
+    if outliers > robust_outlier_fraction:
+        scaler = "robust"
+        scaler_reason = (
+            f"{outliers:.1%} of values are IQR outliers (> {robust_outlier_fraction:.1%}): "
+            "median/IQR scaling keeps them from squashing the rest"
+        )
+    else:
+        scaler = "standard"
+        scaler_reason = (
+            f"{outliers:.1%} of values are IQR outliers (<= {robust_outlier_fraction:.1%}): "
+            "mean/std scaling is safe"
+        )
+    train = target[split.train[0] : split.train[1]]
+    later = target[split.train[1] :]
+    lo, hi = float(np.nanmin(train)), float(np.nanmax(train))
+    outside = float(np.mean((later < lo) | (later > hi))) if len(later) else 0.0
+    reasons = []
+    if not adf["stationary"]:
+        reasons.append(f"ADF p-value {float(adf['p_value']):.3f} >= 0.05 (unit root, trend)")
+    if outside > 0.05:
+        reasons.append(
+            f"{outside:.0%} of validation/test values lie outside the training range "
+            f"[{lo:.4g}, {hi:.4g}]"
+        )
+    difference = bool(reasons)
+    difference_reason = (
+        "; ".join(reasons)
+        if reasons
+        else f"ADF p-value {float(adf['p_value']):.3f} < 0.05 and later values stay within the training range"
+    )
+    return Recommendation(scaler, scaler_reason, difference, difference_reason, period, max(period, 2))
+
+
+def summarize(frame: pd.DataFrame, columns: tuple[str, ...], iqr_factor: float) -> dict[str, Any]:
+    """``column_stats`` for each column."""
+    return {c: column_stats(frame[c], iqr_factor) for c in columns}

@@ -1,0 +1,126 @@
+"""Model registry: new versions, the champion/challenger gate, and alias history."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_TAG = "alias_history"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the challenger is promoted, and the numbers behind it."""
+
+    promote: bool
+    reason: str
+    metric: str
+    challenger: float
+    champion: float | None
+    best_baseline: str
+    best_baseline_score: float
+    min_improvement: float
+
+
+def decide(
+    metric: str,
+    challenger: float,
+    champion: float | None,
+    baselines: Mapping[str, float],
+    min_improvement: float,
+) -> Decision:
+    """The promotion gate (lower metric is better).
+
+    The challenger must beat the best baseline on the same windows and, when a champion
+    exists, beat the champion re-scored on those windows by at least ``min_improvement``
+    (a fraction: 0.02 means 2% lower).
+
+    Args:
+        metric: Name of the metric compared.
+        challenger: The new model's score.
+        champion: The current champion's score on the same windows, or None.
+        baselines: Baseline name -> score.
+        min_improvement: Required relative improvement over the champion.
+
+    Returns:
+        The decision.
+    """
+    best_name = min(baselines, key=lambda k: baselines[k])
+    best = baselines[best_name]
+    common = {
+        "metric": metric,
+        "challenger": challenger,
+        "champion": champion,
+        "best_baseline": best_name,
+        "best_baseline_score": best,
+        "min_improvement": min_improvement,
+    }
+    if not challenger < best:
+        return Decision(False, f"{metric} {challenger:.4g} does not beat the best baseline {best_name} ({best:.4g})", **common)
+    if champion is None:
+        return Decision(True, f"no champion yet; {metric} {challenger:.4g} beats the best baseline {best_name} ({best:.4g})", **common)
+    bar = champion * (1 - min_improvement)
+    if challenger < bar:
+        return Decision(True, f"{metric} {challenger:.4g} beats champion {champion:.4g} by more than {min_improvement:.1%} and baseline {best_name} ({best:.4g})", **common)
+    return Decision(False, f"{metric} {challenger:.4g} does not beat champion {champion:.4g} by {min_improvement:.1%} (needs < {bar:.4g})", **common)
+
+
+def champion_version(name: str) -> Any | None:
+    """The model version holding the champion alias, or None."""
+    client = mlflow.MlflowClient()
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def register(model_uri: str, name: str, tags: Mapping[str, str], description: str) -> Any:
+    """Register ``model_uri`` as a new version of ``name`` with lineage tags.
+
+    Returns:
+        The new ModelVersion.
+    """
+    version = mlflow.register_model(model_uri, name, tags=dict(tags))
+    mlflow.MlflowClient().update_model_version(name, version.version, description=description)
+    return version
+
+
+def _history(name: str) -> list[dict[str, Any]]:
+    raw = mlflow.MlflowClient().get_registered_model(name).tags.get(HISTORY_TAG, "[]")
+    try:
+        loaded = json.loads(raw)
+    except json.JSONDecodeError:
+        return []
+    return loaded if isinstance(loaded, list) else []
+
+
+def alias_history(name: str) -> list[dict[str, Any]]:
+    """Every alias move recorded on the registered model, oldest first."""
+    return _history(name)
+
+
+def move_alias(name: str, alias: str, version: str, reason: str) -> None:
+    """Point ``alias`` at ``version`` and append the move to the alias history."""
+    client = mlflow.MlflowClient()
+    previous = None
+    try:
+        previous = client.get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        pass
+    client.set_registered_model_alias(name, alias, version)
+    entry = {"alias": alias, "version": str(version), "previous": previous, "reason": reason, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    # Tag values are capped in size; keep the most recent moves.
+    history = (_history(name) + [entry])[-50:]
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+
+def decision_record(decision: Decision, version: str) -> dict[str, Any]:
+    """The decision as written to reports/promotion.json."""
+    return {"version": str(version), **asdict(decision)}

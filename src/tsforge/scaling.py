@@ -1,0 +1,157 @@
+"""Chronological splits, gap filling, differencing and affine scalers fit on train only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tsforge.errors import ValidationError
+
+SCALERS = ("standard", "robust", "minmax")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row ranges [start, stop) of the three chronological splits."""
+
+    train: tuple[int, int]
+    val: tuple[int, int]
+    test: tuple[int, int]
+
+
+def chronological_split(n_rows: int, train_fraction: float, val_fraction: float) -> Split:
+    """Cut ``n_rows`` into train, validation and test blocks in time order.
+
+    Args:
+        n_rows: Number of rows in the series.
+        train_fraction: Share of rows for training.
+        val_fraction: Share of rows for validation; the rest is test.
+
+    Returns:
+        The three row ranges.
+    """
+    train_end = int(round(n_rows * train_fraction))
+    val_end = int(round(n_rows * (train_fraction + val_fraction)))
+    return Split((0, train_end), (train_end, val_end), (val_end, n_rows))
+
+
+def fill_missing(frame: pd.DataFrame, columns: list[str], policy: str) -> tuple[pd.DataFrame, int]:
+    """Fill or drop missing values in ``columns`` by ``policy``.
+
+    Interpolation and forward fill only use values at or before each gap's far edge, so a
+    filled value never depends on data from later splits beyond the next observation.
+
+    Args:
+        frame: Canonical frame.
+        columns: Value columns to fill.
+        policy: interpolate, ffill, drop or fail.
+
+    Returns:
+        The filled frame and the number of cells filled (or rows dropped).
+    """
+    missing = int(frame[columns].isna().sum().sum())
+    if missing == 0:
+        return frame, 0
+    if policy == "fail":
+        per_column = {c: int(n) for c, n in frame[columns].isna().sum().items() if n}
+        raise ValidationError(
+            f"missing values {per_column} and scale.fill is 'fail'. Fill them in the source, "
+            "or set scale.fill to interpolate, ffill or drop."
+        )
+    out = frame.copy()
+    if policy == "drop":
+        before = len(out)
+        out = out.dropna(subset=columns).reset_index(drop=True)
+        return out, before - len(out)
+    if policy == "interpolate":
+        out[columns] = out[columns].interpolate(method="linear", limit_direction="both")
+    else:
+        out[columns] = out[columns].ffill().bfill()
+    return out, missing
+
+
+@dataclass(frozen=True)
+class AffineScaler:
+    """``scaled = (x - offset) / scale`` per column; JSON-serialisable.
+
+    Standard, robust and min-max scaling are all of this form, so one class covers them,
+    and its inverse works on any subset of columns (the targets alone, for forecasts).
+    """
+
+    method: str
+    columns: tuple[str, ...]
+    offset: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, values: np.ndarray, columns: tuple[str, ...], method: str) -> AffineScaler:
+        """Fit on the training rows only.
+
+        Args:
+            values: Training rows, shape (n, len(columns)).
+            columns: Column names, in order.
+            method: standard, robust or minmax.
+
+        Returns:
+            The fitted scaler.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if method == "standard":
+            offset, scale = values.mean(axis=0), values.std(axis=0)
+        elif method == "robust":
+            q25, median, q75 = np.percentile(values, [25, 50, 75], axis=0)
+            offset, scale = median, q75 - q25
+        elif method == "minmax":
+            offset, scale = values.min(axis=0), values.max(axis=0) - values.min(axis=0)
+        else:
+            raise ValueError(f"unknown scaler '{method}'; use one of {SCALERS}")
+        # A constant column would divide by zero; leave it centred but unscaled.
+        scale = np.where(scale > 0, scale, 1.0)
+        return cls(method, tuple(columns), tuple(map(float, offset)), tuple(map(float, scale)))
+
+    def _params(self, columns: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+        idx = [self.columns.index(c) for c in (columns or self.columns)]
+        return np.asarray(self.offset)[idx], np.asarray(self.scale)[idx]
+
+    def transform(self, values: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
+        """Scale ``values`` whose last axis holds ``columns`` (all columns by default)."""
+        offset, scale = self._params(columns)
+        return ((np.asarray(values, dtype=np.float64) - offset) / scale).astype(np.float32)
+
+    def inverse(self, values: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
+        """Undo :meth:`transform` for ``columns`` (all columns by default)."""
+        offset, scale = self._params(columns)
+        return np.asarray(values, dtype=np.float64) * scale + offset
+
+    def save(self, path: Path) -> None:
+        """Write the scaler as JSON."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> AffineScaler:
+        """Read a scaler written by :meth:`save`."""
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls(raw["method"], tuple(raw["columns"]), tuple(raw["offset"]), tuple(raw["scale"]))
+
+
+def difference_targets(levels: np.ndarray, n_targets: int) -> np.ndarray:
+    """First differences of the first ``n_targets`` columns, row-aligned with ``levels``.
+
+    Row ``i`` holds ``levels[i] - levels[i-1]`` for the targets (row 0 is NaN, having no
+    predecessor); feature columns stay as levels. Keeping rows aligned means windows use
+    the same row indices with and without differencing.
+    """
+    out = np.array(levels, dtype=np.float64)
+    out[1:, :n_targets] = np.diff(out[:, :n_targets], axis=0)
+    out[0, :n_targets] = np.nan
+    return out
+
+
+def model_space(levels: np.ndarray, n_targets: int, difference: bool) -> np.ndarray:
+    """Unscaled model-space values: differenced targets when ``difference``, else levels."""
+    return difference_targets(levels, n_targets) if difference else np.array(levels, dtype=np.float64)

@@ -1,0 +1,209 @@
+"""Read the configured source into one canonical frame.
+
+The canonical frame has the time column (timezone-naive UTC ``datetime64``) followed by
+the target and feature columns as float32, sorted by time. Problems a user can fix are
+raised as :class:`DataSourceError` naming the file, the column and what to change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tsforge.config import DataConfig
+from tsforge.errors import DataSourceError
+
+log = logging.getLogger(__name__)
+
+
+def _co2() -> pd.DataFrame:
+    from statsmodels.datasets import co2
+
+    frame = co2.load_pandas().data
+    return frame.rename_axis("date").reset_index()
+
+
+def _sunspots() -> pd.DataFrame:
+    from statsmodels.datasets import sunspots
+
+    frame = sunspots.load_pandas().data
+    dates = pd.to_datetime(frame["YEAR"].astype(int).astype(str), format="%Y")
+    return pd.DataFrame({"date": dates, "sunactivity": frame["SUNACTIVITY"]})
+
+
+BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {"co2": _co2, "sunspots": _sunspots}
+"""Datasets that ship inside installed packages: name -> loader (time column ``date``)."""
+
+
+@dataclass(frozen=True)
+class LoadedSeries:
+    """The canonical frame plus what was noticed while reading it."""
+
+    frame: pd.DataFrame
+    origin: str
+    notes: tuple[str, ...]
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file with errors that say what is wrong with the file.
+
+    Args:
+        path: The user's file.
+
+    Returns:
+        The file's rows as read, before any typing.
+    """
+    if not path.exists():
+        raise DataSourceError(
+            f"{path}: file not found. Set data.path in params.yaml to an existing CSV or "
+            "Parquet file (relative paths are from the project root)."
+        )
+    if path.stat().st_size == 0:
+        raise DataSourceError(
+            f"{path}: the file is empty (0 bytes). Point data.path at a file with a header "
+            "row and at least one data row."
+        )
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"}:
+            return pd.read_parquet(path)
+        if suffix in {".csv", ".txt", ".tsv"}:
+            return pd.read_csv(path, sep=None if suffix == ".tsv" else ",", engine="python")
+    except UnicodeDecodeError as exc:
+        raise DataSourceError(
+            f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}). Save it as "
+            "UTF-8 CSV, or as Parquet with a .parquet suffix."
+        ) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
+        raise DataSourceError(
+            f"{path}: cannot be read as {suffix.lstrip('.').upper()} ({exc}). Check that the "
+            "file is a well-formed CSV (comma-separated, header row) or a Parquet file."
+        ) from exc
+    raise DataSourceError(
+        f"{path}: unsupported file type '{suffix}'. Use a .csv or .parquet file."
+    )
+
+
+def _require_columns(frame: pd.DataFrame, wanted: tuple[str, ...], origin: str) -> None:
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise DataSourceError(
+            f"{origin}: column(s) {missing} not found; the file has {list(frame.columns)}. "
+            "Set data.time_column, data.target and data.features in params.yaml to columns "
+            "that exist."
+        )
+
+
+def _parse_time(raw: pd.Series, column: str, origin: str) -> pd.Series:
+    try:
+        parsed = pd.to_datetime(raw, utc=True, format="mixed")
+    except (ValueError, TypeError) as exc:
+        raise DataSourceError(
+            f"{origin}: time column '{column}' has values that are not dates ({exc}). Use ISO "
+            "timestamps such as 2024-01-31 or 2024-01-31T12:00:00+01:00."
+        ) from exc
+    if parsed.isna().any():
+        bad = int(parsed.isna().sum())
+        raise DataSourceError(
+            f"{origin}: time column '{column}' has {bad} empty or unparseable value(s). Every "
+            "row needs a timestamp; remove those rows or fill them in."
+        )
+    return parsed.dt.tz_localize(None)
+
+
+def _to_float(raw: pd.Series, column: str, origin: str) -> pd.Series:
+    numeric = pd.to_numeric(raw, errors="coerce")
+    text = raw[numeric.isna() & raw.notna() & (raw.astype(str).str.strip() != "")]
+    if len(text):
+        examples = ", ".join(repr(v) for v in text.astype(str).unique()[:3])
+        raise DataSourceError(
+            f"{origin}: column '{column}' must be numeric but has {len(text)} text value(s) "
+            f"such as {examples}. Clean those cells or choose another data.target / "
+            "data.features column."
+        )
+    return numeric.astype(np.float32)
+
+
+def canonicalize(raw: pd.DataFrame, cfg: DataConfig, origin: str) -> LoadedSeries:
+    """Type, select and sort the configured columns.
+
+    Args:
+        raw: The rows as read.
+        cfg: The data section of params.
+        origin: How to name the source in messages (a path or a dataset name).
+
+    Returns:
+        The canonical frame and notes (for example that rows were re-sorted).
+    """
+    if raw.empty:
+        raise DataSourceError(
+            f"{origin}: the file has a header but no data rows. Add rows, or point data.path "
+            "at the full export."
+        )
+    _require_columns(raw, (cfg.time_column, *cfg.columns), origin)
+    frame = pd.DataFrame({cfg.time_column: _parse_time(raw[cfg.time_column], cfg.time_column, origin)})
+    for column in cfg.columns:
+        frame[column] = _to_float(raw[column], column, origin)
+    notes: list[str] = []
+    if not frame[cfg.time_column].is_monotonic_increasing:
+        notes.append(
+            f"{origin}: rows were not in time order; they were sorted by '{cfg.time_column}'."
+        )
+        log.warning(notes[-1])
+        frame = frame.sort_values(cfg.time_column, kind="stable")
+    if cfg.until is not None:
+        frame = frame[frame[cfg.time_column] <= pd.Timestamp(cfg.until)]
+        notes.append(f"rows after data.until={cfg.until} were left out.")
+    return LoadedSeries(frame.reset_index(drop=True), origin, tuple(notes))
+
+
+def load_source(cfg: DataConfig, root: Path = Path()) -> LoadedSeries:
+    """Load the configured bundled dataset or file.
+
+    Args:
+        cfg: The data section of params.
+        root: Directory that relative paths are resolved against.
+
+    Returns:
+        The canonical frame with notes.
+    """
+    if cfg.source in BUNDLED:
+        return canonicalize(BUNDLED[cfg.source](), cfg, f"bundled dataset '{cfg.source}'")
+    if cfg.source != "file":
+        raise DataSourceError(
+            f"params.yaml: data.source is '{cfg.source}'; use 'file' (with data.path) or one of "
+            f"the bundled datasets {sorted(BUNDLED)}."
+        )
+    if not cfg.path:
+        raise DataSourceError("params.yaml: data.source is 'file' but data.path is empty.")
+    path = Path(cfg.path)
+    path = path if path.is_absolute() else root / path
+    return canonicalize(read_table(path), cfg, str(cfg.path))
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    """A stable hash of a frame's values and column names (independent of file format)."""
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def infer_freq(times: pd.Series) -> str | None:
+    """The series' regular frequency as a pandas alias, or None when irregular."""
+    if len(times) < 3:
+        return None
+    freq = pd.infer_freq(pd.DatetimeIndex(times))
+    if freq is not None:
+        return freq
+    # Gaps defeat infer_freq; the most common step still tells the intended frequency.
+    step = pd.Series(times).diff().mode()
+    if step.empty:
+        return None
+    offset = pd.tseries.frequencies.to_offset(step.iloc[0])
+    return offset.freqstr if offset is not None else None

@@ -1,0 +1,135 @@
+"""Feeding windows to Keras and fitting, shared by tuning trials and final training."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from tsforge.models import ModelSpec, build_model, hp_values
+from tsforge.windowing import WindowSpec, gather_windows
+
+
+@dataclass(frozen=True)
+class WindowedData:
+    """The model-space series and the forecast origins of each split."""
+
+    values: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    window: WindowSpec
+    n_targets: int
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        """The shapes a model for this data must have."""
+        return ModelSpec(self.window.input_size, self.values.shape[1], self.window.horizon, self.n_targets)
+
+
+class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
+    """Batches gathered on demand from one array; no window is stored."""
+
+    def __init__(
+        self,
+        data: WindowedData,
+        origins: np.ndarray,
+        batch_size: int,
+        shuffle_seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.data, self.origins, self.batch_size = data, origins, batch_size
+        self._rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+        self._order = self._rng.permutation(origins) if self._rng is not None else origins
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.origins) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        return gather_windows(self.data.values, chosen, self.data.window, self.data.n_targets)
+
+    def on_epoch_end(self) -> None:
+        if self._rng is not None:
+            self._order = self._rng.permutation(self.origins)
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
+    import tensorflow as tf
+
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def fit(
+    model: keras.Model,
+    hp: Any,
+    space: Mapping[str, Any],
+    data: WindowedData,
+    seed: int,
+    **fit_kwargs: Any,
+) -> keras.callbacks.History:
+    """Fit ``model`` on the training windows, validating on the validation windows.
+
+    Args:
+        model: A model from :func:`tsforge.models.build_model`.
+        hp: The hyperparameters it was built with (batch size is one of them).
+        space: ``tune.space``.
+        data: Windowed series.
+        seed: Seed for the training-window shuffle.
+        **fit_kwargs: Passed to ``model.fit`` (epochs, callbacks, initial_epoch, ...).
+
+    Returns:
+        The Keras history.
+    """
+    batch_size = int(hp_values(hp, space)["batch_size"])
+    train = WindowDataset(data, data.train, batch_size, shuffle_seed=seed)
+    val = WindowDataset(data, data.val, batch_size)
+    return model.fit(train, validation_data=val, verbose=0, **fit_kwargs)
+
+
+def early_stopping(patience: int) -> keras.callbacks.Callback:
+    """Stop when val_loss stalls for ``patience`` epochs and keep the best weights."""
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
+
+
+def train_best(
+    hp: Any, space: Mapping[str, Any], data: WindowedData, epochs: int, patience: int, seed: int
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Rebuild the tuner's winner with the shared builder and train it.
+
+    Args:
+        hp: Best hyperparameters, restored with ``HyperParameters.from_config``.
+        space: ``tune.space``.
+        data: Windowed series.
+        epochs: Most epochs to train.
+        patience: Early-stopping patience.
+        seed: Seed for weights and shuffling.
+
+    Returns:
+        The trained model (best validation weights) and its loss history.
+    """
+    set_seeds(seed)
+    model = build_model(hp, data.model_spec, space)
+    history = fit(
+        model,
+        hp,
+        space,
+        data,
+        seed,
+        epochs=epochs,
+        callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN()],
+    )
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}

@@ -1,0 +1,193 @@
+"""Hyperparameter search with keras-tuner, every trial an MLflow child run."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner as kt
+import mlflow
+import numpy as np
+
+from tsforge.models import DEFAULT_SPACE, build_model
+from tsforge.training import WindowedData, early_stopping, fit
+
+OBJECTIVE = "val_loss"
+
+
+def space_size(space: Mapping[str, Any]) -> dict[str, Any]:
+    """Size of the search space.
+
+    Args:
+        space: ``tune.space``.
+
+    Returns:
+        ``discrete_combinations`` (product of discrete dimension sizes) and the names of
+        ``continuous`` dimensions, which make the true space infinite.
+    """
+    merged = {**DEFAULT_SPACE, **space}
+    combos, continuous = 1, []
+    for name, entry in merged.items():
+        if not isinstance(entry, Mapping) or entry.get("type") == "fixed":
+            continue
+        if entry["type"] == "choice":
+            combos *= len(entry["values"])
+        elif entry["type"] == "int":
+            combos *= (int(entry["max"]) - int(entry["min"])) // int(entry.get("step", 1)) + 1
+        elif entry.get("step") is not None:
+            combos *= int(round((float(entry["max"]) - float(entry["min"])) / float(entry["step"]))) + 1
+        else:
+            continuous.append(name)
+    return {"discrete_combinations": combos, "continuous": continuous}
+
+
+class ForecastHyperModel(kt.HyperModel):  # type: ignore[misc]
+    """Builds with :func:`build_model` and fits with :func:`tsforge.training.fit`."""
+
+    def __init__(self, data: WindowedData, space: Mapping[str, Any], seed: int) -> None:
+        super().__init__()
+        self.data, self.space, self.seed = data, space, seed
+
+    def build(self, hp: Any) -> keras.Model:
+        return build_model(hp, self.data.model_spec, self.space)
+
+    def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        return fit(model, hp, self.space, self.data, self.seed, **kwargs)
+
+
+class _EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]
+    """Sends each epoch's loss and val_loss to the active MLflow run."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.client = mlflow.MlflowClient()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        metrics = [
+            mlflow.entities.Metric(key, float(value), int(time.time() * 1000), epoch)
+            for key, value in logs.items()
+            if key in {"loss", "val_loss"} and np.isfinite(value)
+        ]
+        if metrics:
+            self.client.log_batch(self.run_id, metrics=metrics, synchronous=False)
+
+
+def _with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
+    """A subclass of ``base`` that wraps each trial in an MLflow child run."""
+
+    class TrackedTuner(base):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, parent_run_id: str, tags: Mapping[str, str], **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.parent_run_id, self.tags = parent_run_id, dict(tags)
+
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.monotonic()
+            with mlflow.start_run(
+                run_name=f"trial-{trial.trial_id}", nested=True, parent_run_id=self.parent_run_id
+            ) as run:
+                mlflow.set_tags({**self.tags, "kt_trial_id": trial.trial_id, "stage": "tune-trial"})
+                mlflow.log_params(trial.hyperparameters.values)
+                kwargs["callbacks"] = [*kwargs.get("callbacks", []), _EpochLogger(run.info.run_id)]
+                try:
+                    result = super().run_trial(trial, *args, **kwargs)
+                except Exception:
+                    mlflow.set_tag("trial_status", "failed")
+                    raise
+                histories = result if isinstance(result, list) else [result]
+                best = min(
+                    (min(h.history.get(OBJECTIVE, [math.inf])) for h in histories if hasattr(h, "history")),
+                    default=math.inf,
+                )
+                if math.isfinite(best):
+                    mlflow.log_metric(f"best_{OBJECTIVE}", best)
+                epochs_run = max((len(h.history.get("loss", [])) for h in histories if hasattr(h, "history")), default=0)
+                mlflow.log_metric("duration_s", time.monotonic() - started)
+                requested = int(kwargs.get("epochs", 0)) - int(kwargs.get("initial_epoch", 0))
+                stopped = 0 < epochs_run < requested
+                mlflow.set_tag("trial_status", "stopped_early" if stopped else "completed")
+                return result
+
+    return TrackedTuner
+
+
+TUNERS: dict[str, type[kt.Tuner]] = {
+    "hyperband": kt.Hyperband,
+    "random": kt.RandomSearch,
+    "bayesian": kt.BayesianOptimization,
+    "grid": kt.GridSearch,
+}
+
+
+def make_tuner(
+    strategy: str,
+    hypermodel: ForecastHyperModel,
+    directory: Path,
+    parent_run_id: str,
+    tags: Mapping[str, str],
+    max_epochs: int,
+    factor: int,
+    hyperband_iterations: int,
+    max_trials: int,
+    seed: int,
+) -> kt.Tuner:
+    """A keras-tuner tuner of ``strategy`` whose trials log to MLflow.
+
+    ``overwrite=False`` makes a rerun continue the search recorded in ``directory``.
+
+    Args:
+        strategy: hyperband, random, bayesian or grid.
+        hypermodel: What to build and fit.
+        directory: Tuner state directory (persistent DVC output).
+        parent_run_id: The MLflow tuning run the trials are children of.
+        tags: Lineage tags for each trial run.
+        max_epochs: Hyperband's largest epoch budget.
+        factor: Hyperband's reduction factor.
+        hyperband_iterations: Hyperband brackets to run.
+        max_trials: Trial budget for random, bayesian and grid.
+        seed: Seed of the search.
+
+    Returns:
+        The tuner.
+    """
+    common: dict[str, Any] = {
+        "hypermodel": hypermodel,
+        "objective": kt.Objective(OBJECTIVE, direction="min"),
+        "directory": str(directory.parent),
+        "project_name": directory.name,
+        "overwrite": False,
+        "seed": seed,
+        "parent_run_id": parent_run_id,
+        "tags": tags,
+    }
+    tuner_cls = _with_mlflow_trials(TUNERS[strategy])
+    if strategy == "hyperband":
+        return tuner_cls(
+            max_epochs=max_epochs, factor=factor, hyperband_iterations=hyperband_iterations, **common
+        )
+    return tuner_cls(max_trials=max_trials, **common)
+
+
+def search(tuner: kt.Tuner, epochs: int, patience: int) -> None:
+    """Run the search with early stopping per trial."""
+    tuner.search(epochs=epochs, callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN()])
+
+
+def trials_table(tuner: kt.Tuner) -> list[dict[str, Any]]:
+    """One row per trial: id, status, score and hyperparameters."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        rows.append(
+            {
+                "trial_id": trial.trial_id,
+                "status": str(trial.status),
+                "score": trial.score,
+                **trial.hyperparameters.values,
+            }
+        )
+    return sorted(rows, key=lambda r: r["trial_id"])

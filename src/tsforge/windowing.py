@@ -1,0 +1,94 @@
+"""Sliding windows as index arithmetic over one array, never as stacked copies.
+
+A window is identified by its forecast origin ``t``: inputs are rows ``[t - input_size, t)``
+and targets rows ``[t, t + horizon)``. For a split ``[start, stop)`` the origins are those
+whose targets lie wholly inside it; the inputs may reach back into earlier splits (data
+that was observed before the origin) but never forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Window geometry: ``input_size`` past steps predict the next ``horizon`` steps."""
+
+    input_size: int
+    horizon: int
+    step: int = 1
+
+
+def window_origins(start: int, stop: int, spec: WindowSpec, first_row: int = 0) -> np.ndarray:
+    """Forecast origins for a split whose rows are ``[start, stop)``.
+
+    Args:
+        start: First row of the split.
+        stop: One past the last row of the split.
+        spec: Window geometry.
+        first_row: First row with usable inputs (1 when differencing leaves row 0 empty).
+
+    Returns:
+        Origins ``t`` with ``t - input_size >= first_row``, ``t >= start`` and
+        ``t + horizon <= stop``, every ``step`` rows.
+    """
+    first = max(start, spec.input_size + first_row)
+    last = stop - spec.horizon
+    if last < first:
+        return np.empty(0, dtype=np.int64)
+    return np.arange(first, last + 1, spec.step, dtype=np.int64)
+
+
+def gather_windows(
+    values: np.ndarray, origins: np.ndarray, spec: WindowSpec, n_targets: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Materialise the inputs and targets for ``origins`` (use per batch, not for all).
+
+    Args:
+        values: Model-space series, shape (rows, columns); targets are the first columns.
+        origins: Forecast origins to gather.
+        spec: Window geometry.
+        n_targets: Number of target columns.
+
+    Returns:
+        ``x`` of shape (n, input_size, columns) and ``y`` of shape (n, horizon, n_targets).
+    """
+    # Views over the one array: building them copies nothing.
+    inputs = sliding_window_view(values, spec.input_size, axis=0)  # (rows-in+1, cols, in)
+    targets = sliding_window_view(values[:, :n_targets], spec.horizon, axis=0)
+    x = inputs[origins - spec.input_size].transpose(0, 2, 1)
+    y = targets[origins].transpose(0, 2, 1)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+
+
+def iter_batches(
+    values: np.ndarray,
+    origins: np.ndarray,
+    spec: WindowSpec,
+    n_targets: int,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(x, y)`` batches, materialising one batch at a time.
+
+    Args:
+        values: Model-space series.
+        origins: Forecast origins of the split.
+        spec: Window geometry.
+        n_targets: Number of target columns.
+        batch_size: Windows per batch.
+        shuffle_seed: Shuffle window order within the split (training only); None keeps time order.
+
+    Yields:
+        One batch of inputs and targets.
+    """
+    order = origins
+    if shuffle_seed is not None:
+        order = np.random.default_rng(shuffle_seed).permutation(origins)
+    for begin in range(0, len(order), batch_size):
+        yield gather_windows(values, order[begin : begin + batch_size], spec, n_targets)
