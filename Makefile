@@ -1,0 +1,44 @@
+# tsforge: `make run` trains on the bundled data, `make test` runs the tests.
+# Both create .venv and install the package with its pinned dependency ranges first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-stamp
+# DVC stage commands call `python`; make it the project's.
+export PATH := $(BIN):$(PATH)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export GX_ANALYTICS_ENABLED ?= false
+
+.PHONY: help setup run test test-all lint bench ui clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## create .venv and install tsforge with its dependencies
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup  ## run the whole pipeline (dvc repro) on the bundled data and print the results
+	$(BIN)/dvc repro
+	$(BIN)/tsforge summary
+
+test: setup  ## run the test suite (unit, data contract, real dvc repro on a tiny profile)
+	$(BIN)/pytest
+
+test-all: setup  ## the test suite plus the slow tier
+	$(BIN)/pytest -m ""
+
+lint: setup  ## ruff and mypy
+	$(BIN)/ruff check src pipelines tests
+	$(BIN)/mypy src
+
+ui: setup  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+clean:  ## remove pipeline outputs and the local MLflow store (keeps .venv)
+	rm -rf data/raw/series.parquet data/raw/ingest.json data/processed reports models mlflow.db mlartifacts

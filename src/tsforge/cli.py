@@ -1,0 +1,102 @@
+"""The ``tsforge`` command: run summaries and hand moves of the champion alias."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from tsforge.config import load_params
+from tsforge.errors import TsforgeError
+
+METRIC_ORDER = ("rmse", "mae", "mape", "smape", "mase")
+
+
+def _table(metrics: dict[str, dict[str, float]]) -> str:
+    names = [k for k, v in metrics.items() if isinstance(v, dict) and "rmse" in v]
+    header = f"{'':16}" + "".join(f"{m:>10}" for m in METRIC_ORDER)
+    rows = [f"{name:16}" + "".join(f"{metrics[name][m]:>10.4g}" for m in METRIC_ORDER) for name in names]
+    return "\n".join([header, *rows])
+
+
+def summary(root: Path) -> str:
+    """Headline metrics, the registered version and the promotion decision, as text."""
+    reports = root / "reports"
+    metrics = json.loads((reports / "metrics.json").read_text())
+    promotion = json.loads((reports / "promotion.json").read_text())
+    verdict = "promoted to champion" if promotion["promote"] else "not promoted (challenger only)"
+    return "\n".join(
+        [
+            f"Test split: {metrics['test_windows']} windows, horizon {metrics['horizon']}, "
+            f"seasonal period {metrics['season_period']} (errors in original units)",
+            _table(metrics),
+            "",
+            f"Registered model version {promotion['version']}: {verdict}.",
+            f"  why: {promotion['reason']}",
+            "",
+            "Compare runs in the MLflow UI:  make ui   (then open http://127.0.0.1:5000)",
+        ]
+    )
+
+
+def _configure(root: Path) -> str:
+    from tsforge import tracking
+
+    params = load_params(root / "params.yaml")
+    uri = tracking.resolve_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), root)
+    tracking.configure(uri, params.tracking.experiment, root)
+    return params.registry.model_name
+
+
+def promote(root: Path, version: str, reason: str) -> str:
+    """Move ``champion`` to ``version`` by hand, recording why."""
+    from tsforge import registry
+
+    name = _configure(root)
+    registry.move_alias(name, registry.CHAMPION, version, f"manual promote: {reason}")
+    return f"{name}: champion -> version {version}"
+
+
+def rollback(root: Path, reason: str) -> str:
+    """Move ``champion`` back to the version that held it before the current one."""
+    from tsforge import registry
+
+    name = _configure(root)
+    moves = [m for m in registry.alias_history(name) if m["alias"] == registry.CHAMPION]
+    if not moves or not moves[-1].get("previous"):
+        raise TsforgeError(f"{name}: no earlier champion recorded; nothing to roll back to.")
+    target = str(moves[-1]["previous"])
+    registry.move_alias(name, registry.CHAMPION, target, f"rollback: {reason}")
+    return f"{name}: champion rolled back from version {moves[-1]['version']} to {target}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tsforge`` command."""
+    parser = argparse.ArgumentParser(prog="tsforge", description=__doc__)
+    parser.add_argument("--project", type=Path, default=Path(), help="project root (default: .)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("summary", help="print the last run's metrics and promotion decision")
+    promote_cmd = commands.add_parser("promote", help="make VERSION the champion")
+    promote_cmd.add_argument("version")
+    promote_cmd.add_argument("--reason", default="by hand")
+    rollback_cmd = commands.add_parser("rollback", help="give champion back to the previous holder")
+    rollback_cmd.add_argument("--reason", default="by hand")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "summary":
+            out = summary(args.project)
+        elif args.command == "promote":
+            out = promote(args.project, args.version, args.reason)
+        else:
+            out = rollback(args.project, args.reason)
+    except (TsforgeError, FileNotFoundError) as exc:
+        sys.stderr.write(f"ERROR: {exc}\n")
+        return 2
+    sys.stdout.write(out + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
