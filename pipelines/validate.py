@@ -8,7 +8,7 @@ from tsforge.config import load_params
 from tsforge.eda import adf_test, recommend, seasonal_period, summarize
 from tsforge.errors import ValidationError
 from tsforge.scaling import chronological_split
-from tsforge.validation import as_dicts, failure_message, gap_check, min_rows, run_contract
+from tsforge.validation import as_dicts, failure_message, min_rows, validate_series
 from tsforge.windowing import WindowSpec
 
 
@@ -20,8 +20,10 @@ def main() -> None:
     spec = WindowSpec(params.window.input_size, params.window.horizon, params.window.step)
     may_difference = str(scale.difference).lower() != "false"
     needed = min_rows(spec, scale.train_fraction, scale.val_fraction, int(may_difference))
-    checks = run_contract(frame, data.time_column, data.columns, params.validate.max_missing_fraction, needed)
-    checks.append(gap_check(frame[data.time_column], meta["freq"], params.validate.max_gaps))
+    checks = validate_series(
+        frame, data.time_column, data.columns, params.validate.max_missing_fraction,
+        needed, meta["freq"], params.validate.max_gaps,
+    )
     if not all(c.success for c in checks):
         raise ValidationError(failure_message(checks, meta["source"]))
 

@@ -167,3 +167,31 @@ def failure_message(checks: list[Check], origin: str) -> str:
 def as_dicts(checks: list[Check]) -> list[dict[str, Any]]:
     """Checks as JSON-ready dictionaries."""
     return [asdict(c) for c in checks]
+
+
+def validate_series(
+    frame: pd.DataFrame,
+    time_column: str,
+    columns: tuple[str, ...],
+    max_missing: float,
+    rows_needed: int,
+    freq: str | None,
+    max_gaps: int,
+) -> list[Check]:
+    """The whole contract: the Great Expectations suite plus the regular-frequency check.
+
+    Args:
+        frame: The ingested canonical frame.
+        time_column: Name of the time column.
+        columns: Targets and features.
+        max_missing: Largest allowed missing fraction per column.
+        rows_needed: Rows required for windows in every split.
+        freq: The series' frequency (pandas alias) or None.
+        max_gaps: Missing timestamps allowed.
+
+    Returns:
+        Every check with its outcome.
+    """
+    checks = run_contract(frame, time_column, columns, max_missing, rows_needed)
+    checks.append(gap_check(frame[time_column], freq, max_gaps))
+    return checks

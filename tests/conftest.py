@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny synthetic series and an isolated MLflow store per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def seasonal_frame() -> pd.DataFrame:
+    """Weekly series: trend + period-12 season + noise, 240 rows."""
+    rng = np.random.default_rng(0)
+    t = np.arange(240)
+    values = 10 + 0.05 * t + 2 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.2, t.size)
+    return pd.DataFrame({"date": pd.date_range("2020-01-04", periods=t.size, freq="W-SAT"), "y": values})
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path) -> Iterator[str]:
+    """A temporary SQLite tracking store; the global MLflow state is restored afterwards."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment("test", artifact_location=(tmp_path / "art").as_uri()))
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous)

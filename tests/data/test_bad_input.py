@@ -1,0 +1,122 @@
+"""Each bad input stops at ingest or validate with a message naming file, column and fix."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsforge.config import DataConfig
+from tsforge.errors import DataSourceError
+from tsforge.sources import load_source
+from tsforge.validation import failure_message, validate_series
+
+CFG = DataConfig(source="file", time_column="date", target=("y",))
+
+
+def _write(tmp_path: Path, text: str | bytes, name: str = "series.csv") -> DataConfig:
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return DataConfig(source="file", path=str(path), time_column="date", target=("y",))
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False)
+
+
+def _contract(frame: pd.DataFrame, rows_needed: int = 10) -> str:
+    checks = validate_series(frame, "date", ("y",), 0.05, rows_needed, "D", 0)
+    assert not all(c.success for c in checks)
+    return failure_message(checks, "series.csv")
+
+
+def _good(n: int = 30) -> pd.DataFrame:
+    return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="D"), "y": np.arange(n, dtype=float)})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        ("date,y\n", "header but no data rows"),
+        ("when,y\n2024-01-01,1\n", r"column\(s\) \['date'\] not found; the file has \['when', 'y'\]"),
+        ("date,sales\n2024-01-01,1\n", r"column\(s\) \['y'\] not found"),
+        ("date,y\n2024-01-01,1\n2024-01-02,abc\n2024-01-03,12kg\n", "column 'y' must be numeric but has 2 text value"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\xfa binary", "not a UTF-8 text file"),
+        ("date,y\nyesterday-ish,1\n", "time column 'date' has values that are not dates"),
+    ],
+    ids=["empty", "header-only", "no-time-column", "no-target", "text-target", "binary", "bad-dates"],
+)
+def test_unreadable_inputs_stop_at_ingest_naming_the_problem(tmp_path, content, message):
+    cfg = _write(tmp_path, content)
+    with pytest.raises(DataSourceError, match=message) as info:
+        load_source(cfg)
+    assert "series.csv" in str(info.value)
+
+
+def test_missing_path_says_where_to_point_data_path(tmp_path):
+    cfg = DataConfig(source="file", path=str(tmp_path / "nope.csv"), target=("y",))
+    with pytest.raises(DataSourceError, match=r"nope.csv: file not found. Set data.path"):
+        load_source(cfg)
+
+
+def test_unsorted_rows_are_sorted_with_a_note_not_an_error(tmp_path):
+    frame = _good(5).iloc[[0, 2, 1, 4, 3]]
+    loaded = load_source(_write(tmp_path, _csv(frame)))
+    assert loaded.frame["date"].is_monotonic_increasing
+    assert any("were not in time order" in note for note in loaded.notes)
+
+
+def test_duplicate_timestamps_fail_the_contract(tmp_path):
+    frame = pd.concat([_good(30), _good(30).iloc[[5]]])
+    loaded = load_source(_write(tmp_path, _csv(frame)))
+    message = _contract(loaded.frame)
+    assert "expect_column_values_to_be_unique on column 'date'" in message
+
+
+def test_all_missing_target_fails_the_contract(tmp_path):
+    frame = _good(30).assign(y=np.nan)
+    loaded = load_source(_write(tmp_path, _csv(frame)))
+    assert "expect_column_values_to_not_be_null on column 'y': 100.0% missing" in _contract(loaded.frame)
+
+
+def test_too_short_for_the_windows_fails_the_contract(tmp_path):
+    loaded = load_source(_write(tmp_path, _csv(_good(8))))
+    assert "8 rows, need at least 40" in _contract(loaded.frame, rows_needed=40)
+
+
+def test_infinite_values_fail_the_contract(tmp_path):
+    frame = _good(30)
+    frame.loc[3, "y"] = np.inf
+    frame.loc[4, "y"] = -np.inf
+    loaded = load_source(_write(tmp_path, _csv(frame)))
+    message = _contract(loaded.frame)
+    assert "expect_column_values_to_be_between on column 'y': 2 unexpected value(s)" in message
+
+
+def test_gaps_beyond_the_allowance_fail_and_are_counted(tmp_path):
+    frame = _good(30).drop(index=[10, 11, 12])
+    loaded = load_source(_write(tmp_path, _csv(frame)))
+    assert "3 missing timestamp(s) at frequency D (allowed 0)" in _contract(loaded.frame)
+
+
+def test_clean_series_passes_every_check(tmp_path):
+    loaded = load_source(_write(tmp_path, _csv(_good(30))))
+    checks = validate_series(loaded.frame, "date", ("y",), 0.05, 10, "D", 0)
+    assert all(c.success for c in checks) and len(checks) == 9
+
+
+def test_timezones_and_parquet_are_read(tmp_path):
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=4, freq="h", tz="Europe/Berlin"), "y": [1.0, 2, 3, 4]})
+    path = tmp_path / "s.parquet"
+    frame.to_parquet(path)
+    loaded = load_source(DataConfig(source="file", path=str(path), target=("y",)))
+    assert loaded.frame["date"].dt.tz is None
+    assert loaded.frame["date"].iloc[0] == pd.Timestamp("2023-12-31 23:00")  # UTC
+    assert loaded.frame["y"].dtype == np.float32
+
+
+@pytest.mark.parametrize(("name", "column", "rows"), [("co2", "co2", 2284), ("sunspots", "sunactivity", 309)])
+def test_bundled_datasets_load_offline(name, column, rows):
+    loaded = load_source(DataConfig(source=name, target=(column,)))
+    assert len(loaded.frame) == rows and loaded.frame[column].dtype == np.float32

@@ -1,0 +1,37 @@
+import pytest
+import yaml
+
+from tsforge.config import load_params, parse_params
+from tsforge.errors import ConfigError
+
+
+def test_the_shipped_params_parse():
+    params = load_params("params.yaml")
+    assert params.data.target == ("co2",)
+    assert params.tune.space["units"]["step"] == 16
+
+
+def test_unknown_key_names_the_section_and_the_accepted_keys():
+    with pytest.raises(ConfigError, match=r"section 'window' has unknown key\(s\) \['lookback'\]"):
+        parse_params({"window": {"lookback": 3}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"scale": {"method": "log"}}, "scale.method is 'log'"),
+        ({"scale": {"train_fraction": 0.9, "val_fraction": 0.2}}, "test split remains"),
+        ({"window": {"horizon": 0}}, "horizon and step must all be >= 1"),
+        ({"tune": {"strategy": "genetic"}}, "tune.strategy is 'genetic'"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_named(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_params(raw)
+
+
+def test_a_single_target_string_becomes_a_tuple(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"data": {"target": "sales", "features": ["price"]}}))
+    data = load_params(path).data
+    assert data.target == ("sales",) and data.columns == ("sales", "price")

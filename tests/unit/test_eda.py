@@ -1,0 +1,40 @@
+import numpy as np
+
+from tsforge.eda import adf_test, column_stats, recommend, seasonal_period
+from tsforge.scaling import chronological_split
+
+
+def test_seasonal_period_is_found_despite_a_trend(seasonal_frame):
+    period, strength = seasonal_period(seasonal_frame["y"].to_numpy())
+    assert period == 12 and strength > 0.5
+
+
+def test_white_noise_has_no_season():
+    period, _ = seasonal_period(np.random.default_rng(4).normal(size=300))
+    assert period == 1
+
+
+def test_outlier_fraction_and_missing_count():
+    import pandas as pd
+
+    values = pd.Series([1.0, 2, 2, 3, 2, 1, 100, np.nan])
+    stats = column_stats(values, 1.5)
+    assert stats["missing_count"] == 1
+    assert stats["outlier_fraction"] == 1 / 7
+
+
+def test_trending_series_is_differenced_and_outliers_pick_the_robust_scaler(seasonal_frame):
+    target = seasonal_frame["y"].to_numpy() + np.arange(240) * 0.2  # leaves the training range
+    split = chronological_split(len(target), 0.7, 0.15)
+    stats = column_stats(seasonal_frame["y"], 1.5) | {"outlier_fraction": 0.05}
+    advice = recommend(target, split, stats, adf_test(target), 12, robust_outlier_fraction=0.01)
+    assert advice.difference and "outside the training range" in advice.difference_reason
+    assert advice.scaler == "robust" and "5.0%" in advice.scaler_reason
+
+
+def test_stationary_series_is_left_in_levels():
+    noise = np.random.default_rng(5).normal(size=400)
+    split = chronological_split(400, 0.7, 0.15)
+    stats = column_stats(__import__("pandas").Series(noise), 1.5) | {"outlier_fraction": 0.0}
+    advice = recommend(noise, split, stats, adf_test(noise), 1, 0.01)
+    assert not advice.difference and advice.scaler == "standard"

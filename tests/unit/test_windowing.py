@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from tsforge.windowing import WindowSpec, gather_windows, iter_batches, window_origins
+
+
+def test_origins_keep_targets_inside_the_split_and_inputs_in_the_past():
+    spec = WindowSpec(input_size=4, horizon=2, step=1)
+    origins = window_origins(10, 20, spec)
+    assert origins[0] == 10 and origins[-1] == 18  # last targets are rows 18, 19
+    assert np.all(origins + spec.horizon <= 20)
+    assert np.all(origins - spec.input_size >= 0)
+
+
+def test_first_split_needs_a_full_input_window_and_step_thins_origins():
+    spec = WindowSpec(input_size=5, horizon=3, step=2)
+    assert list(window_origins(0, 12, spec)) == [5, 7, 9]
+    assert list(window_origins(0, 12, spec, first_row=1)) == [6, 8]
+
+
+def test_split_too_short_for_one_window_gives_no_origins():
+    assert window_origins(0, 5, WindowSpec(4, 2)).size == 0
+
+
+def test_gathered_windows_are_the_rows_before_and_after_the_origin():
+    values = np.arange(30, dtype=np.float32).reshape(15, 2)  # column 0 = target: 0, 2, 4, ...
+    spec = WindowSpec(input_size=3, horizon=2)
+    x, y = gather_windows(values, np.array([3, 7]), spec, n_targets=1)
+    assert x.shape == (2, 3, 2) and y.shape == (2, 2, 1)
+    np.testing.assert_array_equal(x[1, :, 0], values[4:7, 0])
+    np.testing.assert_array_equal(y[1, :, 0], values[7:9, 0])
+    # No look-ahead: every input row is strictly before the first target row.
+    assert np.all(x[:, -1, 0] < y[:, 0, 0])
+
+
+def test_batches_cover_every_window_once_and_shuffle_is_seeded():
+    values = np.random.default_rng(1).normal(size=(50, 1)).astype(np.float32)
+    spec = WindowSpec(5, 1)
+    origins = window_origins(0, 50, spec)
+    first = [y[:, 0, 0] for _, y in iter_batches(values, origins, spec, 1, 8, shuffle_seed=3)]
+    again = [y[:, 0, 0] for _, y in iter_batches(values, origins, spec, 1, 8, shuffle_seed=3)]
+    got = np.sort(np.concatenate(first))
+    np.testing.assert_array_equal(got, np.sort(values[origins, 0]))
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("input_size", [1, 7])
+def test_windows_do_not_copy_the_series(input_size):
+    values = np.zeros((100, 3), dtype=np.float32)
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    view = sliding_window_view(values, input_size, axis=0)
+    assert np.shares_memory(view, values)
