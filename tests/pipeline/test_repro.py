@@ -1,0 +1,170 @@
+"""The real `dvc repro` in a temporary copy of the project, on a tiny profile."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STAGES = ["ingest", "validate", "scale", "window", "tune", "train", "evaluate"]
+
+TINY = {
+    "data": {"until": "1967-12-31"},
+    "validate": {"max_missing_fraction": 0.15},  # the early CO2 record is 10% missing
+    "window": {"input_size": 8, "horizon": 2},
+    "tune": {
+        "strategy": "random",
+        "max_trials": 2,
+        "max_epochs": 2,
+        "patience": 1,
+        "space": {
+            "num_layers": {"type": "int", "min": 1, "max": 2},
+            "units": {"type": "choice", "values": [4, 8]},
+            "cell": "lstm",
+            "learning_rate": 0.01,
+            "batch_size": 32,
+        },
+    },
+    "train": {"epochs": 2, "patience": 1},
+}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) and key != "space" else value
+    return out
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return env
+
+
+def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(args, cwd=project, env=_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def set_params(project: Path, override: dict) -> None:
+    path = project / "params.yaml"
+    path.write_text(yaml.safe_dump(_merge(yaml.safe_load(path.read_text()), override), sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git + DVC copy of the tracked project files with the tiny profile, already reproduced."""
+    dest = tmp_path_factory.mktemp("project")
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file() and not name.startswith("tests/") and name != "dvc.lock":
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    set_params(dest, TINY)
+    run(dest, "git", "init", "-q")
+    run(dest, "git", "add", "-A")
+    run(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny")
+    result = run(dest, str(BIN / "dvc"), "repro")
+    (dest / "first_repro.log").write_text(result.stdout)
+    return dest
+
+
+def _client(project: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+
+
+def test_all_seven_stages_run(project: Path):
+    log = (project / "first_repro.log").read_text()
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in log
+
+
+def test_one_tuning_parent_run_with_a_child_per_trial(project: Path):
+    client = _client(project)
+    experiment = client.get_experiment_by_name("tsforge")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("stage") == "tune"]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    trials = pd.read_csv(project / "reports/tuning_trials.csv")
+    assert len(children) == len(trials) == 2
+    for child in children:
+        assert {"num_layers", "units"} <= set(child.data.params)
+        history = client.get_metric_history(child.info.run_id, "val_loss")
+        assert len(history) >= 1 and all(math.isfinite(m.value) for m in history)
+    assert sum(c.data.tags.get("best_trial") == "true" for c in children) == 1
+    assert int(parents[0].data.params["space_discrete_combinations"]) == 2 * 2
+
+
+def test_a_registered_version_carries_its_lineage(project: Path):
+    client = _client(project)
+    versions = client.search_model_versions("name = 'tsforge-forecaster'")
+    assert len(versions) == 1
+    tags = versions[0].tags
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout.strip()
+    assert tags["git_commit"] == commit
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    raw_md5 = next(o["md5"] for o in lock["stages"]["ingest"]["outs"] if o["path"] == "data/raw/series.parquet")
+    assert tags["data.raw.md5"] == raw_md5  # the same hash DVC recorded
+    assert "dvc repro" in versions[0].description
+
+
+def test_metrics_are_finite_for_the_model_and_both_baselines(project: Path):
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    for name in ("model", "naive", "seasonal_naive"):
+        for metric in ("rmse", "mae", "mape", "mase"):
+            assert math.isfinite(metrics[name][metric]), (name, metric)
+    promotion = json.loads((project / "reports/promotion.json").read_text())
+    assert promotion["version"] == "1" and promotion["best_baseline"] in {"naive", "seasonal_naive"}
+
+
+def test_nothing_changed_reruns_nothing_and_an_evaluate_param_reruns_only_evaluate(project: Path):
+    again = run(project, str(BIN / "dvc"), "repro")
+    assert "Running stage" not in again.stdout
+    set_params(project, {"registry": {"min_improvement": 0.5}})
+    changed = run(project, str(BIN / "dvc"), "repro")
+    assert [s for s in STAGES if f"Running stage '{s}'" in changed.stdout] == ["evaluate"]
+    promotion = json.loads((project / "reports/promotion.json").read_text())
+    # The champion (version 1) was re-scored on the same windows; a 50% bar is not met.
+    assert promotion["champion"] is not None and not promotion["promote"]
+
+
+def test_bad_input_stops_with_a_clear_error_and_loses_nothing(project: Path):
+    client = _client(project)
+    before_versions = len(client.search_model_versions("name = 'tsforge-forecaster'"))
+    before_champion = client.get_model_version_by_alias("tsforge-forecaster", "champion").version
+    before_runs = len(client.search_runs([client.get_experiment_by_name("tsforge").experiment_id]))
+    kept = {p: (project / p).read_bytes() for p in ("data/raw/series.parquet", "reports/metrics.json", "reports/eda.json")}
+
+    (project / "bad.csv").write_text("date,co2\n2024-01-01,1\n2024-01-08,lots\n")
+    set_params(project, {"data": {"source": "file", "path": "bad.csv"}})
+    result = run(project, str(BIN / "dvc"), "repro", check=False)
+    assert result.returncode != 0
+    assert "bad.csv: column 'co2' must be numeric but has 1 text value(s) such as 'lots'" in result.stderr
+    assert "Running stage 'validate'" not in result.stdout
+
+    assert len(client.search_model_versions("name = 'tsforge-forecaster'")) == before_versions
+    assert client.get_model_version_by_alias("tsforge-forecaster", "champion").version == before_champion
+    assert len(client.search_runs([client.get_experiment_by_name("tsforge").experiment_id])) == before_runs
+    for path, content in kept.items():
+        assert (project / path).read_bytes() == content, path
