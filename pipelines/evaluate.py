@@ -46,20 +46,51 @@ def main() -> None:
     champion = _champion_forecasts(reg.model_name, levels, origins)
     champion_score = ev.score(actual, champion[1], scale)[reg.metric] if champion else None
     baselines = {k: v[reg.metric] for k, v in metrics.items() if k != "model"}
-    decision = registry.decide(reg.metric, metrics["model"][reg.metric], champion_score, baselines, reg.min_improvement)
+    decision = registry.decide(
+        reg.metric, metrics["model"][reg.metric], champion_score, baselines, reg.min_improvement
+    )
 
     plot_path = stage.REPORTS / "forecast.png"
-    path = pd.DataFrame({"time": pd.to_datetime(times[origins]), "actual": actual[:, 0, 0], **{k: f[:, 0, 0] for k, f in forecasts.items()}})
+    path = pd.DataFrame(
+        {
+            "time": pd.to_datetime(times[origins]),
+            "actual": actual[:, 0, 0],
+            **{k: f[:, 0, 0] for k, f in forecasts.items()},
+        }
+    )
     path.to_csv(stage.REPORTS / "forecast.csv", index=False)
-    ev.plot_forecasts(plot_path, path["time"].to_numpy(), path["actual"].to_numpy(), {k: path[k].to_numpy() for k in forecasts}, f"{spec.targets[0]}: one-step-ahead forecasts on the test split (MASE scale, period {period})")
-    report = {"season_period": period, "test_windows": len(origins), "horizon": horizon, **metrics, "per_step_mae": per_step}
+    ev.plot_forecasts(
+        plot_path,
+        path["time"].to_numpy(),
+        path["actual"].to_numpy(),
+        {k: path[k].to_numpy() for k in forecasts},
+        f"{spec.targets[0]}: one-step-ahead forecasts on the test split (MASE scale, period {period})",
+    )
+    report = {
+        "season_period": period,
+        "test_windows": len(origins),
+        "horizon": horizon,
+        **metrics,
+        "per_step_mae": per_step,
+    }
     stage.write_json(stage.REPORTS / "metrics.json", report)
 
     training = stage.read_json(stage.REPORTS / "training.json")
     best = stage.read_json(stage.BEST_HPARAMS)
     with mlflow.start_run(run_name="evaluate"):
-        lineage = tracking.lineage_tags(stage.ROOT, {"series": stage.PROCESSED, "windows": stage.WINDOWS, "raw": stage.RAW_SERIES}, stage.PARAMS)
-        mlflow.set_tags({**lineage, "stage": "evaluate", "train_run_id": training["run_id"], "tuning_run_id": best["tuning_run_id"]})
+        lineage = tracking.lineage_tags(
+            stage.ROOT,
+            {"series": stage.PROCESSED, "windows": stage.WINDOWS, "raw": stage.RAW_SERIES},
+            stage.PARAMS,
+        )
+        mlflow.set_tags(
+            {
+                **lineage,
+                "stage": "evaluate",
+                "train_run_id": training["run_id"],
+                "tuning_run_id": best["tuning_run_id"],
+            }
+        )
         for name, values in metrics.items():
             mlflow.log_metrics({f"{name}.{k}": v for k, v in values.items() if np.isfinite(v)})
         mlflow.log_artifact(str(plot_path))
@@ -68,7 +99,12 @@ def main() -> None:
         version = registry.register(
             training["model_uri"],
             reg.model_name,
-            {**lineage, "train_run_id": training["run_id"], "tuning_run_id": best["tuning_run_id"], **{f"test.{k}": f"{v:.6g}" for k, v in metrics["model"].items()}},
+            {
+                **lineage,
+                "train_run_id": training["run_id"],
+                "tuning_run_id": best["tuning_run_id"],
+                **{f"test.{k}": f"{v:.6g}" for k, v in metrics["model"].items()},
+            },
             f"Reproduce: git checkout {lineage['git_commit']} && dvc checkout && dvc repro. "
             f"Test {reg.metric}={metrics['model'][reg.metric]:.4g}.",
         )

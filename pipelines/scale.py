@@ -20,7 +20,9 @@ def main() -> None:
     advice = stage.read_json(stage.REPORTS / "eda.json")["recommendation"]
     frame, filled = fill_missing(pd.read_parquet(stage.RAW_SERIES), list(data.columns), scale.fill)
     method, method_reason = _choice(scale.method, advice["scaler"], advice["scaler_reason"])
-    difference, difference_reason = _choice(scale.difference, advice["difference"], advice["difference_reason"])
+    difference, difference_reason = _choice(
+        scale.difference, advice["difference"], advice["difference_reason"]
+    )
     difference = str(difference).lower() == "true"
 
     levels = frame[list(data.columns)].to_numpy(dtype=np.float64)

@@ -20,10 +20,31 @@ def main() -> None:
     series = np.load(stage.PROCESSED)
     stage.start_tracking(params.tracking.experiment)
     with mlflow.start_run(run_name="train") as run:
-        mlflow.set_tags({**tracking.lineage_tags(stage.ROOT, {"series": stage.PROCESSED, "windows": stage.WINDOWS}, stage.PARAMS), "stage": "train", "tuning_run_id": best["tuning_run_id"]})
+        mlflow.set_tags(
+            {
+                **tracking.lineage_tags(
+                    stage.ROOT, {"series": stage.PROCESSED, "windows": stage.WINDOWS}, stage.PARAMS
+                ),
+                "stage": "train",
+                "tuning_run_id": best["tuning_run_id"],
+            }
+        )
         mlflow.log_params(hp.values)
-        model, history = train_best(hp, params.tune.space, data, params.train.epochs, params.train.patience, params.train.seed)
-        curve = pd.DataFrame({"epoch": range(1, len(history["loss"]) + 1), "loss": history["loss"], "val_loss": history["val_loss"]})
+        model, history = train_best(
+            hp,
+            params.tune.space,
+            data,
+            epochs=params.train.epochs,
+            patience=params.train.patience,
+            seed=params.train.seed,
+        )
+        curve = pd.DataFrame(
+            {
+                "epoch": range(1, len(history["loss"]) + 1),
+                "loss": history["loss"],
+                "val_loss": history["val_loss"],
+            }
+        )
         for row in curve.itertuples():
             mlflow.log_metrics({"loss": row.loss, "val_loss": row.val_loss}, step=int(row.epoch))
         curve.to_csv(stage.REPORTS / "learning_curve.csv", index=False)
@@ -40,7 +61,9 @@ def main() -> None:
         )
         spec.save(stage.FORECAST_SPEC)
         raw = pd.read_parquet(stage.RAW_SERIES)
-        model_uri = log_forecaster(stage.NETWORK, stage.FORECAST_SPEC, raw.tail(spec.input_size + 1), model, spec)
+        model_uri = log_forecaster(
+            stage.NETWORK, stage.FORECAST_SPEC, raw.tail(spec.input_size + 1), model, spec
+        )
         stage.write_json(
             stage.REPORTS / "training.json",
             {

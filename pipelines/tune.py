@@ -15,7 +15,9 @@ def main() -> None:
     cfg = params.tune
     data = stage.load_windowed()
     stage.start_tracking(params.tracking.experiment)
-    tags = tracking.lineage_tags(stage.ROOT, {"series": stage.PROCESSED, "windows": stage.WINDOWS}, stage.PARAMS)
+    tags = tracking.lineage_tags(
+        stage.ROOT, {"series": stage.PROCESSED, "windows": stage.WINDOWS}, stage.PARAMS
+    )
     size = tuning.space_size(cfg.space)
     set_seeds(cfg.seed)
     with mlflow.start_run(run_name=f"tune-{cfg.strategy}") as parent:
@@ -32,8 +34,7 @@ def main() -> None:
         )
         hypermodel = tuning.ForecastHyperModel(data, cfg.space, cfg.seed)
         tuner = tuning.make_tuner(
-            cfg.strategy, hypermodel, stage.TUNER_DIR, parent.info.run_id, tags,
-            cfg.max_epochs, cfg.factor, cfg.hyperband_iterations, cfg.max_trials, cfg.seed,
+            cfg, hypermodel, stage.TUNER_DIR, parent_run_id=parent.info.run_id, tags=tags
         )
         tuning.search(tuner, cfg.max_epochs, cfg.patience)
         best_trial = tuner.oracle.get_best_trials(1)[0]
@@ -43,8 +44,7 @@ def main() -> None:
         mlflow.log_artifact(str(table_path))
         mlflow.log_params({f"best.{k}": v for k, v in best_trial.hyperparameters.values.items()})
         mlflow.log_metrics({"best_val_loss": float(best_trial.score), "trials": len(table)})
-        for run in mlflow.search_runs(filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}' and tags.kt_trial_id = '{best_trial.trial_id}'", output_format="list"):
-            mlflow.MlflowClient().set_tag(run.info.run_id, "best_trial", "true")
+        tuning.tag_best_trial(parent.info.run_id, best_trial.trial_id)
         stage.write_json(
             stage.BEST_HPARAMS,
             {
@@ -55,7 +55,15 @@ def main() -> None:
                 "tuning_run_id": parent.info.run_id,
             },
         )
-        stage.write_json(stage.REPORTS / "tuning.json", {"trials": len(table), "best_val_loss": best_trial.score, "space": size, "strategy": cfg.strategy})
+        stage.write_json(
+            stage.REPORTS / "tuning.json",
+            {
+                "trials": len(table),
+                "best_val_loss": best_trial.score,
+                "space": size,
+                "strategy": cfg.strategy,
+            },
+        )
 
 
 if __name__ == "__main__":

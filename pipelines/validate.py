@@ -21,8 +21,13 @@ def main() -> None:
     may_difference = str(scale.difference).lower() != "false"
     needed = min_rows(spec, scale.train_fraction, scale.val_fraction, int(may_difference))
     checks = validate_series(
-        frame, data.time_column, data.columns, params.validate.max_missing_fraction,
-        needed, meta["freq"], params.validate.max_gaps,
+        frame,
+        data.time_column,
+        data.columns,
+        max_missing=params.validate.max_missing_fraction,
+        rows_needed=needed,
+        freq=meta["freq"],
+        max_gaps=params.validate.max_gaps,
     )
     if not all(c.success for c in checks):
         raise ValidationError(failure_message(checks, meta["source"]))
@@ -32,7 +37,14 @@ def main() -> None:
     stats = summarize(frame, data.columns, params.validate.outlier_iqr_factor)
     adf = adf_test(target)
     period, strength = seasonal_period(target)
-    advice = recommend(target, split, stats[data.target[0]], adf, period, params.validate.robust_outlier_fraction)
+    advice = recommend(
+        target,
+        split,
+        stats[data.target[0]],
+        adf,
+        period=period,
+        robust_outlier_fraction=params.validate.robust_outlier_fraction,
+    )
     eda = {
         "columns": stats,
         "adf": adf,
@@ -46,14 +58,27 @@ def main() -> None:
             f"consider at least {advice.min_input_size}"
         ),
     }
-    stage.write_json(stage.REPORTS / "validation.json", {"success": True, "rows_needed": needed, "checks": as_dicts(checks)})
+    stage.write_json(
+        stage.REPORTS / "validation.json",
+        {"success": True, "rows_needed": needed, "checks": as_dicts(checks)},
+    )
     stage.write_json(stage.REPORTS / "eda.json", eda)
 
     stage.start_tracking(params.tracking.experiment)
     with mlflow.start_run(run_name="validate"):
         mlflow.set_tags(tracking.lineage_tags(stage.ROOT, {"raw": stage.RAW_SERIES}, stage.PARAMS))
-        mlflow.set_tags({"stage": "validate", "eda.scaler": advice.scaler, "eda.scaler_reason": advice.scaler_reason, "eda.difference": str(advice.difference).lower(), "eda.difference_reason": advice.difference_reason})
-        mlflow.log_metrics({"rows": len(frame), "season_period": period, "adf_p_value": float(adf["p_value"])})
+        mlflow.set_tags(
+            {
+                "stage": "validate",
+                "eda.scaler": advice.scaler,
+                "eda.scaler_reason": advice.scaler_reason,
+                "eda.difference": str(advice.difference).lower(),
+                "eda.difference_reason": advice.difference_reason,
+            }
+        )
+        mlflow.log_metrics(
+            {"rows": len(frame), "season_period": period, "adf_p_value": float(adf["p_value"])}
+        )
         mlflow.log_artifact(str(stage.REPORTS / "validation.json"))
         mlflow.log_artifact(str(stage.REPORTS / "eda.json"))
 

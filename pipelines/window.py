@@ -17,7 +17,12 @@ def main() -> None:
     stage.save_arrays(stage.WINDOWS, spec=np.array([spec.input_size, spec.horizon, spec.step]), **origins)
     stage.write_json(
         stage.REPORTS / "windows.json",
-        {"input_size": spec.input_size, "horizon": spec.horizon, "step": spec.step, **{k: len(v) for k, v in origins.items()}},
+        {
+            "input_size": spec.input_size,
+            "horizon": spec.horizon,
+            "step": spec.step,
+            **{k: len(v) for k, v in origins.items()},
+        },
     )
 
 

@@ -32,7 +32,9 @@ def mlflow_store(tmp_path: Path) -> Iterator[str]:
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    mlflow.set_experiment(experiment_id=mlflow.create_experiment("test", artifact_location=(tmp_path / "art").as_uri()))
+    mlflow.set_experiment(
+        experiment_id=mlflow.create_experiment("test", artifact_location=(tmp_path / "art").as_uri())
+    )
     yield uri
     while mlflow.active_run():
         mlflow.end_run()

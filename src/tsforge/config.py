@@ -218,13 +218,9 @@ def _check(params: Params) -> None:
             f"params.yaml: scale.method is '{scale.method}'; use auto, standard, robust or minmax."
         )
     if scale.fill not in {"interpolate", "ffill", "drop", "fail"}:
-        raise ConfigError(
-            f"params.yaml: scale.fill is '{scale.fill}'; use interpolate, ffill, drop or fail."
-        )
+        raise ConfigError(f"params.yaml: scale.fill is '{scale.fill}'; use interpolate, ffill, drop or fail.")
     if str(scale.difference).lower() not in {"auto", "true", "false"}:
-        raise ConfigError(
-            f"params.yaml: scale.difference is '{scale.difference}'; use auto, true or false."
-        )
+        raise ConfigError(f"params.yaml: scale.difference is '{scale.difference}'; use auto, true or false.")
     if window.input_size < 1 or window.horizon < 1 or window.step < 1:
         raise ConfigError("params.yaml: window.input_size, horizon and step must all be >= 1.")
     if not params.data.target:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ def column_stats(values: pd.Series, iqr_factor: float) -> dict[str, float | int]
         mean, std, min, max, skew, kurtosis, outlier_fraction and missing_count.
     """
     present = values.dropna().astype(np.float64)
-    q25, q75 = present.quantile([0.25, 0.75]) if len(present) else (np.nan, np.nan)
+    q25, q75 = np.percentile(present.to_numpy(), [25, 75]) if len(present) else (np.nan, np.nan)
     iqr = q75 - q25
     outliers = ((present < q25 - iqr_factor * iqr) | (present > q75 + iqr_factor * iqr)).sum()
     return {
@@ -31,8 +31,8 @@ def column_stats(values: pd.Series, iqr_factor: float) -> dict[str, float | int]
         "std": float(present.std()),
         "min": float(present.min()),
         "max": float(present.max()),
-        "skew": float(present.skew()),
-        "kurtosis": float(present.kurt()),
+        "skew": float(cast(float, present.skew())),
+        "kurtosis": float(cast(float, present.kurt())),
         "outlier_fraction": float(outliers / len(present)) if len(present) else 0.0,
         "missing_count": int(values.isna().sum()),
     }
@@ -108,6 +108,7 @@ def recommend(
     split: Split,
     stats: dict[str, float | int],
     adf: dict[str, float | bool],
+    *,
     period: int,
     robust_outlier_fraction: float,
 ) -> Recommendation:
@@ -150,8 +151,7 @@ def recommend(
         reasons.append(f"ADF p-value {float(adf['p_value']):.3f} >= 0.05 (unit root, trend)")
     if outside > 0.05:
         reasons.append(
-            f"{outside:.0%} of validation/test values lie outside the training range "
-            f"[{lo:.4g}, {hi:.4g}]"
+            f"{outside:.0%} of validation/test values lie outside the training range [{lo:.4g}, {hi:.4g}]"
         )
     difference = bool(reasons)
     difference_reason = (

@@ -31,7 +31,12 @@ def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Symmetric MAPE, 200·|y−ŷ|/(|y|+|ŷ|), in percent; 0/0 counts as 0."""
     denominator = np.abs(actual) + np.abs(forecast)
-    ratio = np.divide(np.abs(actual - forecast), denominator, out=np.zeros_like(denominator, dtype=float), where=denominator > 0)
+    ratio = np.divide(
+        np.abs(actual - forecast),
+        denominator,
+        out=np.zeros_like(denominator, dtype=float),
+        where=denominator > 0,
+    )
     return float(200 * np.mean(ratio))
 
 
@@ -73,7 +78,9 @@ def naive(levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int)
     return np.repeat(last[:, None, :], horizon, axis=1)
 
 
-def seasonal_naive(levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, period: int) -> np.ndarray:
+def seasonal_naive(
+    levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, period: int
+) -> np.ndarray:
     """Repeat the last observed season: ŷ[t+h] = y[t+h − period·ceil((h+1)/period)].
 
     Reaches back before the input window when needed; never uses rows at or after the origin.
@@ -82,7 +89,9 @@ def seasonal_naive(levels: np.ndarray, origins: np.ndarray, horizon: int, n_targ
     lag = period * np.ceil((steps + 1) / period).astype(int)
     index = origins[:, None] + steps[None, :] - lag[None, :]
     if (index < 0).any():
-        raise ValueError(f"seasonal naive with period {period} needs {int(lag.max())} rows before the first origin")
+        raise ValueError(
+            f"seasonal naive with period {period} needs {int(lag.max())} rows before the first origin"
+        )
     return np.asarray(levels, dtype=np.float64)[index][:, :, :n_targets]
 
 

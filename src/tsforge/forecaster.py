@@ -45,9 +45,15 @@ class ForecastSpec:
     def load(cls, path: Path) -> ForecastSpec:
         """Read a spec written by :meth:`save`."""
         raw = json.loads(path.read_text(encoding="utf-8"))
-        scaler = AffineScaler(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.pop("scaler").items()})
         return cls(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}, scaler=scaler
+            time_column=raw["time_column"],
+            targets=tuple(raw["targets"]),
+            features=tuple(raw["features"]),
+            input_size=int(raw["input_size"]),
+            horizon=int(raw["horizon"]),
+            difference=bool(raw["difference"]),
+            freq=raw["freq"],
+            scaler=AffineScaler.from_dict(raw["scaler"]),
         )
 
 
@@ -56,7 +62,9 @@ def to_model_space(levels: np.ndarray, spec: ForecastSpec) -> np.ndarray:
     return spec.scaler.transform(model_space(levels, len(spec.targets), spec.difference))
 
 
-def to_levels(predictions: np.ndarray, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec) -> np.ndarray:
+def to_levels(
+    predictions: np.ndarray, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec
+) -> np.ndarray:
     """Model outputs (n, horizon, targets) -> forecasts in original units.
 
     Args:
@@ -75,7 +83,9 @@ def to_levels(predictions: np.ndarray, levels: np.ndarray, origins: np.ndarray, 
     return last_level[:, None, :] + np.cumsum(steps, axis=1)
 
 
-def forecast_origins(model: Any, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec, batch_size: int = 1024) -> np.ndarray:
+def forecast_origins(
+    model: Any, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec, batch_size: int = 1024
+) -> np.ndarray:
     """Forecast from many origins of one series at once (for evaluation and re-scoring).
 
     Args:
@@ -105,7 +115,9 @@ def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarra
     """Check, sort and gap-fill a raw history frame; return its levels and timestamps."""
     missing = [c for c in (spec.time_column, *spec.columns) if c not in history.columns]
     if missing:
-        raise ValueError(f"history is missing column(s) {missing}; it needs {[spec.time_column, *spec.columns]}")
+        raise ValueError(
+            f"history is missing column(s) {missing}; it needs {[spec.time_column, *spec.columns]}"
+        )
     need = spec.input_size + int(spec.difference)
     if len(history) < need:
         raise ValueError(f"history has {len(history)} rows; the model needs at least {need}")
@@ -160,11 +172,15 @@ class Forecaster(_python_model_base()):  # type: ignore[misc]
         self.spec = ForecastSpec.load(Path(context.artifacts["spec"]))
         self.model = keras.models.load_model(context.artifacts["network"], compile=False)
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         return forecast_frame(self.model, model_input, self.spec)
 
 
-def log_forecaster(network_path: Path, spec_path: Path, example: pd.DataFrame, model: Any, spec: ForecastSpec) -> str:
+def log_forecaster(
+    network_path: Path, spec_path: Path, example: pd.DataFrame, model: Any, spec: ForecastSpec
+) -> str:
     """Log the pyfunc forecaster to the active MLflow run.
 
     Args:
@@ -185,7 +201,9 @@ def log_forecaster(network_path: Path, spec_path: Path, example: pd.DataFrame, m
     example = example.reset_index(drop=True)
     example[spec.time_column] = example[spec.time_column].dt.strftime("%Y-%m-%dT%H:%M:%S")
     output = forecast_frame(model, example, spec)
-    requirements = [f"{name}=={md.version(name)}" for name in ("tensorflow-cpu", "keras", "pandas", "numpy", "mlflow")]
+    requirements = [
+        f"{name}=={md.version(name)}" for name in ("tensorflow-cpu", "keras", "pandas", "numpy", "mlflow")
+    ]
     info = mlflow.pyfunc.log_model(
         name="forecaster",
         python_model=Forecaster(),

@@ -54,22 +54,28 @@ def decide(
     """
     best_name = min(baselines, key=lambda k: baselines[k])
     best = baselines[best_name]
-    common = {
-        "metric": metric,
-        "challenger": challenger,
-        "champion": champion,
-        "best_baseline": best_name,
-        "best_baseline_score": best,
-        "min_improvement": min_improvement,
-    }
+    bar = None if champion is None else champion * (1 - min_improvement)
     if not challenger < best:
-        return Decision(False, f"{metric} {challenger:.4g} does not beat the best baseline {best_name} ({best:.4g})", **common)
-    if champion is None:
-        return Decision(True, f"no champion yet; {metric} {challenger:.4g} beats the best baseline {best_name} ({best:.4g})", **common)
-    bar = champion * (1 - min_improvement)
-    if challenger < bar:
-        return Decision(True, f"{metric} {challenger:.4g} beats champion {champion:.4g} by more than {min_improvement:.1%} and baseline {best_name} ({best:.4g})", **common)
-    return Decision(False, f"{metric} {challenger:.4g} does not beat champion {champion:.4g} by {min_improvement:.1%} (needs < {bar:.4g})", **common)
+        promote = False
+        reason = f"{metric} {challenger:.4g} does not beat the best baseline {best_name} ({best:.4g})"
+    elif champion is None or bar is None:
+        promote = True
+        reason = (
+            f"no champion yet; {metric} {challenger:.4g} beats the best baseline {best_name} ({best:.4g})"
+        )
+    elif challenger < bar:
+        promote = True
+        reason = (
+            f"{metric} {challenger:.4g} beats champion {champion:.4g} by more than "
+            f"{min_improvement:.1%} and baseline {best_name} ({best:.4g})"
+        )
+    else:
+        promote = False
+        reason = (
+            f"{metric} {challenger:.4g} does not beat champion {champion:.4g} "
+            f"by {min_improvement:.1%} (needs < {bar:.4g})"
+        )
+    return Decision(promote, reason, metric, challenger, champion, best_name, best, min_improvement)
 
 
 def champion_version(name: str) -> Any | None:
@@ -115,7 +121,13 @@ def move_alias(name: str, alias: str, version: str, reason: str) -> None:
     except MlflowException:
         pass
     client.set_registered_model_alias(name, alias, version)
-    entry = {"alias": alias, "version": str(version), "previous": previous, "reason": reason, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    entry = {
+        "alias": alias,
+        "version": str(version),
+        "previous": previous,
+        "reason": reason,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     # Tag values are capped in size; keep the most recent moves.
     history = (_history(name) + [entry])[-50:]
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))

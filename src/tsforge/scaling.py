@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,8 +136,17 @@ class AffineScaler:
     @classmethod
     def load(cls, path: Path) -> AffineScaler:
         """Read a scaler written by :meth:`save`."""
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(raw["method"], tuple(raw["columns"]), tuple(raw["offset"]), tuple(raw["scale"]))
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> AffineScaler:
+        """Rebuild from the dictionary form written by :meth:`save`."""
+        return cls(
+            str(raw["method"]),
+            tuple(raw["columns"]),
+            tuple(map(float, raw["offset"])),
+            tuple(map(float, raw["scale"])),
+        )
 
 
 def difference_targets(levels: np.ndarray, n_targets: int) -> np.ndarray:

@@ -85,9 +85,7 @@ def read_table(path: Path) -> pd.DataFrame:
             f"{path}: cannot be read as {suffix.lstrip('.').upper()} ({exc}). Check that the "
             "file is a well-formed CSV (comma-separated, header row) or a Parquet file."
         ) from exc
-    raise DataSourceError(
-        f"{path}: unsupported file type '{suffix}'. Use a .csv or .parquet file."
-    )
+    raise DataSourceError(f"{path}: unsupported file type '{suffix}'. Use a .csv or .parquet file.")
 
 
 def _require_columns(frame: pd.DataFrame, wanted: tuple[str, ...], origin: str) -> None:
@@ -152,9 +150,7 @@ def canonicalize(raw: pd.DataFrame, cfg: DataConfig, origin: str) -> LoadedSerie
         frame[column] = _to_float(raw[column], column, origin)
     notes: list[str] = []
     if not frame[cfg.time_column].is_monotonic_increasing:
-        notes.append(
-            f"{origin}: rows were not in time order; they were sorted by '{cfg.time_column}'."
-        )
+        notes.append(f"{origin}: rows were not in time order; they were sorted by '{cfg.time_column}'.")
         log.warning(notes[-1])
         frame = frame.sort_values(cfg.time_column, kind="stable")
     if cfg.until is not None:

@@ -48,7 +48,9 @@ def configure(tracking_uri: str, experiment: str, root: Path) -> str:
         if found is not None:
             experiment_id = found.experiment_id
         else:
-            location = (root / "mlartifacts").resolve().as_uri() if tracking_uri.startswith("sqlite") else None
+            location = (
+                (root / "mlartifacts").resolve().as_uri() if tracking_uri.startswith("sqlite") else None
+            )
             experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
     except Exception as exc:  # MLflow raises many types for an unreachable store
         raise TsforgeError(

@@ -100,13 +100,11 @@ def fit(
 
 def early_stopping(patience: int) -> keras.callbacks.Callback:
     """Stop when val_loss stalls for ``patience`` epochs and keep the best weights."""
-    return keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
-    )
+    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
 
 
 def train_best(
-    hp: Any, space: Mapping[str, Any], data: WindowedData, epochs: int, patience: int, seed: int
+    hp: Any, space: Mapping[str, Any], data: WindowedData, *, epochs: int, patience: int, seed: int
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Rebuild the tuner's winner with the shared builder and train it.
 

@@ -13,6 +13,7 @@ import keras_tuner as kt
 import mlflow
 import numpy as np
 
+from tsforge.config import TuneConfig
 from tsforge.models import DEFAULT_SPACE, build_model
 from tsforge.training import WindowedData, early_stopping, fit
 
@@ -106,7 +107,9 @@ def _with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
                 )
                 if math.isfinite(best):
                     mlflow.log_metric(f"best_{OBJECTIVE}", best)
-                epochs_run = max((len(h.history.get("loss", [])) for h in histories if hasattr(h, "history")), default=0)
+                epochs_run = max(
+                    (len(h.history.get("loss", [])) for h in histories if hasattr(h, "history")), default=0
+                )
                 mlflow.log_metric("duration_s", time.monotonic() - started)
                 requested = int(kwargs.get("epochs", 0)) - int(kwargs.get("initial_epoch", 0))
                 stopped = 0 < epochs_run < requested
@@ -125,32 +128,23 @@ TUNERS: dict[str, type[kt.Tuner]] = {
 
 
 def make_tuner(
-    strategy: str,
+    cfg: TuneConfig,
     hypermodel: ForecastHyperModel,
     directory: Path,
+    *,
     parent_run_id: str,
     tags: Mapping[str, str],
-    max_epochs: int,
-    factor: int,
-    hyperband_iterations: int,
-    max_trials: int,
-    seed: int,
 ) -> kt.Tuner:
-    """A keras-tuner tuner of ``strategy`` whose trials log to MLflow.
+    """A keras-tuner tuner of ``cfg.strategy`` whose trials log to MLflow.
 
     ``overwrite=False`` makes a rerun continue the search recorded in ``directory``.
 
     Args:
-        strategy: hyperband, random, bayesian or grid.
+        cfg: The tune section (strategy, budget, seed).
         hypermodel: What to build and fit.
         directory: Tuner state directory (persistent DVC output).
         parent_run_id: The MLflow tuning run the trials are children of.
         tags: Lineage tags for each trial run.
-        max_epochs: Hyperband's largest epoch budget.
-        factor: Hyperband's reduction factor.
-        hyperband_iterations: Hyperband brackets to run.
-        max_trials: Trial budget for random, bayesian and grid.
-        seed: Seed of the search.
 
     Returns:
         The tuner.
@@ -161,16 +155,19 @@ def make_tuner(
         "directory": str(directory.parent),
         "project_name": directory.name,
         "overwrite": False,
-        "seed": seed,
+        "seed": cfg.seed,
         "parent_run_id": parent_run_id,
         "tags": tags,
     }
-    tuner_cls = _with_mlflow_trials(TUNERS[strategy])
-    if strategy == "hyperband":
+    tuner_cls = _with_mlflow_trials(TUNERS[cfg.strategy])
+    if cfg.strategy == "hyperband":
         return tuner_cls(
-            max_epochs=max_epochs, factor=factor, hyperband_iterations=hyperband_iterations, **common
+            max_epochs=cfg.max_epochs,
+            factor=cfg.factor,
+            hyperband_iterations=cfg.hyperband_iterations,
+            **common,
         )
-    return tuner_cls(max_trials=max_trials, **common)
+    return tuner_cls(max_trials=cfg.max_trials, **common)
 
 
 def search(tuner: kt.Tuner, epochs: int, patience: int) -> None:
@@ -191,3 +188,10 @@ def trials_table(tuner: kt.Tuner) -> list[dict[str, Any]]:
             }
         )
     return sorted(rows, key=lambda r: r["trial_id"])
+
+
+def tag_best_trial(parent_run_id: str, trial_id: str) -> None:
+    """Tag the child run of ``trial_id`` as the search's best trial."""
+    query = f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.kt_trial_id = '{trial_id}'"
+    for run in mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=True):
+        mlflow.MlflowClient().set_tag(run.info.run_id, "best_trial", "true")

@@ -100,7 +100,8 @@ def _describe(result: Any) -> Check:
     else:
         detail = ""
     if config.type == "expect_column_values_to_not_be_null" and "unexpected_percent" in outcome:
-        detail = f"{outcome['unexpected_percent']:.1f}% missing (allowed {(1 - config.kwargs['mostly']) * 100:.1f}%)"
+        allowed = (1 - config.kwargs["mostly"]) * 100
+        detail = f"{outcome['unexpected_percent']:.1f}% missing (allowed {allowed:.1f}%)"
     if config.type == "expect_table_row_count_to_be_between":
         detail = f"{outcome.get('observed_value')} rows, need at least {config.kwargs['min_value']}"
     return Check(config.type, column, bool(result.success), detail)
@@ -127,9 +128,10 @@ def run_contract(
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
         context.data_sources.add_pandas("tsforge")
         .add_dataframe_asset(name="series")
@@ -147,7 +149,9 @@ def gap_check(times: pd.Series, freq: str | None, max_gaps: int) -> Check:
     """Regular-frequency check: count missing timestamps against ``max_gaps``."""
     gaps = count_gaps(times, freq)
     detail = f"{gaps} missing timestamp(s) at frequency {freq} (allowed {max_gaps})"
-    return Check("regular_frequency", times.name if isinstance(times.name, str) else None, gaps <= max_gaps, detail)
+    return Check(
+        "regular_frequency", times.name if isinstance(times.name, str) else None, gaps <= max_gaps, detail
+    )
 
 
 def failure_message(checks: list[Check], origin: str) -> str:
@@ -173,6 +177,7 @@ def validate_series(
     frame: pd.DataFrame,
     time_column: str,
     columns: tuple[str, ...],
+    *,
     max_missing: float,
     rows_needed: int,
     freq: str | None,

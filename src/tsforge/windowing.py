@@ -71,6 +71,7 @@ def iter_batches(
     origins: np.ndarray,
     spec: WindowSpec,
     n_targets: int,
+    *,
     batch_size: int,
     shuffle_seed: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -25,13 +25,17 @@ def _csv(frame: pd.DataFrame) -> str:
 
 
 def _contract(frame: pd.DataFrame, rows_needed: int = 10) -> str:
-    checks = validate_series(frame, "date", ("y",), 0.05, rows_needed, "D", 0)
+    checks = validate_series(
+        frame, "date", ("y",), max_missing=0.05, rows_needed=rows_needed, freq="D", max_gaps=0
+    )
     assert not all(c.success for c in checks)
     return failure_message(checks, "series.csv")
 
 
 def _good(n: int = 30) -> pd.DataFrame:
-    return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="D"), "y": np.arange(n, dtype=float)})
+    return pd.DataFrame(
+        {"date": pd.date_range("2024-01-01", periods=n, freq="D"), "y": np.arange(n, dtype=float)}
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,7 +45,10 @@ def _good(n: int = 30) -> pd.DataFrame:
         ("date,y\n", "header but no data rows"),
         ("when,y\n2024-01-01,1\n", r"column\(s\) \['date'\] not found; the file has \['when', 'y'\]"),
         ("date,sales\n2024-01-01,1\n", r"column\(s\) \['y'\] not found"),
-        ("date,y\n2024-01-01,1\n2024-01-02,abc\n2024-01-03,12kg\n", "column 'y' must be numeric but has 2 text value"),
+        (
+            "date,y\n2024-01-01,1\n2024-01-02,abc\n2024-01-03,12kg\n",
+            "column 'y' must be numeric but has 2 text value",
+        ),
         (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe\xfa binary", "not a UTF-8 text file"),
         ("date,y\nyesterday-ish,1\n", "time column 'date' has values that are not dates"),
     ],
@@ -102,12 +109,16 @@ def test_gaps_beyond_the_allowance_fail_and_are_counted(tmp_path):
 
 def test_clean_series_passes_every_check(tmp_path):
     loaded = load_source(_write(tmp_path, _csv(_good(30))))
-    checks = validate_series(loaded.frame, "date", ("y",), 0.05, 10, "D", 0)
+    checks = validate_series(
+        loaded.frame, "date", ("y",), max_missing=0.05, rows_needed=10, freq="D", max_gaps=0
+    )
     assert all(c.success for c in checks) and len(checks) == 9
 
 
 def test_timezones_and_parquet_are_read(tmp_path):
-    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=4, freq="h", tz="Europe/Berlin"), "y": [1.0, 2, 3, 4]})
+    frame = pd.DataFrame(
+        {"date": pd.date_range("2024-01-01", periods=4, freq="h", tz="Europe/Berlin"), "y": [1.0, 2, 3, 4]}
+    )
     path = tmp_path / "s.parquet"
     frame.to_parquet(path)
     loaded = load_source(DataConfig(source="file", path=str(path), target=("y",)))

@@ -56,9 +56,11 @@ def _env() -> dict[str, str]:
 
 
 def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, cwd=project, env=_env(), capture_output=True, text=True)
+    result = subprocess.run(args, cwd=project, env=_env(), capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -72,7 +74,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git + DVC copy of the tracked project files with the tiny profile, already reproduced."""
     dest = tmp_path_factory.mktemp("project")
     files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in files:
         if (ROOT / name).is_file() and not name.startswith("tests/") and name != "dvc.lock":
@@ -121,10 +127,14 @@ def test_a_registered_version_carries_its_lineage(project: Path):
     versions = client.search_model_versions("name = 'tsforge-forecaster'")
     assert len(versions) == 1
     tags = versions[0].tags
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert tags["git_commit"] == commit
     lock = yaml.safe_load((project / "dvc.lock").read_text())
-    raw_md5 = next(o["md5"] for o in lock["stages"]["ingest"]["outs"] if o["path"] == "data/raw/series.parquet")
+    raw_md5 = next(
+        o["md5"] for o in lock["stages"]["ingest"]["outs"] if o["path"] == "data/raw/series.parquet"
+    )
     assert tags["data.raw.md5"] == raw_md5  # the same hash DVC recorded
     assert "dvc repro" in versions[0].description
 
@@ -154,7 +164,10 @@ def test_bad_input_stops_with_a_clear_error_and_loses_nothing(project: Path):
     before_versions = len(client.search_model_versions("name = 'tsforge-forecaster'"))
     before_champion = client.get_model_version_by_alias("tsforge-forecaster", "champion").version
     before_runs = len(client.search_runs([client.get_experiment_by_name("tsforge").experiment_id]))
-    kept = {p: (project / p).read_bytes() for p in ("data/raw/series.parquet", "reports/metrics.json", "reports/eda.json")}
+    kept = {
+        p: (project / p).read_bytes()
+        for p in ("data/raw/series.parquet", "reports/metrics.json", "reports/eda.json")
+    }
 
     (project / "bad.csv").write_text("date,co2\n2024-01-01,1\n2024-01-08,lots\n")
     set_params(project, {"data": {"source": "file", "path": "bad.csv"}})

@@ -27,7 +27,7 @@ def test_trending_series_is_differenced_and_outliers_pick_the_robust_scaler(seas
     target = seasonal_frame["y"].to_numpy() + np.arange(240) * 0.2  # leaves the training range
     split = chronological_split(len(target), 0.7, 0.15)
     stats = column_stats(seasonal_frame["y"], 1.5) | {"outlier_fraction": 0.05}
-    advice = recommend(target, split, stats, adf_test(target), 12, robust_outlier_fraction=0.01)
+    advice = recommend(target, split, stats, adf_test(target), period=12, robust_outlier_fraction=0.01)
     assert advice.difference and "outside the training range" in advice.difference_reason
     assert advice.scaler == "robust" and "5.0%" in advice.scaler_reason
 
@@ -36,5 +36,5 @@ def test_stationary_series_is_left_in_levels():
     noise = np.random.default_rng(5).normal(size=400)
     split = chronological_split(400, 0.7, 0.15)
     stats = column_stats(__import__("pandas").Series(noise), 1.5) | {"outlier_fraction": 0.0}
-    advice = recommend(noise, split, stats, adf_test(noise), 1, 0.01)
+    advice = recommend(noise, split, stats, adf_test(noise), period=1, robust_outlier_fraction=0.01)
     assert not advice.difference and advice.scaler == "standard"

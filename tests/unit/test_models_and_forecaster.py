@@ -111,7 +111,9 @@ def test_pyfunc_takes_raw_history_and_returns_dated_forecasts(seasonal_frame, ml
     out = loaded.predict(as_text)
     assert list(out.columns) == ["date", "y"] and len(out) == 3
     assert list(out["date"]) == list(pd.date_range(history["date"].iloc[-1], periods=4, freq="W-SAT")[1:])
-    np.testing.assert_allclose(out["y"].to_numpy(), forecast_frame(model, history, spec)["y"].to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        out["y"].to_numpy(), forecast_frame(model, history, spec)["y"].to_numpy(), rtol=1e-5
+    )
     # Real units: near the recent level, not near the scaled differences (~0).
     assert abs(out["y"].iloc[0] - history["y"].iloc[-1]) < 5
     with pytest.raises(Exception, match="at least 13"):

@@ -13,7 +13,9 @@ def test_inverse_of_transform_returns_the_input(method):
     scaler = AffineScaler.fit(values, COLUMNS, method)
     np.testing.assert_allclose(scaler.inverse(scaler.transform(values)), values, rtol=1e-5, atol=1e-5)
     # Inverting the target column alone (as forecasts need) matches column 0.
-    np.testing.assert_allclose(scaler.inverse(scaler.transform(values)[:, :1], ("a",)), values[:, :1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        scaler.inverse(scaler.transform(values)[:, :1], ("a",)), values[:, :1], rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize(
@@ -68,7 +70,9 @@ def test_fill_policies(seasonal_frame):
     frame.loc[[3, 4], "y"] = np.nan
     filled, count = fill_missing(frame, ["y"], "interpolate")
     assert count == 2 and filled["y"].notna().all()
-    assert filled.loc[3, "y"] == pytest.approx(frame.loc[2, "y"] + (frame.loc[5, "y"] - frame.loc[2, "y"]) / 3)
+    assert filled.loc[3, "y"] == pytest.approx(
+        frame.loc[2, "y"] + (frame.loc[5, "y"] - frame.loc[2, "y"]) / 3
+    )
     dropped, removed = fill_missing(frame, ["y"], "drop")
     assert removed == 2 and len(dropped) == len(frame) - 2
     from tsforge.errors import ValidationError

@@ -37,8 +37,8 @@ def test_batches_cover_every_window_once_and_shuffle_is_seeded():
     values = np.random.default_rng(1).normal(size=(50, 1)).astype(np.float32)
     spec = WindowSpec(5, 1)
     origins = window_origins(0, 50, spec)
-    first = [y[:, 0, 0] for _, y in iter_batches(values, origins, spec, 1, 8, shuffle_seed=3)]
-    again = [y[:, 0, 0] for _, y in iter_batches(values, origins, spec, 1, 8, shuffle_seed=3)]
+    first = [y[:, 0, 0] for _, y in iter_batches(values, origins, spec, 1, batch_size=8, shuffle_seed=3)]
+    again = [y[:, 0, 0] for _, y in iter_batches(values, origins, spec, 1, batch_size=8, shuffle_seed=3)]
     got = np.sort(np.concatenate(first))
     np.testing.assert_array_equal(got, np.sort(values[origins, 0]))
     for a, b in zip(first, again, strict=True):
