@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: help setup run test test-all lint bench ui clean
+.PHONY: help setup run test test-all lint bench ui serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -39,6 +39,11 @@ lint: setup  ## ruff and mypy
 
 ui: setup  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+serve: setup  ## serve the champion forecaster on http://127.0.0.1:5001 (POST raw history to /invocations)
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} \
+	  $(BIN)/mlflow models serve -m "models:/$$($(BIN)/python -c 'from tsforge.config import load_params; print(load_params().registry.model_name)')@champion" \
+	  --env-manager local --host 127.0.0.1 -p 5001
 
 clean:  ## remove pipeline outputs and the local MLflow store (keeps .venv)
 	rm -rf data/raw/series.parquet data/raw/ingest.json data/processed reports models mlflow.db mlartifacts

@@ -1,9 +1,9 @@
 """Stage evaluate: score the forecaster and baselines on the test windows in original
 units, then register the model and run the champion/challenger gate."""
 
+import keras
 import mlflow
 import numpy as np
-import pandas as pd
 
 from tsforge import evaluation as ev
 from tsforge import registry, stage, tracking
@@ -11,100 +11,66 @@ from tsforge.config import load_params
 from tsforge.forecaster import ForecastSpec, forecast_origins
 
 
-def _champion_forecasts(name: str, levels: np.ndarray, origins: np.ndarray) -> tuple[str, np.ndarray] | None:
+def _champion_forecasts(name: str, levels: np.ndarray, origins: np.ndarray) -> np.ndarray | None:
     """Re-score the current champion on today's test windows (not its old metrics)."""
-    version = registry.champion_version(name)
-    if version is None:
+    if registry.champion_version(name) is None:
         return None
     champion = mlflow.pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}").unwrap_python_model()
-    return str(version.version), forecast_origins(champion.model, levels, origins, champion.spec)
+    return forecast_origins(champion.model, levels, origins, champion.spec)
 
 
 def main() -> None:
     params = load_params(stage.PARAMS)
-    cfg, reg = params.evaluate, params.registry
-    import keras
-
+    reg = params.registry
     series, windows = np.load(stage.PROCESSED), np.load(stage.WINDOWS)
-    levels, times, origins = series["levels"].astype(np.float64), series["times"], windows["test"]
+    levels, origins = series["levels"].astype(np.float64), windows["test"]
     spec = ForecastSpec.load(stage.FORECAST_SPEC)
     n_targets, horizon = len(spec.targets), spec.horizon
-    period = cfg.season_period or int(stage.read_json(stage.REPORTS / "eda.json")["season_period"])
-    train_end = int(series["split"][0][1])
-    scale = ev.mase_scale(levels[:train_end, 0], period)
+    period = params.evaluate.season_period or int(
+        stage.read_json(stage.REPORTS / "eda.json")["season_period"]
+    )
+    scale = ev.mase_scale(levels[: int(series["split"][0][1]), 0], period)
 
     actual = ev.actuals(levels, origins, horizon, n_targets)
+    model = keras.models.load_model(stage.NETWORK)
     forecasts = {
-        "model": forecast_origins(keras.models.load_model(stage.NETWORK), levels, origins, spec),
-        "naive": ev.naive(levels, origins, horizon, n_targets),
-        "seasonal_naive": ev.seasonal_naive(levels, origins, horizon, n_targets, period),
+        "model": forecast_origins(model, levels, origins, spec),
+        **ev.baselines(levels, origins, horizon, n_targets, period=period, input_size=spec.input_size),
     }
     metrics = {name: ev.score(actual, f, scale) for name, f in forecasts.items()}
-    per_step = {name: ev.per_step(actual, f, ev.mae) for name, f in forecasts.items()}
+    per_step = {name: ev.score_per_step(actual, f, scale) for name, f in forecasts.items()}
+    title = f"{spec.targets[0]}: one-step-ahead forecasts on the test split (season {period})"
+    pngs = ev.write_reports(
+        stage.REPORTS, series["times"][origins], actual, forecasts, per_step_errors=per_step, title=title
+    )
+    report = {"season_period": period, "test_windows": len(origins), "horizon": horizon, **metrics}
+    stage.write_json(stage.REPORTS / "metrics.json", {**report, "per_step": per_step})
 
     stage.start_tracking(params.tracking.experiment)
     champion = _champion_forecasts(reg.model_name, levels, origins)
-    champion_score = ev.score(actual, champion[1], scale)[reg.metric] if champion else None
-    baselines = {k: v[reg.metric] for k, v in metrics.items() if k != "model"}
+    champion_score = ev.score(actual, champion, scale)[reg.metric] if champion is not None else None
+    baseline_scores = {k: v[reg.metric] for k, v in metrics.items() if k != "model"}
     decision = registry.decide(
-        reg.metric, metrics["model"][reg.metric], champion_score, baselines, reg.min_improvement
+        reg.metric, metrics["model"][reg.metric], champion_score, baseline_scores, reg.min_improvement
     )
-
-    plot_path = stage.REPORTS / "forecast.png"
-    path = pd.DataFrame(
-        {
-            "time": pd.to_datetime(times[origins]),
-            "actual": actual[:, 0, 0],
-            **{k: f[:, 0, 0] for k, f in forecasts.items()},
-        }
-    )
-    path.to_csv(stage.REPORTS / "forecast.csv", index=False)
-    ev.plot_forecasts(
-        plot_path,
-        path["time"].to_numpy(),
-        path["actual"].to_numpy(),
-        {k: path[k].to_numpy() for k in forecasts},
-        f"{spec.targets[0]}: one-step-ahead forecasts on the test split (MASE scale, period {period})",
-    )
-    report = {
-        "season_period": period,
-        "test_windows": len(origins),
-        "horizon": horizon,
-        **metrics,
-        "per_step_mae": per_step,
-    }
-    stage.write_json(stage.REPORTS / "metrics.json", report)
-
     training = stage.read_json(stage.REPORTS / "training.json")
-    best = stage.read_json(stage.BEST_HPARAMS)
+    tuning_run = stage.read_json(stage.BEST_HPARAMS)["tuning_run_id"]
+    inputs = {"series": stage.PROCESSED, "windows": stage.WINDOWS, "raw": stage.RAW_SERIES}
+    lineage = tracking.lineage_tags(stage.ROOT, inputs, stage.PARAMS)
+    runs = {"train_run_id": training["run_id"], "tuning_run_id": tuning_run}
     with mlflow.start_run(run_name="evaluate"):
-        lineage = tracking.lineage_tags(
-            stage.ROOT,
-            {"series": stage.PROCESSED, "windows": stage.WINDOWS, "raw": stage.RAW_SERIES},
-            stage.PARAMS,
-        )
-        mlflow.set_tags(
-            {
-                **lineage,
-                "stage": "evaluate",
-                "train_run_id": training["run_id"],
-                "tuning_run_id": best["tuning_run_id"],
-            }
-        )
+        mlflow.set_tags({**lineage, **runs, "stage": "evaluate"})
         for name, values in metrics.items():
             mlflow.log_metrics({f"{name}.{k}": v for k, v in values.items() if np.isfinite(v)})
-        mlflow.log_artifact(str(plot_path))
+        for png in pngs:
+            mlflow.log_artifact(str(png))
         mlflow.log_artifact(str(stage.REPORTS / "metrics.json"))
         # Registry changes come last: if anything above failed, no version or alias moved.
+        test_tags = {f"test.{k}": f"{v:.6g}" for k, v in metrics["model"].items()}
         version = registry.register(
             training["model_uri"],
             reg.model_name,
-            {
-                **lineage,
-                "train_run_id": training["run_id"],
-                "tuning_run_id": best["tuning_run_id"],
-                **{f"test.{k}": f"{v:.6g}" for k, v in metrics["model"].items()},
-            },
+            {**lineage, **runs, **test_tags},
             f"Reproduce: git checkout {lineage['git_commit']} && dvc checkout && dvc repro. "
             f"Test {reg.metric}={metrics['model'][reg.metric]:.4g}.",
         )

@@ -1,4 +1,8 @@
-"""Stage tune: keras-tuner search; one MLflow parent run, one child run per trial."""
+"""Stage tune: keras-tuner search; one MLflow parent run, one child run per trial.
+
+Rerunning an interrupted search resumes it: the tuner state and the parent run are
+found again through the search key, finished trials are not retrained.
+"""
 
 import json
 
@@ -15,55 +19,53 @@ def main() -> None:
     cfg = params.tune
     data = stage.load_windowed()
     stage.start_tracking(params.tracking.experiment)
-    tags = tracking.lineage_tags(
-        stage.ROOT, {"series": stage.PROCESSED, "windows": stage.WINDOWS}, stage.PARAMS
+    inputs = {"series": stage.PROCESSED, "windows": stage.WINDOWS}
+    tags = tracking.lineage_tags(stage.ROOT, inputs, stage.PARAMS)
+    directory = stage.TUNER_DIR / tuning.search_key(
+        cfg, {k: v for k, v in tags.items() if k.startswith("data.")}
     )
     size = tuning.space_size(cfg.space)
     set_seeds(cfg.seed)
-    with mlflow.start_run(run_name=f"tune-{cfg.strategy}") as parent:
-        mlflow.set_tags({**tags, "stage": "tune"})
-        mlflow.log_params(
-            {
-                "strategy": cfg.strategy,
-                "max_epochs": cfg.max_epochs,
-                "max_trials": cfg.max_trials,
-                "space": json.dumps(dict(cfg.space)),
-                "space_discrete_combinations": size["discrete_combinations"],
-                "space_continuous": ",".join(size["continuous"]) or "none",
-            }
-        )
+    resumed = tuning.parent_run_id(directory)
+    with mlflow.start_run(run_id=resumed, run_name=None if resumed else f"tune-{cfg.strategy}") as parent:
+        tuning.remember_parent_run(directory, parent.info.run_id)
+        mlflow.set_tags({**tags, "stage": "tune", "search_key": directory.name})
+        if resumed is None:
+            mlflow.log_params(
+                {
+                    "strategy": cfg.strategy,
+                    "budget": tuning.budget(cfg),
+                    "space": json.dumps(dict(cfg.space)),
+                    "space_discrete_combinations": size["discrete_combinations"],
+                    "space_continuous": ",".join(size["continuous"]) or "none",
+                    "seed": cfg.seed,
+                }
+            )
         hypermodel = tuning.ForecastHyperModel(data, cfg.space, cfg.seed)
-        tuner = tuning.make_tuner(
-            cfg, hypermodel, stage.TUNER_DIR, parent_run_id=parent.info.run_id, tags=tags
-        )
+        tuner = tuning.make_tuner(cfg, hypermodel, directory, parent_run_id=parent.info.run_id, tags=tags)
         tuning.search(tuner, cfg.max_epochs, cfg.patience)
-        best_trial = tuner.oracle.get_best_trials(1)[0]
+        best = tuner.oracle.get_best_trials(1)[0]
         table = pd.DataFrame(tuning.trials_table(tuner))
-        table_path = stage.REPORTS / "tuning_trials.csv"
-        table.to_csv(table_path, index=False)
-        mlflow.log_artifact(str(table_path))
-        mlflow.log_params({f"best.{k}": v for k, v in best_trial.hyperparameters.values.items()})
-        mlflow.log_metrics({"best_val_loss": float(best_trial.score), "trials": len(table)})
-        tuning.tag_best_trial(parent.info.run_id, best_trial.trial_id)
+        table.to_csv(stage.REPORTS / "tuning_trials.csv", index=False)
+        tuning.plot_trials(stage.REPORTS / "tuning_trials.png", table)
+        mlflow.log_artifact(str(stage.REPORTS / "tuning_trials.csv"))
+        mlflow.log_artifact(str(stage.REPORTS / "tuning_trials.png"))
+        mlflow.log_dict(best.hyperparameters.values, "best_hparams.json")
+        mlflow.log_metrics({"best_val_loss": float(best.score), "trials": len(table)})
+        mlflow.set_tag("best_trial_id", best.trial_id)
+        tuning.tag_best_trial(parent.info.run_id, best.trial_id)
         stage.write_json(
             stage.BEST_HPARAMS,
             {
-                "trial_id": best_trial.trial_id,
-                "score": best_trial.score,
-                "values": best_trial.hyperparameters.values,
-                "config": best_trial.hyperparameters.get_config(),
+                "trial_id": best.trial_id,
+                "score": best.score,
+                "values": best.hyperparameters.values,
+                "config": best.hyperparameters.get_config(),
                 "tuning_run_id": parent.info.run_id,
             },
         )
-        stage.write_json(
-            stage.REPORTS / "tuning.json",
-            {
-                "trials": len(table),
-                "best_val_loss": best_trial.score,
-                "space": size,
-                "strategy": cfg.strategy,
-            },
-        )
+        summary = {"trials": len(table), "best_val_loss": best.score, "space": size, "strategy": cfg.strategy}
+        stage.write_json(stage.REPORTS / "tuning.json", {**summary, "budget": tuning.budget(cfg)})
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -95,9 +97,107 @@ def seasonal_naive(
     return np.asarray(levels, dtype=np.float64)[index][:, :, :n_targets]
 
 
+def seasonal_naive_drift(
+    levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, *, period: int, input_size: int
+) -> np.ndarray:
+    """Seasonal naive shifted by the trend: the mean step change over the input window,
+    times how far back the seasonal value lies.
+
+    On a trending series (CO2) plain seasonal naive lags a whole season of growth behind;
+    this is the bar a model has to clear there.
+    """
+    values = np.asarray(levels, dtype=np.float64)
+    steps = np.arange(horizon)
+    lag = period * np.ceil((steps + 1) / period).astype(int)
+    span = max(input_size - 1, 1)
+    drift = (values[origins - 1, :n_targets] - values[origins - 1 - span, :n_targets]) / span
+    base = seasonal_naive(levels, origins, horizon, n_targets, period)
+    return base + drift[:, None, :] * lag[None, :, None]
+
+
+def theta(
+    levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, *, period: int, history: int
+) -> np.ndarray:
+    """statsmodels' Theta method, refitted at every origin on the ``history`` rows before it.
+
+    Args:
+        levels: Series in original units.
+        origins: Forecast origins.
+        horizon: Steps ahead.
+        n_targets: Target columns (the first columns of ``levels``).
+        period: Seasonal period (deseasonalised when at least two periods fit in ``history``).
+        history: Rows of history each fit uses.
+
+    Returns:
+        Forecasts of shape (len(origins), horizon, n_targets).
+    """
+    import warnings
+
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    values = np.asarray(levels, dtype=np.float64)
+    out = np.empty((len(origins), horizon, n_targets))
+    for i, origin in enumerate(origins):
+        start = max(0, int(origin) - history)
+        for target in range(n_targets):
+            past = values[start:origin, target]
+            seasonal = period > 1 and len(past) >= 2 * period
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fitted = ThetaModel(
+                    past, period=period if seasonal else None, deseasonalize=seasonal, method="additive"
+                ).fit()
+                out[i, :, target] = np.asarray(fitted.forecast(horizon))
+    return out
+
+
 def per_step(actual: np.ndarray, forecast: np.ndarray, metric: Metric) -> list[float]:
     """``metric`` for each horizon step separately."""
     return [metric(actual[:, h], forecast[:, h]) for h in range(actual.shape[1])]
+
+
+def score_per_step(actual: np.ndarray, forecast: np.ndarray, scale: float) -> dict[str, list[float]]:
+    """Every metric of :func:`score`, for each horizon step."""
+    steps = [score(actual[:, h], forecast[:, h], scale) for h in range(actual.shape[1])]
+    return {name: [step[name] for step in steps] for name in steps[0]}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_residuals(path: Path, times: np.ndarray, residuals: np.ndarray, title: str) -> None:
+    """Residuals (actual − forecast) of the one-step-ahead path over time."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.plot(times, residuals, linewidth=0.9)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_per_step(path: Path, errors: dict[str, list[float]], metric: str) -> None:
+    """Error of each forecaster at each horizon step."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in errors.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
+    ax.set_xlabel("horizon step")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} per horizon step (test split)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_forecasts(
@@ -116,11 +216,7 @@ def plot_forecasts(
         forecasts: Name -> forecast values, one per point.
         title: Plot title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(11, 4.5))
     ax.plot(times, actual, color="black", linewidth=1.6, label="actual")
     for name, values in forecasts.items():
@@ -131,3 +227,69 @@ def plot_forecasts(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def baselines(
+    levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, *, period: int, input_size: int
+) -> dict[str, np.ndarray]:
+    """Every baseline on the same windows: naive, seasonal naive, with drift, and Theta.
+
+    Theta is refitted per origin on the last ``max(3·period, input_size, 30)`` rows.
+    """
+    return {
+        "naive": naive(levels, origins, horizon, n_targets),
+        "seasonal_naive": seasonal_naive(levels, origins, horizon, n_targets, period),
+        "seasonal_naive_drift": seasonal_naive_drift(
+            levels, origins, horizon, n_targets, period=period, input_size=input_size
+        ),
+        "theta": theta(
+            levels, origins, horizon, n_targets, period=period, history=max(3 * period, input_size, 30)
+        ),
+    }
+
+
+def write_reports(
+    directory: Path,
+    times: np.ndarray,
+    actual: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    *,
+    per_step_errors: dict[str, dict[str, list[float]]],
+    title: str,
+) -> list[Path]:
+    """Write the DVC plot data (CSV) and the PNG plots for the first target.
+
+    Args:
+        directory: reports/ folder.
+        times: Timestamp of each window's first forecast step.
+        actual: Actual values (n, horizon, targets).
+        forecasts: Name -> forecasts (n, horizon, targets); must include ``model``.
+        per_step_errors: Name -> metric -> value per horizon step.
+        title: Title of the forecast plot.
+
+    Returns:
+        The PNG files written.
+    """
+    path = pd.DataFrame(
+        {
+            "time": pd.to_datetime(times),
+            "actual": actual[:, 0, 0],
+            **{k: f[:, 0, 0] for k, f in forecasts.items()},
+        }
+    )
+    path["residual"] = path["actual"] - path["model"]
+    path.to_csv(directory / "forecast.csv", index=False)
+    steps = pd.DataFrame({"step": range(1, actual.shape[1] + 1)})
+    for name, errors in per_step_errors.items():
+        steps[name] = errors["mae"]
+    steps.to_csv(directory / "per_step.csv", index=False)
+    pngs = [directory / "forecast.png", directory / "residuals.png", directory / "per_step.png"]
+    times_np = path["time"].to_numpy()
+    plot_forecasts(
+        pngs[0], times_np, path["actual"].to_numpy(), {k: path[k].to_numpy() for k in forecasts}, title
+    )
+    plot_residuals(
+        pngs[1], times_np, path["residual"].to_numpy(), "model residuals, one step ahead (actual − forecast)"
+    )
+    plot_per_step(pngs[2], {k: v["mae"] for k, v in per_step_errors.items()}, "mae")
+    return pngs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,31 @@ class _EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]
             self.client.log_batch(self.run_id, metrics=metrics, synchronous=False)
 
 
+def _child_run_id(parent_run_id: str, trial_id: str) -> str | None:
+    query = f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.kt_trial_id = '{trial_id}'"
+    runs = mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=True)
+    return runs[0].info.run_id if runs else None
+
+
+def parent_run_id(directory: Path) -> str | None:
+    """The MLflow run of the search stored in ``directory``, if it was started before."""
+    marker = directory / "mlflow_parent_run_id"
+    if not marker.exists():
+        return None
+    run_id = marker.read_text(encoding="utf-8").strip()
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return None  # the tracking store was reset; start a fresh parent run
+    return run_id
+
+
+def remember_parent_run(directory: Path, run_id: str) -> None:
+    """Record the search's MLflow run next to the tuner state, for resuming."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "mlflow_parent_run_id").write_text(run_id, encoding="utf-8")
+
+
 def _with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
     """A subclass of ``base`` that wraps each trial in an MLflow child run."""
 
@@ -89,11 +115,17 @@ def _with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
 
         def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()
+            # A trial cut off by a crash is rerun on resume; it keeps its MLflow run.
+            existing = _child_run_id(self.parent_run_id, trial.trial_id)
             with mlflow.start_run(
-                run_name=f"trial-{trial.trial_id}", nested=True, parent_run_id=self.parent_run_id
+                run_id=existing,
+                run_name=None if existing else f"trial-{trial.trial_id}",
+                nested=True,
+                parent_run_id=self.parent_run_id,
             ) as run:
                 mlflow.set_tags({**self.tags, "kt_trial_id": trial.trial_id, "stage": "tune-trial"})
-                mlflow.log_params(trial.hyperparameters.values)
+                if existing is None:
+                    mlflow.log_params(trial.hyperparameters.values)
                 kwargs["callbacks"] = [*kwargs.get("callbacks", []), _EpochLogger(run.info.run_id)]
                 try:
                     result = super().run_trial(trial, *args, **kwargs)
@@ -190,8 +222,59 @@ def trials_table(tuner: kt.Tuner) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["trial_id"])
 
 
+def search_key(cfg: TuneConfig, data_hashes: Mapping[str, str]) -> str:
+    """Identity of a search: the tune section and the data it runs on.
+
+    The tuner directory is named after it, so rerunning the same search resumes it (no
+    finished trial is retrained), while a changed space, budget or dataset starts afresh
+    instead of silently reloading an oracle built for other settings.
+    """
+    import hashlib
+    import json
+
+    payload = json.dumps(
+        {"tune": asdict(cfg), "data": dict(sorted(data_hashes.items()))}, sort_keys=True, default=str
+    )
+    return "search-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
 def tag_best_trial(parent_run_id: str, trial_id: str) -> None:
     """Tag the child run of ``trial_id`` as the search's best trial."""
-    query = f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.kt_trial_id = '{trial_id}'"
-    for run in mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=True):
-        mlflow.MlflowClient().set_tag(run.info.run_id, "best_trial", "true")
+    run_id = _child_run_id(parent_run_id, trial_id)
+    if run_id is not None:
+        mlflow.MlflowClient().set_tag(run_id, "best_trial", "true")
+
+
+def budget(cfg: TuneConfig) -> str:
+    """The search budget in words, for the MLflow parent run."""
+    if cfg.strategy == "hyperband":
+        return (
+            f"hyperband: max_epochs={cfg.max_epochs}, factor={cfg.factor}, "
+            f"iterations={cfg.hyperband_iterations}"
+        )
+    return f"{cfg.strategy}: max_trials={cfg.max_trials}, epochs per trial={cfg.max_epochs}"
+
+
+def plot_trials(path: Path, table: Any) -> None:
+    """Objective (val_loss) of each trial in order, with the running best."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = table["score"].astype(float).to_numpy()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.scatter(range(1, len(scores) + 1), scores, s=18, label="trial val_loss")
+    ax.plot(
+        range(1, len(scores) + 1),
+        np.fmin.accumulate(np.where(np.isnan(scores), np.inf, scores)),
+        color="C1",
+        label="best so far",
+    )
+    ax.set_xlabel("trial")
+    ax.set_ylabel("val_loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

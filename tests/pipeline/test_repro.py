@@ -139,24 +139,50 @@ def test_a_registered_version_carries_its_lineage(project: Path):
     assert "dvc repro" in versions[0].description
 
 
-def test_metrics_are_finite_for_the_model_and_both_baselines(project: Path):
+BASELINES = ("naive", "seasonal_naive", "seasonal_naive_drift", "theta")
+
+
+def test_metrics_are_finite_for_the_model_and_every_baseline(project: Path):
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    for name in ("model", "naive", "seasonal_naive"):
-        for metric in ("rmse", "mae", "mape", "mase"):
+    for name in ("model", *BASELINES):
+        for metric in ("rmse", "mae", "mape", "smape", "mase"):
             assert math.isfinite(metrics[name][metric]), (name, metric)
+        assert len(metrics["per_step"][name]["mae"]) == metrics["horizon"] == 2
     promotion = json.loads((project / "reports/promotion.json").read_text())
-    assert promotion["version"] == "1" and promotion["best_baseline"] in {"naive", "seasonal_naive"}
+    assert promotion["version"] == "1" and promotion["best_baseline"] in BASELINES
+    best = min(metrics[b]["mase"] for b in BASELINES)
+    assert promotion["best_baseline_score"] == best
+    assert promotion["promote"] == (metrics["model"]["mase"] < best)
 
 
 def test_nothing_changed_reruns_nothing_and_an_evaluate_param_reruns_only_evaluate(project: Path):
     again = run(project, str(BIN / "dvc"), "repro")
     assert "Running stage" not in again.stdout
+    # Whether the tiny model beat the baselines or not, make version 1 champion by hand.
+    promoted = run(project, str(BIN / "tsforge"), "promote", "1", "--reason", "test setup")
+    assert "champion -> version 1" in promoted.stdout
     set_params(project, {"registry": {"min_improvement": 0.5}})
     changed = run(project, str(BIN / "dvc"), "repro")
     assert [s for s in STAGES if f"Running stage '{s}'" in changed.stdout] == ["evaluate"]
     promotion = json.loads((project / "reports/promotion.json").read_text())
     # The champion (version 1) was re-scored on the same windows; a 50% bar is not met.
     assert promotion["champion"] is not None and not promotion["promote"]
+
+
+def test_promote_and_rollback_move_the_champion_with_a_recorded_reason(project: Path):
+    client = _client(project)
+    run(project, str(BIN / "tsforge"), "promote", "2", "--reason", "try two")
+    assert str(client.get_model_version_by_alias("tsforge-forecaster", "champion").version) == "2"
+    back = run(project, str(BIN / "tsforge"), "rollback", "--reason", "two was worse")
+    assert "rolled back from version 2 to 1" in back.stdout
+    assert str(client.get_model_version_by_alias("tsforge-forecaster", "champion").version) == "1"
+    history = json.loads(client.get_registered_model("tsforge-forecaster").tags["alias_history"])
+    champion_moves = [(m["version"], m["reason"]) for m in history if m["alias"] == "champion"]
+    assert champion_moves[-3:] == [
+        ("1", "manual promote: test setup"),
+        ("2", "manual promote: try two"),
+        ("1", "rollback: two was worse"),
+    ]
 
 
 def test_bad_input_stops_with_a_clear_error_and_loses_nothing(project: Path):
@@ -181,3 +207,41 @@ def test_bad_input_stops_with_a_clear_error_and_loses_nothing(project: Path):
     assert len(client.search_runs([client.get_experiment_by_name("tsforge").experiment_id])) == before_runs
     for path, content in kept.items():
         assert (project / path).read_bytes() == content, path
+
+
+def test_served_champion_answers_raw_history_with_a_forecast_in_real_units(project: Path):
+    """`mlflow models serve` on models:/…@champion, started on loopback."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    model = "models:/tsforge-forecaster@champion"
+    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local", "-p", str(port)]
+    server = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        history = pd.read_parquet(project / "data/raw/series.parquet").tail(20)
+        rows = [[t.strftime("%Y-%m-%d"), None if pd.isna(v) else float(v)] for t, v in history.to_numpy()]
+        body = json.dumps({"dataframe_split": {"columns": ["date", "co2"], "data": rows}}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
+        )
+        predictions = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert len(predictions) == 2  # the tiny profile's horizon
+    last = history["date"].iloc[-1]
+    assert pd.Timestamp(predictions[0]["date"]) == last + pd.Timedelta(weeks=1)
+    # Original units: parts per million near the last observation, not a scaled difference.
+    assert abs(predictions[0]["co2"] - float(history["co2"].dropna().iloc[-1])) < 10

@@ -44,3 +44,31 @@ def test_per_step_errors_grow_for_a_drifting_naive_forecast():
     actual = ev.actuals(levels, origins, 3, 1)
     steps = ev.per_step(actual, ev.naive(levels, origins, 3, 1), ev.mae)
     assert steps == pytest.approx([1.0, 2.0, 3.0])
+
+
+def test_seasonal_naive_with_drift_follows_a_linear_trend_exactly():
+    levels = (3.0 * np.arange(60))[:, None]  # slope 3, no season
+    origins = np.array([30, 40])
+    drift = ev.seasonal_naive_drift(levels, origins, 3, 1, period=4, input_size=8)
+    np.testing.assert_allclose(drift, ev.actuals(levels, origins, 3, 1))
+    # plain seasonal naive lags a season of growth behind
+    assert (ev.seasonal_naive(levels, origins, 3, 1, period=4) < drift).all()
+
+
+def test_theta_forecasts_a_trending_series_from_its_past_only():
+    rng = np.random.default_rng(0)
+    levels = (np.arange(200) * 0.5 + rng.normal(0, 0.1, 200))[:, None]
+    origins = np.array([150, 180])
+    forecast = ev.theta(levels, origins, 3, 1, period=1, history=100)
+    actual = ev.actuals(levels, origins, 3, 1)
+    assert ev.mae(actual, forecast) < 1.0
+    changed = levels.copy()
+    changed[150:] += 100  # the future must not leak into the forecast from origin 150
+    np.testing.assert_allclose(ev.theta(changed, origins[:1], 3, 1, period=1, history=100), forecast[:1])
+
+
+def test_score_per_step_has_every_metric_for_every_step():
+    actual = np.arange(12, dtype=float).reshape(4, 3, 1) + 1
+    steps = ev.score_per_step(actual, actual + 1, scale=2.0)
+    assert set(steps) == {"rmse", "mae", "mape", "smape", "mase"}
+    assert steps["mae"] == [1.0, 1.0, 1.0] and steps["mase"] == [0.5, 0.5, 0.5]
