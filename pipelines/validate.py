@@ -1,15 +1,22 @@
 """Stage validate: the Great Expectations data contract and the EDA that picks preprocessing."""
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 
 from tsforge import stage, tracking
 from tsforge.config import load_params
-from tsforge.eda import adf_test, recommend, seasonal_period, summarize
+from tsforge.eda import adf_test, plot_eda, recommend, seasonal_period, summarize
 from tsforge.errors import ValidationError
 from tsforge.scaling import chronological_split
 from tsforge.validation import as_dicts, failure_message, min_rows, validate_series
 from tsforge.windowing import WindowSpec
+
+DATA_DOCS = stage.REPORTS / "data_docs"
+EDA_FIGURES = stage.REPORTS / "eda"
 
 
 def main() -> None:
@@ -20,6 +27,8 @@ def main() -> None:
     spec = WindowSpec(params.window.input_size, params.window.horizon, params.window.step)
     may_difference = str(scale.difference).lower() != "false"
     needed = min_rows(spec, scale.train_fraction, scale.val_fraction, int(may_difference))
+    # Docs go to a scratch folder first: a failed run must not replace the last good docs.
+    scratch = Path(tempfile.mkdtemp(prefix="tsforge-data-docs-"))
     checks = validate_series(
         frame,
         data.time_column,
@@ -28,9 +37,16 @@ def main() -> None:
         rows_needed=needed,
         freq=meta["freq"],
         max_gaps=params.validate.max_gaps,
+        bounds=params.validate.bounds,
+        docs_dir=scratch,
     )
     if not all(c.success for c in checks):
-        raise ValidationError(failure_message(checks, meta["source"]))
+        message = failure_message(checks, meta["source"])
+        raise ValidationError(
+            f"{message}\nGreat Expectations data docs of this run: {scratch / 'index.html'}"
+        )
+    shutil.rmtree(DATA_DOCS, ignore_errors=True)
+    shutil.move(scratch, DATA_DOCS)
 
     target = frame[data.target[0]].interpolate(limit_direction="both").to_numpy()
     split = chronological_split(len(frame), scale.train_fraction, scale.val_fraction)
@@ -63,6 +79,7 @@ def main() -> None:
         {"success": True, "rows_needed": needed, "checks": as_dicts(checks)},
     )
     stage.write_json(stage.REPORTS / "eda.json", eda)
+    figures = plot_eda(EDA_FIGURES, frame, data.time_column, data.columns, period)
 
     stage.start_tracking(params.tracking.experiment)
     with mlflow.start_run(run_name="validate"):
@@ -81,6 +98,9 @@ def main() -> None:
         )
         mlflow.log_artifact(str(stage.REPORTS / "validation.json"))
         mlflow.log_artifact(str(stage.REPORTS / "eda.json"))
+        for figure in figures:
+            mlflow.log_artifact(str(figure), artifact_path="eda")
+        mlflow.log_artifacts(str(DATA_DOCS), artifact_path="data_docs")
 
 
 if __name__ == "__main__":

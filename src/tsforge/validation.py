@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,7 +63,11 @@ def count_gaps(times: pd.Series, freq: str | None) -> int:
 
 
 def _expectations(
-    time_column: str, columns: tuple[str, ...], max_missing: float, rows_needed: int
+    time_column: str,
+    columns: tuple[str, ...],
+    max_missing: float,
+    rows_needed: int,
+    bounds: Mapping[str, Sequence[float | None]],
 ) -> list[Any]:
     import great_expectations as gx
 
@@ -81,6 +87,8 @@ def _expectations(
             # +/-inf falls outside the finite float32 range; NaN is counted by the null check.
             exp.ExpectColumnValuesToBeBetween(column=column, min_value=-limit, max_value=limit),
         ]
+    for column, (low, high) in bounds.items():
+        suite.append(exp.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
     return suite
 
 
@@ -109,19 +117,15 @@ def _describe(result: Any) -> Check:
 
 def run_contract(
     frame: pd.DataFrame,
-    time_column: str,
-    columns: tuple[str, ...],
-    max_missing: float,
-    rows_needed: int,
+    expectations: list[Any],
+    docs_dir: Path | None = None,
 ) -> list[Check]:
-    """Validate ``frame`` with a Great Expectations suite.
+    """Validate ``frame`` with a Great Expectations suite, optionally building data docs.
 
     Args:
         frame: The ingested canonical frame.
-        time_column: Name of the time column.
-        columns: Targets and features.
-        max_missing: Largest allowed missing fraction per column.
-        rows_needed: Rows required for windows in every split.
+        expectations: The suite's expectations.
+        docs_dir: Where to write Great Expectations' HTML data docs (None: none).
 
     Returns:
         One :class:`Check` per expectation.
@@ -132,17 +136,39 @@ def run_contract(
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    actions: list[Any] = []
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            site_name="tsforge",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs"))
     batch = (
         context.data_sources.add_pandas("tsforge")
         .add_dataframe_asset(name="series")
         .add_batch_definition_whole_dataframe("all_rows")
-        .get_batch(batch_parameters={"dataframe": frame})
     )
     suite = context.suites.add(gx.ExpectationSuite(name="tsforge_contract"))
-    for expectation in _expectations(time_column, columns, max_missing, rows_needed):
+    for expectation in expectations:
         suite.add_expectation(expectation)
-    result = batch.validate(suite)
-    return [_describe(r) for r in result.results]
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="contract", data=batch, suite=suite)
+    )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="tsforge", validation_definitions=[definition], actions=actions, result_format="SUMMARY"
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    suite_result = next(iter(result.run_results.values()))
+    return [_describe(r) for r in suite_result.results]
 
 
 def gap_check(times: pd.Series, freq: str | None, max_gaps: int) -> Check:
@@ -163,7 +189,8 @@ def failure_message(checks: list[Check], origin: str) -> str:
         lines.append(f"  - {check.name}{where}: {check.detail}")
     lines.append(
         "Fix the source data, or loosen the bound in params.yaml (validate.max_missing_fraction, "
-        "validate.max_gaps, window.input_size/horizon, scale fractions) if the data is right."
+        "validate.max_gaps, validate.bounds, window.input_size/horizon, scale fractions) if the "
+        "data is right."
     )
     return "\n".join(lines)
 
@@ -182,6 +209,8 @@ def validate_series(
     rows_needed: int,
     freq: str | None,
     max_gaps: int,
+    bounds: Mapping[str, Sequence[float | None]] | None = None,
+    docs_dir: Path | None = None,
 ) -> list[Check]:
     """The whole contract: the Great Expectations suite plus the regular-frequency check.
 
@@ -193,10 +222,13 @@ def validate_series(
         rows_needed: Rows required for windows in every split.
         freq: The series' frequency (pandas alias) or None.
         max_gaps: Missing timestamps allowed.
+        bounds: Optional column -> [min, max] (either may be None) value bounds.
+        docs_dir: Where to write Great Expectations' HTML data docs.
 
     Returns:
         Every check with its outcome.
     """
-    checks = run_contract(frame, time_column, columns, max_missing, rows_needed)
+    expectations = _expectations(time_column, columns, max_missing, rows_needed, bounds or {})
+    checks = run_contract(frame, expectations, docs_dir)
     checks.append(gap_check(frame[time_column], freq, max_gaps))
     return checks

@@ -131,3 +131,14 @@ def test_timezones_and_parquet_are_read(tmp_path):
 def test_bundled_datasets_load_offline(name, column, rows):
     loaded = load_source(DataConfig(source=name, target=(column,)))
     assert len(loaded.frame) == rows and loaded.frame[column].dtype == np.float32
+
+
+def test_offset_timestamps_become_wall_clock_in_the_configured_zone(tmp_path):
+    text = "date,y\n2024-03-30T00:00:00+01:00,1\n2024-03-31T00:00:00+01:00,2\n2024-04-01T00:00:00+02:00,3\n"
+    in_utc = load_source(_write(tmp_path, text)).frame["date"]
+    assert list(in_utc.dt.hour) == [23, 23, 22]  # DST moves UTC times
+    cfg = DataConfig(
+        source="file", path=str(tmp_path / "series.csv"), target=("y",), timezone="Europe/Berlin"
+    )
+    local = load_source(cfg).frame["date"]
+    assert list(local) == list(pd.date_range("2024-03-30", periods=3, freq="D"))

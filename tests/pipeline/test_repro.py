@@ -4,93 +4,24 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from tests.pipeline.conftest import BIN, make_project, pipeline_env, run, set_params
+
 pytestmark = pytest.mark.pipeline
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 STAGES = ["ingest", "validate", "scale", "window", "tune", "train", "evaluate"]
-
-TINY = {
-    "data": {"until": "1967-12-31"},
-    "validate": {"max_missing_fraction": 0.15},  # the early CO2 record is 10% missing
-    "window": {"input_size": 8, "horizon": 2},
-    "tune": {
-        "strategy": "random",
-        "max_trials": 2,
-        "max_epochs": 2,
-        "patience": 1,
-        "space": {
-            "num_layers": {"type": "int", "min": 1, "max": 2},
-            "units": {"type": "choice", "values": [4, 8]},
-            "cell": "lstm",
-            "learning_rate": 0.01,
-            "batch_size": 32,
-        },
-    },
-    "train": {"epochs": 2, "patience": 1},
-}
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = dict(base)
-    for key, value in override.items():
-        out[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) and key != "space" else value
-    return out
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return env
-
-
-def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, cwd=project, env=_env(), capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
-    return result
-
-
-def set_params(project: Path, override: dict) -> None:
-    path = project / "params.yaml"
-    path.write_text(yaml.safe_dump(_merge(yaml.safe_load(path.read_text()), override), sort_keys=False))
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git + DVC copy of the tracked project files with the tiny profile, already reproduced."""
-    dest = tmp_path_factory.mktemp("project")
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file() and not name.startswith("tests/") and name != "dvc.lock":
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    set_params(dest, TINY)
-    run(dest, "git", "init", "-q")
-    run(dest, "git", "add", "-A")
-    run(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny")
-    result = run(dest, str(BIN / "dvc"), "repro")
-    (dest / "first_repro.log").write_text(result.stdout)
-    return dest
+    """A git + DVC copy of the project with the tiny profile, already reproduced."""
+    return make_project(tmp_path_factory.mktemp("project"))
 
 
 def _client(project: Path):
@@ -218,7 +149,7 @@ def test_served_champion_answers_raw_history_with_a_forecast_in_real_units(proje
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    env = {**pipeline_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
     model = "models:/tsforge-forecaster@champion"
     cmd = [str(BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local", "-p", str(port)]
     server = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,0 +1,107 @@
+"""Helpers for running the real pipeline in a temporary git + DVC copy of the project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+TINY: dict[str, Any] = {
+    "data": {"until": "1967-12-31"},
+    "validate": {"max_missing_fraction": 0.15},  # the early CO2 record is 10% missing
+    "window": {"input_size": 8, "horizon": 2},
+    "tune": {
+        "strategy": "random",
+        "max_trials": 2,
+        "max_epochs": 2,
+        "patience": 1,
+        "space": {
+            "num_layers": {"type": "int", "min": 1, "max": 2},
+            "units": {"type": "choice", "values": [4, 8]},
+            "cell": "lstm",
+            "learning_rate": 0.01,
+            "batch_size": 32,
+        },
+    },
+    "train": {"epochs": 2, "patience": 1},
+}
+"""Tiny profile: ten years of weekly CO2, 2 trials of 2 epochs, tiny networks."""
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge params sections; ``space`` is replaced whole."""
+    out = dict(base)
+    for key, value in override.items():
+        nested = isinstance(value, dict) and key != "space" and isinstance(base.get(key), dict)
+        out[key] = merge(base[key], value) if nested else value
+    return out
+
+
+def pipeline_env() -> dict[str, str]:
+    """The environment a user's shell would have: the venv on PATH, no MLflow override."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return env
+
+
+def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command in ``project``; on failure show its output."""
+    result = subprocess.run(
+        args, cwd=project, env=pipeline_env(), capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def set_params(project: Path, override: dict[str, Any]) -> None:
+    """Merge ``override`` into the project's params.yaml."""
+    path = project / "params.yaml"
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), override), sort_keys=False))
+
+
+def make_project(
+    dest: Path, override: dict[str, Any] | None = None, files: dict[str, str] | None = None
+) -> Path:
+    """Copy the tracked project into ``dest``, apply TINY then ``override``, commit, `dvc repro`.
+
+    Args:
+        dest: Empty folder.
+        override: Params on top of the tiny profile.
+        files: Extra files (relative path -> text) such as a user's CSV.
+
+    Returns:
+        ``dest``, reproduced; its first `dvc repro` output is in ``first_repro.log``.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in listed:
+        if (ROOT / name).is_file() and not name.startswith("tests/") and name != "dvc.lock":
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    for name, text in (files or {}).items():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        (dest / name).write_text(text)
+    set_params(dest, merge(TINY, override or {}))
+    run(dest, "git", "init", "-q")
+    run(dest, "git", "add", "-A")
+    run(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny")
+    result = run(dest, str(BIN / "dvc"), "repro")
+    (dest / "first_repro.log").write_text(result.stdout)
+    return dest
