@@ -8,7 +8,7 @@ import numpy as np
 from tsforge import evaluation as ev
 from tsforge import registry, stage, tracking
 from tsforge.config import load_params
-from tsforge.forecaster import ForecastSpec, forecast_origins
+from tsforge.forecaster import ForecastSpec, forecast_origins, forecast_samples, has_dropout
 
 
 def _champion_forecasts(name: str, levels: np.ndarray, origins: np.ndarray) -> np.ndarray | None:
@@ -44,6 +44,16 @@ def main() -> None:
         stage.REPORTS, series["times"][origins], actual, forecasts, per_step_errors=per_step, title=title
     )
     report = {"season_period": period, "test_windows": len(origins), "horizon": horizon, **metrics}
+    if params.evaluate.intervals and not has_dropout(model):
+        report["intervals"] = {
+            "unavailable": "the trained model has no dropout, so Monte Carlo dropout gives no spread; "
+            "give tune.space.dropout a range above 0 (or fix it above 0) to get intervals"
+        }
+    elif params.evaluate.intervals:
+        samples = forecast_samples(
+            model, levels, origins, spec, samples=params.evaluate.interval_samples, seed=0
+        )
+        report["intervals"] = ev.interval_coverage(actual, samples, params.evaluate.interval_level)
     stage.write_json(stage.REPORTS / "metrics.json", {**report, "per_step": per_step})
 
     stage.start_tracking(params.tracking.experiment)
@@ -62,6 +72,8 @@ def main() -> None:
         mlflow.set_tags({**lineage, **runs, "stage": "evaluate"})
         for name, values in metrics.items():
             mlflow.log_metrics({f"{name}.{k}": v for k, v in values.items() if np.isfinite(v)})
+        if "coverage" in report.get("intervals", {}):
+            mlflow.log_metrics({f"interval.{k}": v for k, v in report["intervals"].items()})
         for png in pngs:
             mlflow.log_artifact(str(png))
         mlflow.log_artifact(str(stage.REPORTS / "metrics.json"))

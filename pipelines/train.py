@@ -9,7 +9,7 @@ from tsforge import stage, tracking
 from tsforge.config import load_params
 from tsforge.forecaster import ForecastSpec, log_forecaster
 from tsforge.scaling import AffineScaler
-from tsforge.training import train_best
+from tsforge.training import plot_learning_curve, train_best
 
 
 def main() -> None:
@@ -48,6 +48,9 @@ def main() -> None:
         for row in curve.itertuples():
             mlflow.log_metrics({"loss": row.loss, "val_loss": row.val_loss}, step=int(row.epoch))
         curve.to_csv(stage.REPORTS / "learning_curve.csv", index=False)
+        plot_learning_curve(stage.REPORTS / "learning_curve.png", curve)
+        mlflow.log_artifact(str(stage.REPORTS / "learning_curve.csv"))
+        mlflow.log_artifact(str(stage.REPORTS / "learning_curve.png"))
         model.save(stage.NETWORK)
         spec = ForecastSpec(
             time_column=params.data.time_column,

@@ -97,7 +97,9 @@ class EvaluateConfig:
     """Test-split scoring, baselines and plots."""
 
     season_period: int | None = None
-    plot_windows: int = 1
+    intervals: bool = False
+    interval_level: float = 0.9
+    interval_samples: int = 50
 
 
 @dataclass(frozen=True)

@@ -229,6 +229,22 @@ def plot_forecasts(
     plt.close(fig)
 
 
+def interval_coverage(actual: np.ndarray, samples: np.ndarray, level: float) -> dict[str, float]:
+    """Empirical coverage and mean width of central ``level`` intervals from forecast samples.
+
+    Args:
+        actual: Actual values (n, horizon, targets).
+        samples: Forecast samples (samples, n, horizon, targets).
+        level: Nominal coverage, e.g. 0.9.
+
+    Returns:
+        ``level``, ``coverage`` (share of actuals inside) and ``mean_width``.
+    """
+    low, high = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    inside = (actual >= low) & (actual <= high)
+    return {"level": level, "coverage": float(inside.mean()), "mean_width": float((high - low).mean())}
+
+
 def baselines(
     levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, *, period: int, input_size: int
 ) -> dict[str, np.ndarray]:

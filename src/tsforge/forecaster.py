@@ -111,6 +111,39 @@ def forecast_origins(
     return to_levels(predictions, levels, origins, spec)
 
 
+def has_dropout(model: Any) -> bool:
+    """Whether any layer of ``model`` drops units (needed for Monte Carlo dropout)."""
+    return any(float(getattr(layer, "rate", 0.0) or 0.0) > 0 for layer in model.layers)
+
+
+def forecast_samples(
+    model: Any, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec, *, samples: int, seed: int
+) -> np.ndarray:
+    """Monte Carlo dropout: ``samples`` forecasts per origin with dropout left on.
+
+    Args:
+        model: The Keras network (dropout layers make the samples differ).
+        levels: Series in original units.
+        origins: Origins to forecast from.
+        spec: The forecast spec.
+        samples: Number of stochastic passes.
+        seed: Seed for the dropout masks.
+
+    Returns:
+        Forecast levels, shape (samples, len(origins), horizon, targets).
+    """
+    import keras
+
+    from tsforge.windowing import WindowSpec, gather_windows
+
+    keras.utils.set_random_seed(seed)
+    x, _ = gather_windows(
+        to_model_space(levels, spec), origins, WindowSpec(spec.input_size, 1), len(spec.targets)
+    )
+    draws = [np.asarray(model(x, training=True)) for _ in range(samples)]
+    return np.stack([to_levels(d, levels, origins, spec) for d in draws])
+
+
 def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarray, pd.Series]:
     """Check, sort and gap-fill a raw history frame; return its levels and timestamps."""
     missing = [c for c in (spec.time_column, *spec.columns) if c not in history.columns]

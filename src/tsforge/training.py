@@ -131,3 +131,23 @@ def train_best(
         callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN()],
     )
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def plot_learning_curve(path: Any, curve: Any) -> None:
+    """Loss and val_loss per epoch (a frame with epoch, loss, val_loss) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(curve["epoch"], curve["loss"], marker="o", label="loss")
+    ax.plot(curve["epoch"], curve["val_loss"], marker="o", label="val_loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mse (scaled)")
+    ax.set_title("learning curve (best weights restored)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -72,3 +72,13 @@ def test_score_per_step_has_every_metric_for_every_step():
     steps = ev.score_per_step(actual, actual + 1, scale=2.0)
     assert set(steps) == {"rmse", "mae", "mape", "smape", "mase"}
     assert steps["mae"] == [1.0, 1.0, 1.0] and steps["mase"] == [0.5, 0.5, 0.5]
+
+
+def test_interval_coverage_counts_actuals_inside_the_central_band():
+    rng = np.random.default_rng(0)
+    actual = np.zeros((200, 2, 1))
+    wide = rng.normal(0, 1, size=(400, 200, 2, 1))
+    result = ev.interval_coverage(actual, wide, 0.9)
+    assert result["coverage"] == 1.0 and result["mean_width"] == pytest.approx(3.29, abs=0.2)
+    shifted = ev.interval_coverage(actual + 10, wide, 0.9)
+    assert shifted["coverage"] == 0.0

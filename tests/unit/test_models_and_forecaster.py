@@ -118,3 +118,19 @@ def test_pyfunc_takes_raw_history_and_returns_dated_forecasts(seasonal_frame, ml
     assert abs(out["y"].iloc[0] - history["y"].iloc[-1]) < 5
     with pytest.raises(Exception, match="at least 13"):
         loaded.predict(as_text.tail(5))
+
+
+def test_mc_dropout_samples_spread_only_when_the_model_has_dropout(seasonal_frame):
+    from tsforge.forecaster import forecast_samples
+
+    data, spec = _data(seasonal_frame, difference=False)
+    levels = seasonal_frame[["y"]].to_numpy()
+    spreads = {}
+    for rate in (0.0, 0.3):
+        hp = _fixed_hp()
+        hp.Fixed("dropout", rate)
+        model = build_model(hp, data.model_spec, SPACE)
+        samples = forecast_samples(model, levels, data.test[:5], spec, samples=8, seed=0)
+        assert samples.shape == (8, 5, 3, 1)
+        spreads[rate] = float(samples.std(axis=0).mean())
+    assert spreads[0.0] < 1e-9 and spreads[0.3] > 1e-3
