@@ -15,6 +15,7 @@ DEFAULT_SPACE: dict[str, Any] = {
     "dropout": 0.0,
     "learning_rate": 1e-3,
     "optimizer": "adam",
+    "lr_schedule": "none",
     "batch_size": 64,
 }
 """Values used for any search dimension that params.yaml leaves out."""
@@ -73,8 +74,21 @@ def hp_values(hp: Any, space: Mapping[str, Any]) -> dict[str, Any]:
     return {name: declare(hp, name, entry) for name, entry in merged.items()}
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """A Keras optimizer by name."""
+LR_SCHEDULES = ("none", "exponential", "plateau")
+EXPONENTIAL_DECAY = {"decay_steps": 200, "decay_rate": 0.9}
+"""Exponential schedule: the learning rate shrinks by 10% every 200 batches."""
+
+
+def make_optimizer(name: str, learning_rate: float, schedule: str = "none") -> keras.optimizers.Optimizer:
+    """A Keras optimizer by name, with an optional exponential learning-rate decay.
+
+    ``plateau`` is applied during fitting (a ReduceLROnPlateau callback), not here.
+    """
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr_schedule '{schedule}'; use one of {LR_SCHEDULES}")
+    rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
+    if schedule == "exponential":
+        rate = keras.optimizers.schedules.ExponentialDecay(learning_rate, **EXPONENTIAL_DECAY)
     optimizers: dict[str, type[keras.optimizers.Optimizer]] = {
         "adam": keras.optimizers.Adam,
         "rmsprop": keras.optimizers.RMSprop,
@@ -84,7 +98,7 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     }
     if name not in optimizers:
         raise ValueError(f"unknown optimizer '{name}'; use one of {sorted(optimizers)}")
-    return optimizers[name](learning_rate=learning_rate)
+    return optimizers[name](learning_rate=rate)
 
 
 def build_model(hp: Any, spec: ModelSpec, space: Mapping[str, Any]) -> keras.Model:
@@ -111,5 +125,6 @@ def build_model(hp: Any, spec: ModelSpec, space: Mapping[str, Any]) -> keras.Mod
     x = keras.layers.Dense(spec.horizon * spec.n_targets, name="head")(x)
     outputs = keras.layers.Reshape((spec.horizon, spec.n_targets), name="forecast")(x)
     model = keras.Model(inputs, outputs, name="tsforge_rnn")
-    model.compile(optimizer=make_optimizer(values["optimizer"], values["learning_rate"]), loss="mse")
+    optimizer = make_optimizer(values["optimizer"], values["learning_rate"], values["lr_schedule"])
+    model.compile(optimizer=optimizer, loss="mse")
     return model

@@ -92,9 +92,12 @@ def fit(
     Returns:
         The Keras history.
     """
-    batch_size = int(hp_values(hp, space)["batch_size"])
-    train = WindowDataset(data, data.train, batch_size, shuffle_seed=seed)
-    val = WindowDataset(data, data.val, batch_size)
+    values = hp_values(hp, space)
+    train = WindowDataset(data, data.train, int(values["batch_size"]), shuffle_seed=seed)
+    val = WindowDataset(data, data.val, int(values["batch_size"]))
+    if values["lr_schedule"] == "plateau":
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)
+        fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), plateau]
     return model.fit(train, validation_data=val, verbose=0, **fit_kwargs)
 
 

@@ -145,7 +145,9 @@ def _with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
                 mlflow.log_metric("duration_s", time.monotonic() - started)
                 requested = int(kwargs.get("epochs", 0)) - int(kwargs.get("initial_epoch", 0))
                 stopped = 0 < epochs_run < requested
-                mlflow.set_tag("trial_status", "stopped_early" if stopped else "completed")
+                status = "stopped_early" if stopped else "completed"
+                # TerminateOnNaN ends a diverging trial; it has no finite objective.
+                mlflow.set_tag("trial_status", status if math.isfinite(best) else "failed")
                 return result
 
     return TrackedTuner

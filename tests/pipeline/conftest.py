@@ -72,7 +72,10 @@ def set_params(project: Path, override: dict[str, Any]) -> None:
 
 
 def make_project(
-    dest: Path, override: dict[str, Any] | None = None, files: dict[str, str] | None = None
+    dest: Path,
+    override: dict[str, Any] | None = None,
+    files: dict[str, str] | None = None,
+    until_stage: str | None = None,
 ) -> Path:
     """Copy the tracked project into ``dest``, apply TINY then ``override``, commit, `dvc repro`.
 
@@ -80,6 +83,7 @@ def make_project(
         dest: Empty folder.
         override: Params on top of the tiny profile.
         files: Extra files (relative path -> text) such as a user's CSV.
+        until_stage: Reproduce only up to this stage (default: the whole pipeline).
 
     Returns:
         ``dest``, reproduced; its first `dvc repro` output is in ``first_repro.log``.
@@ -102,6 +106,6 @@ def make_project(
     run(dest, "git", "init", "-q")
     run(dest, "git", "add", "-A")
     run(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny")
-    result = run(dest, str(BIN / "dvc"), "repro")
+    result = run(dest, str(BIN / "dvc"), "repro", *([until_stage] if until_stage else []))
     (dest / "first_repro.log").write_text(result.stdout)
     return dest

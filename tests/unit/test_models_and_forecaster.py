@@ -134,3 +134,14 @@ def test_mc_dropout_samples_spread_only_when_the_model_has_dropout(seasonal_fram
         assert samples.shape == (8, 5, 3, 1)
         spreads[rate] = float(samples.std(axis=0).mean())
     assert spreads[0.0] < 1e-9 and spreads[0.3] > 1e-3
+
+
+@pytest.mark.parametrize("schedule", ["none", "exponential", "plateau"])
+def test_every_learning_rate_schedule_trains(seasonal_frame, schedule):
+    data, _ = _data(seasonal_frame, difference=False)
+    hp = _fixed_hp()
+    hp.Fixed("lr_schedule", schedule)
+    _, history = train_best(hp, SPACE, data, epochs=3, patience=3, seed=0)
+    assert len(history["loss"]) == 3 and all(np.isfinite(history["val_loss"]))
+    if schedule == "plateau":
+        assert "learning_rate" in history  # ReduceLROnPlateau reports the rate it used
