@@ -2,9 +2,18 @@
 
 Rerunning an interrupted search resumes it: the tuner state and the parent run are
 found again through the search key, finished trials are not retrained.
+
+With ``tune.workers > 1`` (or ``--workers N``) the stage runs keras-tuner's distributed
+mode on this host: it starts a chief (the oracle, over gRPC) and N workers, each this same
+script with its KERASTUNER_* role. Started by hand with those variables set, it is one
+chief or one worker of a search that spans hosts.
 """
 
+import argparse
+import dataclasses
 import json
+import os
+import sys
 
 import mlflow
 import pandas as pd
@@ -15,8 +24,15 @@ from tsforge.training import set_seeds
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, help="override tune.workers")
+    args = parser.parse_args()
     params = load_params(stage.PARAMS)
-    cfg = params.tune
+    cfg = params.tune if args.workers is None else dataclasses.replace(params.tune, workers=args.workers)
+    role = tuning.distributed_role(os.environ)
+    if role == "single" and cfg.workers > 1:
+        tuning.run_local_cluster([sys.executable, __file__], cfg.workers, dict(os.environ))
+        return
     data = stage.load_windowed()
     stage.start_tracking(params.tracking.experiment)
     inputs = {"series": stage.PROCESSED, "windows": stage.WINDOWS}
@@ -24,8 +40,14 @@ def main() -> None:
     directory = stage.TUNER_DIR / tuning.search_key(
         cfg, {k: v for k, v in tags.items() if k.startswith("data.")}
     )
-    size = tuning.space_size(cfg.space)
     set_seeds(cfg.seed)
+    hypermodel = tuning.ForecastHyperModel(data, cfg.space, cfg.seed, cfg.folds)
+    if role == "worker":
+        parent_id = tuning.wait_for_parent_run(directory.name, cfg.worker_wait_s)
+        tuner = tuning.make_tuner(cfg, hypermodel, directory, parent_run_id=parent_id, tags=tags)
+        tuning.search(tuner, cfg.max_epochs, cfg.patience)
+        return
+    size = tuning.space_size(cfg.space)
     resumed = tuning.parent_run_id(directory)
     with mlflow.start_run(run_id=resumed, run_name=None if resumed else f"tune-{cfg.strategy}") as parent:
         tuning.remember_parent_run(directory, parent.info.run_id)
@@ -39,19 +61,23 @@ def main() -> None:
                     "space_discrete_combinations": size["discrete_combinations"],
                     "space_continuous": ",".join(size["continuous"]) or "none",
                     "seed": cfg.seed,
+                    "folds": cfg.folds,
+                    "workers": cfg.workers,
                 }
             )
-        hypermodel = tuning.ForecastHyperModel(data, cfg.space, cfg.seed)
         tuner = tuning.make_tuner(cfg, hypermodel, directory, parent_run_id=parent.info.run_id, tags=tags)
         tuning.search(tuner, cfg.max_epochs, cfg.patience)
-        best = tuner.oracle.get_best_trials(1)[0]
+        best = tuning.best_trial(tuner)
         table = pd.DataFrame(tuning.trials_table(tuner))
         table.to_csv(stage.REPORTS / "tuning_trials.csv", index=False)
         tuning.plot_trials(stage.REPORTS / "tuning_trials.png", table)
         mlflow.log_artifact(str(stage.REPORTS / "tuning_trials.csv"))
         mlflow.log_artifact(str(stage.REPORTS / "tuning_trials.png"))
         mlflow.log_dict(best.hyperparameters.values, "best_hparams.json")
-        mlflow.log_metrics({"best_val_loss": float(best.score), "trials": len(table)})
+        failed = int((table["status"] == "FAILED").sum())
+        mlflow.log_metrics(
+            {"best_val_loss": float(best.score), "trials": len(table), "failed_trials": failed}
+        )
         mlflow.set_tag("best_trial_id", best.trial_id)
         tuning.tag_best_trial(parent.info.run_id, best.trial_id)
         stage.write_json(
@@ -64,7 +90,15 @@ def main() -> None:
                 "tuning_run_id": parent.info.run_id,
             },
         )
-        summary = {"trials": len(table), "best_val_loss": best.score, "space": size, "strategy": cfg.strategy}
+        summary = {
+            "trials": len(table),
+            "failed_trials": failed,
+            "best_val_loss": best.score,
+            "space": size,
+            "strategy": cfg.strategy,
+            "folds": cfg.folds,
+            "workers": cfg.workers,
+        }
         stage.write_json(stage.REPORTS / "tuning.json", {**summary, "budget": tuning.budget(cfg)})
 
 

@@ -72,6 +72,47 @@ def rollback(root: Path, reason: str) -> str:
     return f"{name}: champion rolled back from version {moves[-1]['version']} to {target}"
 
 
+def tune_job(root: Path, workers: int) -> int:
+    """Bring the inputs up to date, run the tune stage with ``workers`` workers, record it in DVC.
+
+    ``dvc commit`` stores the search's outputs in dvc.lock as if `dvc repro` had run the
+    stage, so the next `dvc repro` goes on with train instead of searching again.
+    """
+    import subprocess
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])}
+    steps = [
+        ["dvc", "repro", "window"],
+        [sys.executable, "pipelines/tune.py", "--workers", str(workers)],
+        ["dvc", "commit", "--force", "tune"],
+    ]
+    for step in steps:
+        if subprocess.run(step, cwd=root, env=env, check=False).returncode != 0:
+            sys.stderr.write(f"ERROR: `{' '.join(step[-3:])}` failed; see the output above.\n")
+            return 1
+    sys.stdout.write(f"search finished with {workers} worker(s); `dvc repro` continues with train.\n")
+    return 0
+
+
+def retrain_job(root: Path) -> int:
+    """One scheduled retraining cycle; the exit status a scheduler acts on."""
+    import logging
+
+    from tsforge import retrain
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        with retrain.project_lock(root):
+            record = retrain.retrain(root)
+    except retrain.RetrainLocked as exc:
+        sys.stderr.write(f"ERROR: {exc}\n")
+        return retrain.EXIT_LOCKED
+    line = retrain.summary_line(record)
+    (sys.stderr if record.status == "failed" else sys.stdout).write(line + "\n")
+    return 1 if record.status == "failed" else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tsforge`` command."""
     parser = argparse.ArgumentParser(prog="tsforge", description=__doc__)
@@ -83,7 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     promote_cmd.add_argument("--reason", default="by hand")
     rollback_cmd = commands.add_parser("rollback", help="give champion back to the previous holder")
     rollback_cmd.add_argument("--reason", default="by hand")
+    commands.add_parser(
+        "retrain",
+        help="scheduled job: re-ingest; if the data changed, run the pipeline and the gate",
+    )
+    tune_cmd = commands.add_parser(
+        "tune", help="run the search now, in keras-tuner's distributed mode with --workers N"
+    )
+    tune_cmd.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     args = parser.parse_args(argv)
+    if args.command == "retrain":
+        return retrain_job(args.project)
+    if args.command == "tune":
+        return tune_job(args.project, args.workers)
     try:
         if args.command == "summary":
             out = summary(args.project)

@@ -78,8 +78,10 @@ class TuneConfig:
     hyperband_iterations: int = 1
     max_trials: int = 6
     patience: int = 3
-    batch_size: int = 64
     seed: int = 42
+    folds: int = 1
+    workers: int = 1
+    worker_wait_s: float = 300.0
     space: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -229,6 +231,8 @@ def _check(params: Params) -> None:
         raise ConfigError("params.yaml: window.input_size, horizon and step must all be >= 1.")
     if not params.data.target:
         raise ConfigError("params.yaml: data.target must name at least one column to forecast.")
+    if params.tune.folds < 1 or params.tune.workers < 1:
+        raise ConfigError("params.yaml: tune.folds and tune.workers must be >= 1.")
     if params.tune.strategy not in {"hyperband", "random", "bayesian", "grid"}:
         raise ConfigError(
             f"params.yaml: tune.strategy is '{params.tune.strategy}'; "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import socket
+import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,13 @@ import mlflow
 import numpy as np
 
 from tsforge.config import TuneConfig
+from tsforge.errors import ConfigError, TsforgeError
 from tsforge.models import DEFAULT_SPACE, build_model
 from tsforge.training import WindowedData, early_stopping, fit
 
 OBJECTIVE = "val_loss"
+EXECUTION_ONLY = ("workers", "worker_wait_s")
+"""Tune settings that change how a search runs, not what it finds."""
 
 
 def space_size(space: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,32 +52,110 @@ def space_size(space: Mapping[str, Any]) -> dict[str, Any]:
     return {"discrete_combinations": combos, "continuous": continuous}
 
 
-class ForecastHyperModel(kt.HyperModel):  # type: ignore[misc]
-    """Builds with :func:`build_model` and fits with :func:`tsforge.training.fit`."""
+def rolling_folds(
+    train: np.ndarray, val: np.ndarray, folds: int, horizon: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rolling-origin folds over the training and validation origins, oldest first.
 
-    def __init__(self, data: WindowedData, space: Mapping[str, Any], seed: int) -> None:
+    Each fold validates on a block as long as the validation split; the blocks step back
+    from the end, and each fold trains only on windows whose targets end before its
+    block's first target. The last fold is the plain train/validation split.
+
+    Args:
+        train: Training origins.
+        val: Validation origins (later than every training origin).
+        folds: Number of folds.
+        horizon: Forecast horizon (a window's targets span it).
+
+    Returns:
+        (training origins, validation origins) per fold.
+    """
+    origins = np.concatenate([train, val])
+    size = len(val)
+    result = []
+    for k in range(folds):
+        end = len(origins) - (folds - 1 - k) * size
+        block = origins[max(end - size, 0) : end]
+        fit_on = origins[origins + horizon <= block[0]] if len(block) else block
+        if len(block) == 0 or len(fit_on) == 0:
+            raise ConfigError(
+                f"params.yaml: tune.folds={folds} leaves fold {k + 1} without training windows "
+                f"({len(origins)} windows, {size} per validation block). Use fewer folds or "
+                "more data."
+            )
+        result.append((fit_on, block))
+    return result
+
+
+def _diverged(history: Mapping[str, list[float]]) -> bool:
+    losses = [*history.get("loss", []), *history.get(OBJECTIVE, [])]
+    return not losses or not all(math.isfinite(v) for v in losses)
+
+
+class ForecastHyperModel(kt.HyperModel):  # type: ignore[misc]
+    """Builds with :func:`build_model` and fits with :func:`tsforge.training.fit`.
+
+    With ``folds > 1`` the objective is the mean best ``val_loss`` over rolling-origin
+    folds, each trained from fresh weights, so a winner is not an accident of one split.
+    A trial whose loss turns NaN raises ``FailedTrialError``: keras-tuner records it as
+    failed and the search goes on.
+    """
+
+    def __init__(self, data: WindowedData, space: Mapping[str, Any], seed: int, folds: int = 1) -> None:
         super().__init__()
-        self.data, self.space, self.seed = data, space, seed
+        self.data, self.space, self.seed, self.folds = data, space, seed, folds
 
     def build(self, hp: Any) -> keras.Model:
         return build_model(hp, self.data.model_spec, self.space)
 
     def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
-        return fit(model, hp, self.space, self.data, self.seed, **kwargs)
+        if self.folds == 1:
+            history = fit(model, hp, self.space, self.data, self.seed, **kwargs)
+            self._check(history.history)
+            return history
+        splits = rolling_folds(self.data.train, self.data.val, self.folds, self.data.window.horizon)
+        scores = []
+        for k, (train, val) in enumerate(splits):
+            last = k == len(splits) - 1
+            for callback in kwargs.get("callbacks", []):
+                if isinstance(callback, _EpochLogger):
+                    callback.fold = None if last else k
+            fold_model = model if last else self.build(hp)
+            fold_data = replace(self.data, train=train, val=val)
+            history = fit(fold_model, hp, self.space, fold_data, self.seed, **kwargs)
+            self._check(history.history)
+            scores.append(min(history.history[OBJECTIVE]))
+        return {OBJECTIVE: float(np.mean(scores))}
+
+    @staticmethod
+    def _check(history: Mapping[str, list[float]]) -> None:
+        if _diverged(history):
+            raise kt.errors.FailedTrialError(
+                f"the loss diverged (NaN or inf after {len(history.get('loss', []))} epoch(s)); "
+                "a learning rate this high is outside what the model can train with"
+            )
 
 
 class _EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]
-    """Sends each epoch's loss and val_loss to the active MLflow run."""
+    """Sends each epoch's loss and val_loss to the trial's MLflow run.
+
+    Earlier rolling-origin folds log as ``fold<k>.loss`` / ``fold<k>.val_loss``; the last
+    fold (the plain validation split) logs plain ``loss`` / ``val_loss``.
+    """
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
         self.client = mlflow.MlflowClient()
+        self.fold: int | None = None
+        self.epochs = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
+        prefix = "" if self.fold is None else f"fold{self.fold}."
+        self.epochs += self.fold is None
         metrics = [
-            mlflow.entities.Metric(key, float(value), int(time.time() * 1000), epoch)
+            mlflow.entities.Metric(prefix + key, float(value), int(time.time() * 1000), epoch)
             for key, value in logs.items()
             if key in {"loss", "val_loss"} and np.isfinite(value)
         ]
@@ -105,6 +188,19 @@ def remember_parent_run(directory: Path, run_id: str) -> None:
     (directory / "mlflow_parent_run_id").write_text(run_id, encoding="utf-8")
 
 
+def best_objective(result: Any) -> float:
+    """The best objective value in what a trial returned (History, dict or float, or a list)."""
+    values: list[float] = []
+    for item in result if isinstance(result, list) else [result]:
+        if hasattr(item, "history"):
+            values += item.history.get(OBJECTIVE, [])
+        elif isinstance(item, Mapping):
+            values.append(float(item.get(OBJECTIVE, math.inf)))
+        elif isinstance(item, int | float):
+            values.append(float(item))
+    return min((v for v in values if math.isfinite(v)), default=math.inf)
+
+
 def _with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
     """A subclass of ``base`` that wraps each trial in an MLflow child run."""
 
@@ -123,31 +219,31 @@ def _with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
                 nested=True,
                 parent_run_id=self.parent_run_id,
             ) as run:
-                mlflow.set_tags({**self.tags, "kt_trial_id": trial.trial_id, "stage": "tune-trial"})
+                mlflow.set_tags(
+                    {
+                        **self.tags,
+                        "kt_trial_id": trial.trial_id,
+                        "kt_tuner_id": self.tuner_id,
+                        "stage": "tune-trial",
+                    }
+                )
                 if existing is None:
                     mlflow.log_params(trial.hyperparameters.values)
-                kwargs["callbacks"] = [*kwargs.get("callbacks", []), _EpochLogger(run.info.run_id)]
+                logger = _EpochLogger(run.info.run_id)
+                kwargs["callbacks"] = [*kwargs.get("callbacks", []), logger]
                 try:
                     result = super().run_trial(trial, *args, **kwargs)
-                except Exception:
-                    mlflow.set_tag("trial_status", "failed")
+                except Exception as exc:
+                    mlflow.set_tags({"trial_status": "failed", "error": str(exc)[:500]})
                     raise
-                histories = result if isinstance(result, list) else [result]
-                best = min(
-                    (min(h.history.get(OBJECTIVE, [math.inf])) for h in histories if hasattr(h, "history")),
-                    default=math.inf,
-                )
+                finally:
+                    mlflow.log_metric("duration_s", time.monotonic() - started)
+                best = best_objective(result)
                 if math.isfinite(best):
                     mlflow.log_metric(f"best_{OBJECTIVE}", best)
-                epochs_run = max(
-                    (len(h.history.get("loss", [])) for h in histories if hasattr(h, "history")), default=0
-                )
-                mlflow.log_metric("duration_s", time.monotonic() - started)
                 requested = int(kwargs.get("epochs", 0)) - int(kwargs.get("initial_epoch", 0))
-                stopped = 0 < epochs_run < requested
-                status = "stopped_early" if stopped else "completed"
-                # TerminateOnNaN ends a diverging trial; it has no finite objective.
-                mlflow.set_tag("trial_status", status if math.isfinite(best) else "failed")
+                stopped = 0 < logger.epochs < requested
+                mlflow.set_tag("trial_status", "stopped_early" if stopped else "completed")
                 return result
 
     return TrackedTuner
@@ -205,8 +301,57 @@ def make_tuner(
 
 
 def search(tuner: kt.Tuner, epochs: int, patience: int) -> None:
-    """Run the search with early stopping per trial."""
-    tuner.search(epochs=epochs, callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN()])
+    """Run the search with early stopping per trial.
+
+    In distributed mode the chief serves the oracle here until every trial is done, and a
+    worker runs the trials the chief hands out.
+    """
+    try:
+        tuner.search(epochs=epochs, callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN()])
+    except RuntimeError as exc:  # keras-tuner stops after too many consecutive failed trials
+        raise TsforgeError(
+            f"the search stopped: {exc}. Each failed trial's MLflow child run has the error as "
+            "its 'error' tag; narrow tune.space (lower learning rates, smaller models) and rerun."
+        ) from exc
+
+
+def best_trial(tuner: kt.Tuner) -> Any:
+    """The finished trial with the lowest objective; an error if every trial failed."""
+    best = tuner.oracle.get_best_trials(1)
+    if not best or best[0].score is None or not math.isfinite(best[0].score):
+        raise TsforgeError(
+            "no trial finished with a finite validation loss; every trial failed or diverged. "
+            "See the 'error' tag of the trials in MLflow, then narrow tune.space."
+        )
+    return best[0]
+
+
+def distributed_role(env: Mapping[str, str]) -> str:
+    """``single``, ``chief`` or ``worker``, from keras-tuner's KERASTUNER_* variables."""
+    if not env.get("KERASTUNER_ORACLE_IP") or not env.get("KERASTUNER_TUNER_ID"):
+        return "single"
+    return "chief" if env["KERASTUNER_TUNER_ID"] == "chief" else "worker"
+
+
+def wait_for_parent_run(key: str, timeout_s: float, poll_s: float = 1.0) -> str:
+    """A worker's wait for the chief's running tuning run of search ``key``.
+
+    Workers find the run through MLflow, not a local file, so the same works across hosts
+    that share a tracking server.
+    """
+    query = f"tags.search_key = '{key}' and tags.stage = 'tune' and attributes.status = 'RUNNING'"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = mlflow.search_runs(filter_string=query, output_format="list", search_all_experiments=True)
+        if runs:
+            return str(runs[0].info.run_id)
+        if time.monotonic() > deadline:
+            raise TsforgeError(
+                f"no running tuning run for search {key} appeared in MLflow within {timeout_s:.0f}s. "
+                "Start the chief first (KERASTUNER_TUNER_ID=chief), with the same params.yaml, "
+                "data and MLFLOW_TRACKING_URI as this worker."
+            )
+        time.sleep(poll_s)
 
 
 def trials_table(tuner: kt.Tuner) -> list[dict[str, Any]]:
@@ -234,8 +379,9 @@ def search_key(cfg: TuneConfig, data_hashes: Mapping[str, str]) -> str:
     import hashlib
     import json
 
+    settings = {k: v for k, v in asdict(cfg).items() if k not in EXECUTION_ONLY}
     payload = json.dumps(
-        {"tune": asdict(cfg), "data": dict(sorted(data_hashes.items()))}, sort_keys=True, default=str
+        {"tune": settings, "data": dict(sorted(data_hashes.items()))}, sort_keys=True, default=str
     )
     return "search-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -280,3 +426,47 @@ def plot_trials(path: Path, table: Any) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_local_cluster(command: list[str], workers: int, env: Mapping[str, str], poll_s: float = 0.5) -> None:
+    """Run keras-tuner's distributed mode on this host: a chief and ``workers`` workers.
+
+    Each process runs ``command`` (the tune stage) with the KERASTUNER_* variables that
+    give it its role; they talk gRPC over loopback. If any process fails, the others are
+    stopped: a worker that died mid-trial would otherwise leave the chief waiting for it.
+
+    Args:
+        command: The stage command, such as ``[python, "pipelines/tune.py"]``.
+        workers: Number of worker processes that run trials.
+        env: Environment to start them with.
+        poll_s: How often to look at the processes.
+    """
+    base = {**env, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
+    roles = ["chief", *(f"tuner{i}" for i in range(workers))]
+    processes = {
+        role: subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": role}) for role in roles
+    }
+    try:
+        while True:
+            codes = {role: process.poll() for role, process in processes.items()}
+            failed = {role: code for role, code in codes.items() if code not in (None, 0)}
+            if failed:
+                raise TsforgeError(
+                    f"distributed search: {failed} (process: exit status) failed; the other "
+                    "processes were stopped. Rerun the stage to resume: finished trials are kept."
+                )
+            if all(code == 0 for code in codes.values()):
+                return
+            time.sleep(poll_s)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in processes.values():
+            process.wait()

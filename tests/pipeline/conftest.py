@@ -45,18 +45,21 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def pipeline_env() -> dict[str, str]:
-    """The environment a user's shell would have: the venv on PATH, no MLflow override."""
+def pipeline_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a user's shell would have: the venv on PATH, no MLflow override
+    unless ``extra`` sets one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return env
+    return {**env, **(extra or {})}
 
 
-def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command in ``project``; on failure show its output."""
+def run(
+    project: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in ``project`` (``env``: extra variables); on failure show its output."""
     result = subprocess.run(
-        args, cwd=project, env=pipeline_env(), capture_output=True, text=True, check=False
+        args, cwd=project, env=pipeline_env(env), capture_output=True, text=True, check=False
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -76,6 +79,7 @@ def make_project(
     override: dict[str, Any] | None = None,
     files: dict[str, str] | None = None,
     until_stage: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Path:
     """Copy the tracked project into ``dest``, apply TINY then ``override``, commit, `dvc repro`.
 
@@ -84,6 +88,7 @@ def make_project(
         override: Params on top of the tiny profile.
         files: Extra files (relative path -> text) such as a user's CSV.
         until_stage: Reproduce only up to this stage (default: the whole pipeline).
+        env: Extra environment variables for `dvc repro` (such as MLFLOW_TRACKING_URI).
 
     Returns:
         ``dest``, reproduced; its first `dvc repro` output is in ``first_repro.log``.
@@ -106,6 +111,6 @@ def make_project(
     run(dest, "git", "init", "-q")
     run(dest, "git", "add", "-A")
     run(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny")
-    result = run(dest, str(BIN / "dvc"), "repro", *([until_stage] if until_stage else []))
+    result = run(dest, str(BIN / "dvc"), "repro", *([until_stage] if until_stage else []), env=env)
     (dest / "first_repro.log").write_text(result.stdout)
     return dest

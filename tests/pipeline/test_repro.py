@@ -116,6 +116,34 @@ def test_promote_and_rollback_move_the_champion_with_a_recorded_reason(project: 
     ]
 
 
+CACHED_OUTPUTS = (
+    "data/raw/series.parquet",
+    "data/processed/series.npz",
+    "data/processed/windows.npz",
+    "models/model.keras",
+)
+
+
+def test_outputs_pushed_to_the_default_remote_come_back_after_the_cache_is_lost(project: Path):
+    import shutil
+
+    before = {p: (project / p).read_bytes() for p in CACHED_OUTPUTS}
+    run(project, str(BIN / "dvc"), "push")
+    assert any((project / "dvc-storage").rglob("*")), "the default local remote received nothing"
+    shutil.rmtree(project / ".dvc/cache")
+    shutil.rmtree(project / "models/tuner")
+    for path in CACHED_OUTPUTS:
+        (project / path).unlink()
+
+    run(project, str(BIN / "dvc"), "pull")
+
+    for path, content in before.items():
+        assert (project / path).read_bytes() == content, path
+    assert (project / "models/tuner").is_dir()
+    again = run(project, str(BIN / "dvc"), "repro")
+    assert "Running stage" not in again.stdout
+
+
 def test_bad_input_stops_with_a_clear_error_and_loses_nothing(project: Path):
     client = _client(project)
     before_versions = len(client.search_model_versions("name = 'tsforge-forecaster'"))

@@ -1,4 +1,27 @@
-from tsforge.tuning import space_size
+"""The search: its size, rolling-origin folds, failed trials, roles in distributed mode."""
+
+from pathlib import Path
+
+import keras_tuner as kt
+import mlflow
+import numpy as np
+import pytest
+
+from tsforge.config import TuneConfig
+from tsforge.errors import ConfigError
+from tsforge.training import WindowedData
+from tsforge.tuning import (
+    ForecastHyperModel,
+    best_objective,
+    best_trial,
+    distributed_role,
+    make_tuner,
+    rolling_folds,
+    search,
+    search_key,
+    space_size,
+)
+from tsforge.windowing import WindowSpec, window_origins
 
 
 def test_space_size_counts_discrete_dimensions_and_names_continuous_ones():
@@ -9,8 +32,102 @@ def test_space_size_counts_discrete_dimensions_and_names_continuous_ones():
         "dropout": {"type": "float", "min": 0.0, "max": 0.3, "step": 0.1},
         "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log"},
         "optimizer": {"type": "choice", "values": ["adam", "rmsprop", "sgd", "nadam", "adamw"]},
+        "lr_schedule": {"type": "choice", "values": ["none", "exponential", "plateau"]},
         "batch_size": 64,
     }
     size = space_size(space)
-    assert size["discrete_combinations"] == 4 * 2 * 8 * 4 * 5
+    assert size["discrete_combinations"] == 4 * 2 * 8 * 4 * 5 * 3
     assert size["continuous"] == ["learning_rate"]
+
+
+def test_rolling_folds_step_back_from_the_validation_split_without_overlap():
+    spec = WindowSpec(input_size=8, horizon=2)
+    train, val = window_origins(0, 50, spec), window_origins(50, 60, spec)
+    folds = rolling_folds(train, val, folds=3, horizon=2)
+    assert len(folds) == 3
+    np.testing.assert_array_equal(folds[-1][0], train)  # the last fold is the plain split
+    np.testing.assert_array_equal(folds[-1][1], val)
+    for fit_on, block in folds:
+        assert len(block) == len(val)
+        assert fit_on.max() + spec.horizon <= block[0]  # no training target inside the block
+    assert folds[0][1][-1] < folds[1][1][0] and folds[1][1][-1] < folds[2][1][0]
+    with pytest.raises(ConfigError, match="tune.folds=20"):
+        rolling_folds(train, val, folds=20, horizon=2)
+
+
+def test_best_objective_reads_histories_dicts_and_numbers():
+    class History:
+        history = {"val_loss": [0.5, 0.2, float("nan")]}
+
+    assert best_objective([History()]) == 0.2
+    assert best_objective({"val_loss": 0.3}) == 0.3
+    assert best_objective(0.7) == 0.7
+    assert best_objective([{"val_loss": float("nan")}]) == float("inf")
+
+
+def test_distributed_role_follows_keras_tuner_variables():
+    assert distributed_role({}) == "single"
+    assert distributed_role({"KERASTUNER_TUNER_ID": "chief"}) == "single"  # no oracle address
+    oracle = {"KERASTUNER_ORACLE_IP": "10.0.0.1", "KERASTUNER_ORACLE_PORT": "8000"}
+    assert distributed_role({**oracle, "KERASTUNER_TUNER_ID": "chief"}) == "chief"
+    assert distributed_role({**oracle, "KERASTUNER_TUNER_ID": "tuner3"}) == "worker"
+
+
+def test_worker_count_is_not_part_of_the_search_identity():
+    hashes = {"data.series.md5": "abc"}
+    assert search_key(TuneConfig(workers=1), hashes) == search_key(TuneConfig(workers=4), hashes)
+    assert search_key(TuneConfig(folds=1), hashes) != search_key(TuneConfig(folds=3), hashes)
+
+
+def _windowed() -> WindowedData:
+    t = np.arange(200)
+    values = np.sin(2 * np.pi * t / 12)[:, None].astype(np.float32)
+    spec = WindowSpec(12, 2)
+    return WindowedData(
+        values=values,
+        train=window_origins(0, 140, spec),
+        val=window_origins(140, 170, spec),
+        test=window_origins(170, 200, spec),
+        window=spec,
+        n_targets=1,
+    )
+
+
+def _search(tmp_path: Path, space: dict, folds: int = 1) -> tuple[kt.Tuner, list]:
+    cfg = TuneConfig(strategy="grid", max_trials=4, max_epochs=2, patience=2, folds=folds, space=space)
+    hypermodel = ForecastHyperModel(_windowed(), space, seed=0, folds=folds)
+    with mlflow.start_run(run_name="tune") as parent:
+        tuner = make_tuner(cfg, hypermodel, tmp_path / "search", parent_run_id=parent.info.run_id, tags={})
+        search(tuner, cfg.max_epochs, cfg.patience)
+        mlflow.flush_async_logging()
+        children = mlflow.search_runs(
+            filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list"
+        )
+    return tuner, children
+
+
+def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path: Path, mlflow_store: str):
+    space = {
+        "units": 4,
+        "optimizer": "sgd",
+        "learning_rate": {"type": "choice", "values": [0.01, 1e15]},
+        "batch_size": 32,
+    }
+    tuner, children = _search(tmp_path, space)
+    statuses = {t.hyperparameters.values["learning_rate"]: t.status for t in tuner.oracle.trials.values()}
+    assert statuses == {0.01: "COMPLETED", 1e15: "FAILED"}
+    assert best_trial(tuner).hyperparameters.values["learning_rate"] == 0.01
+    tags = {float(r.data.params["learning_rate"]): r.data.tags for r in children}
+    assert tags[1e15]["trial_status"] == "failed" and "diverged" in tags[1e15]["error"]
+    assert tags[0.01]["trial_status"] in {"completed", "stopped_early"}
+
+
+def test_rolling_origin_folds_score_a_trial_by_their_mean(tmp_path: Path, mlflow_store: str):
+    space = {"units": 4, "learning_rate": 0.01, "batch_size": 32}
+    tuner, children = _search(tmp_path, space, folds=2)
+    (trial,) = tuner.oracle.trials.values()
+    client = mlflow.MlflowClient()
+    (child,) = children
+    fold0 = min(m.value for m in client.get_metric_history(child.info.run_id, "fold0.val_loss"))
+    last = min(m.value for m in client.get_metric_history(child.info.run_id, "val_loss"))
+    assert trial.score == pytest.approx((fold0 + last) / 2, rel=1e-5)

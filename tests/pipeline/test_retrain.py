@@ -1,0 +1,113 @@
+"""`tsforge retrain` as a scheduler runs it: cycles with new data, one without, one that
+fails, and two jobs at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from tests.pipeline.conftest import BIN, make_project, pipeline_env, run, set_params
+
+pytestmark = pytest.mark.pipeline
+
+MODEL = "tsforge-forecaster"
+
+
+def _retrain(project: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Run one cycle as cron would and return its result and decision record."""
+    before = set((project / "logs/retrain").glob("*.json")) if (project / "logs/retrain").exists() else set()
+    result = run(project, str(BIN / "tsforge"), "retrain", check=False)
+    records = sorted(set((project / "logs/retrain").glob("*.json")) - before)
+    assert len(records) == 1, f"one decision record per cycle, got {records}\n{result.stderr[-2000:]}"
+    return result, json.loads(records[0].read_text())
+
+
+def _champion(client: mlflow.MlflowClient) -> str:
+    return str(client.get_model_version_by_alias(MODEL, "champion").version)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project(tmp_path_factory.mktemp("retrain"))
+
+
+def test_scheduled_cycles_register_versions_and_move_champion_only_when_the_gate_says(project: Path):
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    # Start from a known champion so every cycle's gate re-scores one.
+    run(project, str(BIN / "tsforge"), "promote", "1", "--reason", "test setup")
+
+    unchanged, record = _retrain(project)
+    assert unchanged.returncode == 0, unchanged.stderr[-2000:]
+    assert record["status"] == "unchanged" and "nothing retrained" in unchanged.stdout
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1
+
+    cycles = [
+        ("1968-12-31", 0.0),
+        ("1969-12-31", 0.99),  # a 99% improvement is out of reach: this cycle must not promote
+        ("1970-12-31", 0.0),
+    ]
+    previous_rows = json.loads((project / "data/raw/ingest.json").read_text())["rows"]
+    for number, (until, bar) in enumerate(cycles, start=2):
+        champion_before = _champion(client)
+        set_params(project, {"data": {"until": until}, "registry": {"min_improvement": bar}})
+        result, record = _retrain(project)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert record["status"] == "retrained" and record["model_version"] == str(number)
+        assert record["rows"] > previous_rows and record["data_end"].startswith(until[:4])
+        previous_rows = record["rows"]
+        promotion = json.loads((project / "reports/promotion.json").read_text())
+        assert promotion["version"] == str(number) and promotion["promote"] == record["promoted"]
+        assert promotion["champion"] is not None  # the champion was re-scored on the new windows
+        assert _champion(client) == (str(number) if record["promoted"] else champion_before)
+        if bar == 0.99:
+            assert record["promoted"] is False
+        # MLflow tells the same story as the record.
+        version = client.get_model_version(MODEL, str(number))
+        assert version.tags["data.raw.md5"]
+        evaluate = client.search_runs(
+            [client.get_experiment_by_name("tsforge").experiment_id],
+            f"tags.stage = 'evaluate' and tags.model_version = '{number}'",
+        )
+        assert len(evaluate) == 1 and evaluate[0].data.tags["promoted"] == str(record["promoted"]).lower()
+        history = json.loads(client.get_registered_model(MODEL).tags["alias_history"])
+        moved = any(m["alias"] == "champion" and m["version"] == str(number) for m in history)
+        assert moved == record["promoted"]
+
+    retrain_runs = client.search_runs(
+        [client.get_experiment_by_name("tsforge").experiment_id], "tags.stage = 'retrain'"
+    )
+    assert sorted(r.data.tags["status"] for r in retrain_runs) == ["retrained"] * 3 + ["unchanged"]
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 4
+
+
+def test_a_failed_cycle_exits_non_zero_and_leaves_the_champion(project: Path):
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    champion, versions = _champion(client), len(client.search_model_versions(f"name = '{MODEL}'"))
+    (project / "export.csv").write_text("date,co2\n2001-01-06,370.1\n2001-01-06,370.4\n")
+    set_params(project, {"data": {"source": "file", "path": "export.csv", "until": None}})
+    result, record = _retrain(project)
+    assert result.returncode == 1
+    assert record["status"] == "failed" and "expect_column_values_to_be_unique" in record["error"]
+    assert "FAILED" in result.stderr and "champion alias was not touched" in result.stderr
+    assert _champion(client) == champion
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == versions
+
+
+def test_a_second_job_exits_with_a_clear_message_while_one_runs(project: Path):
+    from tsforge.retrain import EXIT_LOCKED, project_lock
+
+    with project_lock(project):  # this process plays the job that is still running
+        second = subprocess.run(
+            [str(BIN / "tsforge"), "retrain"],
+            cwd=project,
+            env=pipeline_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert second.returncode == EXIT_LOCKED
+    assert "another tsforge retrain is running" in second.stderr
