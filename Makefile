@@ -34,8 +34,11 @@ test-all: setup  ## the test suite plus the slow tier
 	$(BIN)/pytest -m ""
 
 lint: setup  ## ruff and mypy
-	$(BIN)/ruff check src pipelines tests
+	$(BIN)/ruff check src pipelines tests bench
 	$(BIN)/mypy src
+
+bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~15 min)
+	$(BIN)/python bench/run.py
 
 ui: setup  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000

@@ -1,17 +1,28 @@
-"""Stage ingest: read the configured source, write an immutable snapshot and its summary."""
+"""Stage ingest: read the configured source, write an immutable snapshot and its summary.
+
+The data contract gates the snapshot: a source that breaks it stops here, and the last
+good snapshot (and everything built from it) stays as it was.
+"""
 
 import os
 
 from tsforge import stage
 from tsforge.config import load_params
+from tsforge.errors import ValidationError
 from tsforge.sources import content_hash, infer_freq, load_source
+from tsforge.validation import contract, failure_message
 
 
 def main() -> None:
-    data = load_params(stage.PARAMS).data
+    params = load_params(stage.PARAMS)
+    data = params.data
     loaded = load_source(data)
     frame = loaded.frame
     times = frame[data.time_column]
+    freq = data.freq or infer_freq(times)
+    checks, _ = contract(frame, params, freq)
+    if not all(check.success for check in checks):
+        raise ValidationError(failure_message(checks, loaded.origin) + "\nThe previous snapshot was kept.")
     stage.RAW_SERIES.parent.mkdir(parents=True, exist_ok=True)
     tmp = stage.RAW_SERIES.with_suffix(".tmp")
     frame.to_parquet(tmp, index=False)
@@ -24,7 +35,7 @@ def main() -> None:
             "start": times.iloc[0].isoformat() if len(frame) else None,
             "end": times.iloc[-1].isoformat() if len(frame) else None,
             "columns": list(frame.columns),
-            "freq": data.freq or infer_freq(times),
+            "freq": freq,
             "sha256": content_hash(frame),
             "notes": list(loaded.notes),
         },

@@ -1,5 +1,7 @@
 """Stage train: rebuild the best trial with the tuner's builder, train, log the forecaster."""
 
+import time
+
 import keras_tuner as kt
 import mlflow
 import numpy as np
@@ -30,6 +32,7 @@ def main() -> None:
             }
         )
         mlflow.log_params(hp.values)
+        fit_started = time.perf_counter()
         model, history = train_best(
             hp,
             params.tune.space,
@@ -38,6 +41,9 @@ def main() -> None:
             patience=params.train.patience,
             seed=params.train.seed,
         )
+        fit_seconds = time.perf_counter() - fit_started
+        throughput = len(data.train) * len(history["loss"]) / fit_seconds
+        mlflow.log_metrics({"fit_seconds": fit_seconds, "train_samples_per_second": throughput})
         curve = pd.DataFrame(
             {
                 "epoch": range(1, len(history["loss"]) + 1),
@@ -74,6 +80,8 @@ def main() -> None:
                 "model_uri": model_uri,
                 "epochs": len(curve),
                 "best_val_loss": float(curve["val_loss"].min()),
+                "fit_seconds": round(fit_seconds, 3),
+                "train_samples_per_second": round(throughput, 1),
                 "hyperparameters": hp.values,
             },
         )

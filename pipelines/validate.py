@@ -12,7 +12,7 @@ from tsforge.config import load_params
 from tsforge.eda import adf_test, plot_eda, recommend, seasonal_period, summarize
 from tsforge.errors import ValidationError
 from tsforge.scaling import chronological_split
-from tsforge.validation import as_dicts, failure_message, min_rows, validate_series
+from tsforge.validation import as_dicts, contract, failure_message
 from tsforge.windowing import WindowSpec
 
 DATA_DOCS = stage.REPORTS / "data_docs"
@@ -25,21 +25,9 @@ def main() -> None:
     frame = pd.read_parquet(stage.RAW_SERIES)
     meta = stage.read_json(stage.RAW_META)
     spec = WindowSpec(params.window.input_size, params.window.horizon, params.window.step)
-    may_difference = str(scale.difference).lower() != "false"
-    needed = min_rows(spec, scale.train_fraction, scale.val_fraction, int(may_difference))
     # Docs go to a scratch folder first: a failed run must not replace the last good docs.
     scratch = Path(tempfile.mkdtemp(prefix="tsforge-data-docs-"))
-    checks = validate_series(
-        frame,
-        data.time_column,
-        data.columns,
-        max_missing=params.validate.max_missing_fraction,
-        rows_needed=needed,
-        freq=meta["freq"],
-        max_gaps=params.validate.max_gaps,
-        bounds=params.validate.bounds,
-        docs_dir=scratch,
-    )
+    checks, needed = contract(frame, params, meta["freq"], docs_dir=scratch)
     if not all(c.success for c in checks):
         message = failure_message(checks, meta["source"])
         raise ValidationError(

@@ -449,9 +449,7 @@ def run_local_cluster(command: list[str], workers: int, env: Mapping[str, str], 
     """
     base = {**env, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
     roles = ["chief", *(f"tuner{i}" for i in range(workers))]
-    processes = {
-        role: subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": role}) for role in roles
-    }
+    processes = {role: subprocess.Popen(command, env={**base, "KERASTUNER_TUNER_ID": role}) for role in roles}
     try:
         while True:
             codes = {role: process.poll() for role, process in processes.items()}

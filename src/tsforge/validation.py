@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tsforge.config import Params
 from tsforge.scaling import chronological_split
 from tsforge.windowing import WindowSpec, window_origins
 
@@ -232,3 +233,41 @@ def validate_series(
     checks = run_contract(frame, expectations, docs_dir)
     checks.append(gap_check(frame[time_column], freq, max_gaps))
     return checks
+
+
+def contract(
+    frame: pd.DataFrame,
+    params: Params,
+    freq: str | None,
+    docs_dir: Path | None = None,
+) -> tuple[list[Check], int]:
+    """The data contract for ``frame`` with every bound taken from ``params``.
+
+    Both ingest (as a gate, so bad data never replaces the last good snapshot) and
+    validate (for the reports and data docs) run exactly this.
+
+    Args:
+        frame: The canonical frame.
+        params: The parsed :class:`tsforge.config.Params`.
+        freq: The series' frequency (pandas alias) or None.
+        docs_dir: Where to write Great Expectations' HTML data docs (None: none).
+
+    Returns:
+        Every check with its outcome, and the rows the windows need.
+    """
+    scale, window = params.scale, params.window
+    spec = WindowSpec(window.input_size, window.horizon, window.step)
+    may_difference = str(scale.difference).lower() != "false"
+    needed = min_rows(spec, scale.train_fraction, scale.val_fraction, int(may_difference))
+    checks = validate_series(
+        frame,
+        params.data.time_column,
+        params.data.columns,
+        max_missing=params.validate.max_missing_fraction,
+        rows_needed=needed,
+        freq=freq,
+        max_gaps=params.validate.max_gaps,
+        bounds=params.validate.bounds,
+        docs_dir=docs_dir,
+    )
+    return checks, needed

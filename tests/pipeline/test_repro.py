@@ -7,6 +7,7 @@ import math
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -144,30 +145,6 @@ def test_outputs_pushed_to_the_default_remote_come_back_after_the_cache_is_lost(
     assert "Running stage" not in again.stdout
 
 
-def test_bad_input_stops_with_a_clear_error_and_loses_nothing(project: Path):
-    client = _client(project)
-    before_versions = len(client.search_model_versions("name = 'tsforge-forecaster'"))
-    before_champion = client.get_model_version_by_alias("tsforge-forecaster", "champion").version
-    before_runs = len(client.search_runs([client.get_experiment_by_name("tsforge").experiment_id]))
-    kept = {
-        p: (project / p).read_bytes()
-        for p in ("data/raw/series.parquet", "reports/metrics.json", "reports/eda.json")
-    }
-
-    (project / "bad.csv").write_text("date,co2\n2024-01-01,1\n2024-01-08,lots\n")
-    set_params(project, {"data": {"source": "file", "path": "bad.csv"}})
-    result = run(project, str(BIN / "dvc"), "repro", check=False)
-    assert result.returncode != 0
-    assert "bad.csv: column 'co2' must be numeric but has 1 text value(s) such as 'lots'" in result.stderr
-    assert "Running stage 'validate'" not in result.stdout
-
-    assert len(client.search_model_versions("name = 'tsforge-forecaster'")) == before_versions
-    assert client.get_model_version_by_alias("tsforge-forecaster", "champion").version == before_champion
-    assert len(client.search_runs([client.get_experiment_by_name("tsforge").experiment_id])) == before_runs
-    for path, content in kept.items():
-        assert (project / path).read_bytes() == content, path
-
-
 def test_served_champion_answers_raw_history_with_a_forecast_in_real_units(project: Path):
     """`mlflow models serve` on models:/…@champion, started on loopback."""
     import socket
@@ -204,3 +181,86 @@ def test_served_champion_answers_raw_history_with_a_forecast_in_real_units(proje
     assert pd.Timestamp(predictions[0]["date"]) == last + pd.Timedelta(weeks=1)
     # Original units: parts per million near the last observation, not a scaled difference.
     assert abs(predictions[0]["co2"] - float(history["co2"].dropna().iloc[-1])) < 10
+
+
+def _bad_files(project: Path) -> dict[str, tuple[bytes | None, str]]:
+    """Each bad input (file bytes; None: no file at all) and what its message must say."""
+    good = pd.read_parquet(project / "data/raw/series.parquet")
+    good["date"] = good["date"].dt.strftime("%Y-%m-%d")
+
+    def csv(frame: pd.DataFrame) -> bytes:
+        return frame.to_csv(index=False).encode()
+
+    inf = good.copy()
+    inf.loc[[10, 20], "co2"] = [np.inf, -np.inf]
+    return {
+        "empty": (b"", "bad.csv: the file is empty"),
+        "header-only": (b"date,co2\n", "bad.csv: the file has a header but no data rows"),
+        "no-time-column": (csv(good.rename(columns={"date": "when"})), "column(s) ['date'] not found"),
+        "no-target": (csv(good.rename(columns={"co2": "ppm"})), "column(s) ['co2'] not found"),
+        "text-target": (
+            b"date,co2\n2024-01-01,1\n2024-01-08,lots\n",
+            "bad.csv: column 'co2' must be numeric but has 1 text value(s) such as 'lots'",
+        ),
+        "duplicate-times": (
+            csv(pd.concat([good, good.iloc[[7]]])),
+            "expect_column_values_to_be_unique on column 'date'",
+        ),
+        "all-missing": (csv(good.assign(co2=np.nan)), "on column 'co2': 100.0% missing"),
+        "too-short": (csv(good.head(6)), "6 rows, need at least"),
+        "infinite": (csv(inf), "expect_column_values_to_be_between on column 'co2': 2 unexpected"),
+        "binary": (b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary", "bad.csv: not a UTF-8 text file"),
+        "no-such-file": (None, "bad.csv: file not found. Set data.path"),
+    }
+
+
+BAD_CASES = [
+    "empty",
+    "header-only",
+    "no-time-column",
+    "no-target",
+    "text-target",
+    "duplicate-times",
+    "all-missing",
+    "too-short",
+    "infinite",
+    "binary",
+    "no-such-file",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_stops_with_a_clear_error_and_loses_nothing(project: Path, case: str):
+    content, message = _bad_files(project)[case]
+    client = _client(project)
+    experiment = client.get_experiment_by_name("tsforge").experiment_id
+    before_versions = len(client.search_model_versions("name = 'tsforge-forecaster'"))
+    before_champion = client.get_model_version_by_alias("tsforge-forecaster", "champion").version
+    before_runs = len(client.search_runs([experiment]))
+    kept = {
+        p: (project / p).read_bytes()
+        for p in (
+            "data/raw/series.parquet",
+            "data/raw/ingest.json",
+            "reports/metrics.json",
+            "reports/eda.json",
+        )
+    }
+    params = (project / "params.yaml").read_text()
+    if content is not None:
+        (project / "bad.csv").write_bytes(content)
+    set_params(project, {"data": {"source": "file", "path": "bad.csv", "until": None}})
+    try:
+        result = run(project, str(BIN / "dvc"), "repro", check=False)
+    finally:
+        (project / "params.yaml").write_text(params)
+        (project / "bad.csv").unlink(missing_ok=True)
+
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-2000:]
+    assert "Running stage 'validate'" not in result.stdout
+    assert len(client.search_model_versions("name = 'tsforge-forecaster'")) == before_versions
+    assert client.get_model_version_by_alias("tsforge-forecaster", "champion").version == before_champion
+    assert len(client.search_runs([experiment])) == before_runs
+    for path, content_before in kept.items():
+        assert (project / path).read_bytes() == content_before, f"{path} changed"
