@@ -38,7 +38,7 @@ lint: setup  ## ruff and mypy
 	$(BIN)/mypy src
 
 bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~15 min)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 ui: setup  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bench import m3
+from tsforge.config import merge_sections
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench/work"
 BIN = Path(sys.executable).parent
@@ -66,14 +69,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        nested = isinstance(value, dict) and key != "space" and isinstance(base.get(key), dict)
-        out[key] = merge(base[key], value) if nested else value
-    return out
-
-
 def make_project(name: str, override: dict[str, Any]) -> Path:
     """A git + DVC copy of the tracked project with ``override`` on top of params.yaml."""
     dest = WORK / name
@@ -84,7 +79,7 @@ def make_project(name: str, override: dict[str, Any]) -> Path:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, dest / rel)
     params = yaml.safe_load((dest / "params.yaml").read_text())
-    (dest / "params.yaml").write_text(yaml.safe_dump(merge(params, override), sort_keys=False))
+    (dest / "params.yaml").write_text(yaml.safe_dump(merge_sections(params, override), sort_keys=False))
     sh(dest, "git", "init", "-q")
     sh(dest, "git", "add", "-A")
     sh(dest, "git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench")
@@ -356,10 +351,9 @@ def report(results: dict[str, Any]) -> str:
         f"{w['sizes'][24]['lazy_peak_ratio']:.2f}× the data lazily, "
         f"{w['sizes'][24]['stacked_peak_ratio']:.0f}× stacked: the lazy peak does not grow with input_size.",
         "",
-        "Not measured yet: accuracy on the M3 monthly competition (needs `data.series_id`, one global "
-        "model over many series; not built yet).",
-        "",
     ]
+    if "m3" in results:
+        lines += m3.report(results["m3"]) + [""]
     return "\n".join(lines)
 
 
@@ -373,12 +367,18 @@ def main() -> None:
         ("bookkeeping", lambda: bench_tuning_bookkeeping(project)),
         ("windowing", bench_windowing),
         ("efficiency", lambda: bench_search_efficiency(project)),
+        ("m3", lambda: m3.run(WORK / "m3")),
     ]
+    only = set(sys.argv[1:])  # `python -m bench.run m3 windowing` runs just those
+    steps = [(name, step) for name, step in steps if not only or name in only]
     for name, step in steps:
         sys.stderr.write(f"bench: {name} ...\n")
         seconds, results[name] = timed(step)
         sys.stderr.write(f"bench: {name} done in {seconds:.0f} s: {json.dumps(results[name], default=str)}\n")
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    if only:  # a partial run: keep the figures of the last full run
+        sys.stdout.write(json.dumps(results, indent=2, default=str) + "\n")
+        return
     RESULTS.write_text(report(results))
     sys.stdout.write(RESULTS.read_text())
 

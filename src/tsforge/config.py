@@ -193,6 +193,26 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
     return params
 
 
+def merge_sections(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge raw params mappings, ``override`` winning.
+
+    A ``space`` mapping is replaced whole: a search space is one value, and merging two
+    would leave dimensions nobody asked for.
+
+    Args:
+        base: Raw params (as read from params.yaml).
+        override: Sections or keys to change.
+
+    Returns:
+        The merged mapping (inputs are not modified).
+    """
+    out = dict(base)
+    for key, value in override.items():
+        nested = isinstance(value, Mapping) and key != "space" and isinstance(base.get(key), Mapping)
+        out[key] = merge_sections(base[key], value) if nested else value
+    return out
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and parse params.yaml.
 

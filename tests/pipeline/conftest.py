@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tsforge.config import merge_sections
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -36,15 +41,6 @@ TINY: dict[str, Any] = {
 """Tiny profile: ten years of weekly CO2, 2 trials of 2 epochs, tiny networks."""
 
 
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge params sections; ``space`` is replaced whole."""
-    out = dict(base)
-    for key, value in override.items():
-        nested = isinstance(value, dict) and key != "space" and isinstance(base.get(key), dict)
-        out[key] = merge(base[key], value) if nested else value
-    return out
-
-
 def pipeline_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a user's shell would have: the venv on PATH, no MLflow override
     unless ``extra`` sets one."""
@@ -68,10 +64,31 @@ def run(
     return result
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout_s: float = 120) -> bool:
+    """Poll ``url`` until it answers; False when it never did within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 def set_params(project: Path, override: dict[str, Any]) -> None:
     """Merge ``override`` into the project's params.yaml."""
     path = project / "params.yaml"
-    path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), override), sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(merge_sections(yaml.safe_load(path.read_text()), override), sort_keys=False)
+    )
 
 
 def make_project(
@@ -107,7 +124,7 @@ def make_project(
     for name, text in (files or {}).items():
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_text(text)
-    set_params(dest, merge(TINY, override or {}))
+    set_params(dest, merge_sections(TINY, override or {}))
     run(dest, "git", "init", "-q")
     run(dest, "git", "add", "-A")
     run(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny")

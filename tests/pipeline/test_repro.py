@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.pipeline.conftest import BIN, make_project, pipeline_env, run, set_params
+from tests.pipeline.conftest import BIN, free_port, make_project, pipeline_env, run, set_params, wait_for_http
 
 pytestmark = pytest.mark.pipeline
 
@@ -147,25 +147,15 @@ def test_outputs_pushed_to_the_default_remote_come_back_after_the_cache_is_lost(
 
 def test_served_champion_answers_raw_history_with_a_forecast_in_real_units(project: Path):
     """`mlflow models serve` on models:/…@champion, started on loopback."""
-    import socket
-    import time
     import urllib.request
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**pipeline_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
     model = "models:/tsforge-forecaster@champion"
     cmd = [str(BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local", "-p", str(port)]
     server = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
+        assert wait_for_http(f"http://127.0.0.1:{port}/ping"), "mlflow models serve did not start"
         history = pd.read_parquet(project / "data/raw/series.parquet").tail(20)
         rows = [[t.strftime("%Y-%m-%d"), None if pd.isna(v) else float(v)] for t, v in history.to_numpy()]
         body = json.dumps({"dataframe_split": {"columns": ["date", "co2"], "data": rows}}).encode()

@@ -4,9 +4,7 @@ loopback, checked through the REST API; then the server goes down between runs."
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -15,24 +13,18 @@ from typing import Any
 
 import pytest
 
-from tests.pipeline.conftest import BIN, make_project, pipeline_env, run, set_params
+from tests.pipeline.conftest import BIN, free_port, make_project, pipeline_env, run, set_params, wait_for_http
 
 pytestmark = pytest.mark.pipeline
 
 MODEL = "tsforge-forecaster"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Server:
     """`mlflow server` on 127.0.0.1 with its store in a folder; can be stopped and restarted."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, _free_port()
+        self.folder, self.port = folder, free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,14 +50,8 @@ class Server:
         # The server's background job runners (for GenAI features) are not needed here.
         env = pipeline_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.uri}/health", timeout=2)
-                return
-            except OSError:
-                time.sleep(0.5)
-        raise AssertionError(f"mlflow server did not start:\n{(self.folder / 'server.log').read_text()}")
+        if not wait_for_http(f"{self.uri}/health"):
+            raise AssertionError(f"mlflow server did not start:\n{(self.folder / 'server.log').read_text()}")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -35,3 +35,13 @@ def test_a_single_target_string_becomes_a_tuple(tmp_path):
     path.write_text(yaml.safe_dump({"data": {"target": "sales", "features": ["price"]}}))
     data = load_params(path).data
     assert data.target == ("sales",) and data.columns == ("sales", "price")
+
+
+def test_merging_params_replaces_a_search_space_whole():
+    from tsforge.config import merge_sections
+
+    base = {"tune": {"seed": 1, "space": {"units": 8, "cell": "lstm"}}, "train": {"epochs": 3}}
+    merged = merge_sections(base, {"tune": {"space": {"units": 16}}, "train": {"patience": 2}})
+    assert merged["tune"] == {"seed": 1, "space": {"units": 16}}
+    assert merged["train"] == {"epochs": 3, "patience": 2}
+    assert base["train"] == {"epochs": 3}  # inputs untouched
