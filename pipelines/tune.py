@@ -31,6 +31,8 @@ def main() -> None:
     cfg = params.tune if args.workers is None else dataclasses.replace(params.tune, workers=args.workers)
     role = tuning.distributed_role(os.environ)
     if role == "single" and cfg.workers > 1:
+        # Create the tracking store and experiment once, before the processes race to.
+        stage.start_tracking(params.tracking.experiment)
         tuning.run_local_cluster([sys.executable, __file__], cfg.workers, dict(os.environ))
         return
     data = stage.load_windowed()

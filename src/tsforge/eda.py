@@ -228,7 +228,9 @@ def plot_eda(
     plt.close(fig)
 
     if period > 1 and len(target) >= 2 * period:
-        decomposition = seasonal_decompose(target, period=period, model="additive", extrapolate_trend="freq")
+        # An int (points to extrapolate at each end) works across statsmodels versions; the
+        # equivalent 'freq' is deprecated in 0.15 and renamed in 0.16.
+        decomposition = seasonal_decompose(target, period=period, model="additive", extrapolate_trend=period)
         fig = decomposition.plot()
         fig.set_size_inches(10, 7)
         fig.tight_layout()
