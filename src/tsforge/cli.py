@@ -16,8 +16,9 @@ METRIC_ORDER = ("rmse", "mae", "mape", "smape", "mase")
 
 def _table(metrics: dict[str, dict[str, float]]) -> str:
     names = [k for k, v in metrics.items() if isinstance(v, dict) and "rmse" in v]
-    header = f"{'':16}" + "".join(f"{m:>10}" for m in METRIC_ORDER)
-    rows = [f"{name:16}" + "".join(f"{metrics[name][m]:>10.4g}" for m in METRIC_ORDER) for name in names]
+    width = max(len(name) for name in names) + 2
+    header = " " * width + "".join(f"{m:>10}" for m in METRIC_ORDER)
+    rows = [f"{name:{width}}" + "".join(f"{metrics[name][m]:>10.4g}" for m in METRIC_ORDER) for name in names]
     return "\n".join([header, *rows])
 
 
