@@ -11,12 +11,10 @@ chief or one worker of a search that spans hosts.
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 
 import mlflow
-import pandas as pd
 
 from tsforge import stage, tracking, tuning
 from tsforge.config import load_params
@@ -49,39 +47,15 @@ def main() -> None:
         tuner = tuning.make_tuner(cfg, hypermodel, directory, parent_run_id=parent_id, tags=tags)
         tuning.search(tuner, cfg.max_epochs, cfg.patience)
         return
-    size = tuning.space_size(cfg.space)
     resumed = tuning.parent_run_id(directory)
     with mlflow.start_run(run_id=resumed, run_name=None if resumed else f"tune-{cfg.strategy}") as parent:
         tuning.remember_parent_run(directory, parent.info.run_id)
         mlflow.set_tags({**tags, "stage": "tune", "search_key": directory.name})
         if resumed is None:
-            mlflow.log_params(
-                {
-                    "strategy": cfg.strategy,
-                    "budget": tuning.budget(cfg),
-                    "space": json.dumps(dict(cfg.space)),
-                    "space_discrete_combinations": size["discrete_combinations"],
-                    "space_continuous": ",".join(size["continuous"]) or "none",
-                    "seed": cfg.seed,
-                    "folds": cfg.folds,
-                    "workers": cfg.workers,
-                }
-            )
+            mlflow.log_params(tuning.search_params(cfg))
         tuner = tuning.make_tuner(cfg, hypermodel, directory, parent_run_id=parent.info.run_id, tags=tags)
         tuning.search(tuner, cfg.max_epochs, cfg.patience)
-        best = tuning.best_trial(tuner)
-        table = pd.DataFrame(tuning.trials_table(tuner))
-        table.to_csv(stage.REPORTS / "tuning_trials.csv", index=False)
-        tuning.plot_trials(stage.REPORTS / "tuning_trials.png", table)
-        mlflow.log_artifact(str(stage.REPORTS / "tuning_trials.csv"))
-        mlflow.log_artifact(str(stage.REPORTS / "tuning_trials.png"))
-        mlflow.log_dict(best.hyperparameters.values, "best_hparams.json")
-        failed = int((table["status"] == "FAILED").sum())
-        mlflow.log_metrics(
-            {"best_val_loss": float(best.score), "trials": len(table), "failed_trials": failed}
-        )
-        mlflow.set_tag("best_trial_id", best.trial_id)
-        tuning.tag_best_trial(parent.info.run_id, best.trial_id)
+        best, summary = tuning.record_results(tuner, parent.info.run_id, stage.REPORTS)
         stage.write_json(
             stage.BEST_HPARAMS,
             {
@@ -92,16 +66,9 @@ def main() -> None:
                 "tuning_run_id": parent.info.run_id,
             },
         )
-        summary = {
-            "trials": len(table),
-            "failed_trials": failed,
-            "best_val_loss": best.score,
-            "space": size,
-            "strategy": cfg.strategy,
-            "folds": cfg.folds,
-            "workers": cfg.workers,
-        }
-        stage.write_json(stage.REPORTS / "tuning.json", {**summary, "budget": tuning.budget(cfg)})
+        extra = {"space": tuning.space_size(cfg.space), "budget": tuning.budget(cfg)}
+        settings = {"strategy": cfg.strategy, "folds": cfg.folds, "workers": cfg.workers}
+        stage.write_json(stage.REPORTS / "tuning.json", {**summary, **settings, **extra})
 
 
 if __name__ == "__main__":

@@ -430,6 +430,52 @@ def plot_trials(path: Path, table: Any) -> None:
     plt.close(fig)
 
 
+def search_params(cfg: TuneConfig) -> dict[str, Any]:
+    """What the parent run records about a search when it starts: strategy, budget, space
+    and its size."""
+    import json
+
+    size = space_size(cfg.space)
+    return {
+        "strategy": cfg.strategy,
+        "budget": budget(cfg),
+        "space": json.dumps(dict(cfg.space)),
+        "space_discrete_combinations": size["discrete_combinations"],
+        "space_continuous": ",".join(size["continuous"]) or "none",
+        "seed": cfg.seed,
+        "folds": cfg.folds,
+        "workers": cfg.workers,
+    }
+
+
+def record_results(tuner: kt.Tuner, parent_run_id: str, reports: Path) -> tuple[Any, dict[str, Any]]:
+    """Write the trials table and plot, log them and the winner to the active parent run,
+    and tag the winning child run.
+
+    Args:
+        tuner: The finished tuner (on the chief in distributed mode).
+        parent_run_id: The search's MLflow run.
+        reports: Folder for ``tuning_trials.csv`` / ``.png``.
+
+    Returns:
+        The best trial, and counts for the stage's summary.
+    """
+    import pandas as pd
+
+    best = best_trial(tuner)
+    table = pd.DataFrame(trials_table(tuner))
+    table.to_csv(reports / "tuning_trials.csv", index=False)
+    plot_trials(reports / "tuning_trials.png", table)
+    mlflow.log_artifact(str(reports / "tuning_trials.csv"))
+    mlflow.log_artifact(str(reports / "tuning_trials.png"))
+    mlflow.log_dict(best.hyperparameters.values, "best_hparams.json")
+    failed = int((table["status"] == "FAILED").sum())
+    mlflow.log_metrics({"best_val_loss": float(best.score), "trials": len(table), "failed_trials": failed})
+    mlflow.set_tag("best_trial_id", best.trial_id)
+    tag_best_trial(parent_run_id, best.trial_id)
+    return best, {"trials": len(table), "failed_trials": failed, "best_val_loss": best.score}
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
