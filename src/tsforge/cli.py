@@ -8,7 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from tsforge.config import load_params
 from tsforge.errors import TsforgeError
 
 METRIC_ORDER = ("rmse", "mae", "mape", "smape", "mase")
@@ -45,10 +44,7 @@ def summary(root: Path) -> str:
 def _configure(root: Path) -> str:
     from tsforge import tracking
 
-    params = load_params(root / "params.yaml")
-    uri = tracking.resolve_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), root)
-    tracking.configure(uri, params.tracking.experiment, root)
-    return params.registry.model_name
+    return tracking.configure_project(root, os.environ.get("MLFLOW_TRACKING_URI"))
 
 
 def promote(root: Path, version: str, reason: str) -> str:
@@ -65,12 +61,8 @@ def rollback(root: Path, reason: str) -> str:
     from tsforge import registry
 
     name = _configure(root)
-    moves = [m for m in registry.alias_history(name) if m["alias"] == registry.CHAMPION]
-    if not moves or not moves[-1].get("previous"):
-        raise TsforgeError(f"{name}: no earlier champion recorded; nothing to roll back to.")
-    target = str(moves[-1]["previous"])
-    registry.move_alias(name, registry.CHAMPION, target, f"rollback: {reason}")
-    return f"{name}: champion rolled back from version {moves[-1]['version']} to {target}"
+    current, target = registry.rollback_champion(name, f"rollback: {reason}")
+    return f"{name}: champion rolled back from version {current} to {target}"
 
 
 def tune_job(root: Path, workers: int) -> int:
@@ -81,8 +73,9 @@ def tune_job(root: Path, workers: int) -> int:
     """
     import subprocess
 
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])}
+    from tsforge.retrain import job_environment
+
+    env = job_environment()
     steps = [
         ["dvc", "repro", "window"],
         [sys.executable, "pipelines/tune.py", "--workers", str(workers)],

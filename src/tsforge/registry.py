@@ -11,6 +11,8 @@ from typing import Any
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from tsforge.errors import TsforgeError
+
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "alias_history"
 
@@ -131,6 +133,24 @@ def move_alias(name: str, alias: str, version: str, reason: str) -> None:
     # Tag values are capped in size; keep the most recent moves.
     history = (_history(name) + [entry])[-50:]
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+
+def rollback_champion(name: str, reason: str) -> tuple[str, str]:
+    """Give ``champion`` back to the version that held it before the current holder.
+
+    Args:
+        name: Registered model name.
+        reason: Why, as recorded in the alias history.
+
+    Returns:
+        The versions it moved from and to.
+    """
+    moves = [m for m in _history(name) if m["alias"] == CHAMPION]
+    if not moves or not moves[-1].get("previous"):
+        raise TsforgeError(f"{name}: no earlier champion recorded; nothing to roll back to.")
+    current, target = str(moves[-1]["version"]), str(moves[-1]["previous"])
+    move_alias(name, CHAMPION, target, reason)
+    return current, target
 
 
 def decision_record(decision: Decision, version: str) -> dict[str, Any]:

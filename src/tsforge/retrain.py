@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tsforge.config import load_params
 from tsforge.errors import TsforgeError
@@ -74,7 +73,7 @@ def project_lock(root: Path) -> Iterator[None]:
         yield
 
 
-def _environment() -> dict[str, str]:
+def job_environment() -> dict[str, str]:
     """The job's environment with this interpreter's bin folder first on PATH.
 
     A scheduler (cron, systemd) starts jobs with a bare PATH; the DVC stages call
@@ -87,7 +86,7 @@ def _environment() -> dict[str, str]:
 
 def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["dvc", *args], cwd=root, env=_environment(), capture_output=True, text=True, check=False
+        ["dvc", *args], cwd=root, env=job_environment(), capture_output=True, text=True, check=False
     )
 
 
@@ -168,20 +167,17 @@ def _undo_promotion(root: Path, record: RetrainRecord) -> None:
     from tsforge import registry
 
     name = _configure_tracking(root)
-    moves = [m for m in registry.alias_history(name) if m["alias"] == registry.CHAMPION]
-    previous = moves[-1].get("previous") if moves else None
-    if moves and str(moves[-1]["version"]) == record.model_version and previous:
-        registry.move_alias(name, registry.CHAMPION, str(previous), "retrain failed after promotion")
-        record.promoted = False
+    champion = registry.champion_version(name)
+    if champion is not None and str(champion.version) == record.model_version:
+        with contextlib.suppress(TsforgeError):  # no earlier champion: nothing to give back
+            registry.rollback_champion(name, "retrain failed after promotion")
+            record.promoted = False
 
 
 def _configure_tracking(root: Path) -> str:
     from tsforge import tracking
 
-    params = load_params(root / "params.yaml")
-    uri = tracking.resolve_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), root)
-    tracking.configure(uri, params.tracking.experiment, root)
-    return params.registry.model_name
+    return tracking.configure_project(root, os.environ.get("MLFLOW_TRACKING_URI"))
 
 
 def retrain(root: Path) -> RetrainRecord:
@@ -230,8 +226,3 @@ def summary_line(record: RetrainRecord) -> str:
         f"Data up to {record.data_end} ({record.rows} rows)"
         + ("; data pushed to the DVC remote." if record.pushed else ".")
     )
-
-
-def record_dict(record: RetrainRecord) -> dict[str, Any]:
-    """The record as a JSON-ready dictionary."""
-    return asdict(record)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mlflow
 
+from tsforge.config import load_params
 from tsforge.errors import TsforgeError
 
 
@@ -59,6 +60,22 @@ def configure(tracking_uri: str, experiment: str, root: Path) -> str:
         ) from exc
     mlflow.set_experiment(experiment_id=experiment_id)
     return str(experiment_id)
+
+
+def configure_project(root: Path, env_uri: str | None) -> str:
+    """Point MLflow at the project's store as params.yaml configures it (for commands run
+    outside the DVC stages: promote, rollback, retrain).
+
+    Args:
+        root: Project root.
+        env_uri: The value of MLFLOW_TRACKING_URI, if any.
+
+    Returns:
+        The registered model name (``registry.model_name``).
+    """
+    params = load_params(root / "params.yaml")
+    configure(resolve_tracking_uri(env_uri, root), params.tracking.experiment, root)
+    return params.registry.model_name
 
 
 def file_md5(path: Path) -> str:
