@@ -1,6 +1,9 @@
 """Stage evaluate: score the forecaster and baselines on the test windows in original
 units, then register the model and run the champion/challenger gate."""
 
+import logging
+from pathlib import Path
+
 import keras
 import mlflow
 import numpy as np
@@ -9,14 +12,58 @@ from tsforge import evaluation as ev
 from tsforge import registry, stage, tracking
 from tsforge.config import load_params
 from tsforge.forecaster import ForecastSpec, forecast_origins, forecast_samples, has_dropout
+from tsforge.panel import Layout
+
+log = logging.getLogger(__name__)
 
 
-def _champion_forecasts(name: str, levels: np.ndarray, origins: np.ndarray) -> np.ndarray | None:
+def _champion_forecasts(
+    name: str, levels: np.ndarray, origins: np.ndarray, layout: Layout
+) -> np.ndarray | None:
     """Re-score the current champion on today's test windows (not its old metrics)."""
     if registry.champion_version(name) is None:
         return None
     champion = mlflow.pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}").unwrap_python_model()
-    return forecast_origins(champion.model, levels, origins, champion.spec)
+    try:
+        return forecast_origins(champion.model, levels, origins, champion.spec, layout=layout)
+    except ValueError as exc:
+        # Series the champion never saw: it cannot forecast today's data, so it cannot hold on.
+        log.warning("the champion cannot be re-scored on the current data (%s); it is not compared", exc)
+        return None
+
+
+def _mase_scales(levels: np.ndarray, layout: Layout, split_rows: np.ndarray, period: int) -> np.ndarray:
+    """MASE scale per series: in-sample seasonal-naive error on every row before its test split."""
+    test_starts = split_rows[:, 2, 0]
+    return np.array(
+        [ev.mase_scale(levels[a:b, 0], period) for a, b in zip(layout.bounds[:-1], test_starts, strict=True)]
+    )
+
+
+def _plots(
+    times: np.ndarray,
+    origins: np.ndarray,
+    of_series: np.ndarray,
+    layout: Layout,
+    *,
+    actual: np.ndarray,
+    forecasts: dict[str, np.ndarray],
+    per_step: dict[str, dict[str, list[float]]],
+    spec: ForecastSpec,
+    period: int,
+) -> list[Path]:
+    """The forecast and residual plots follow one series: the first (the only one, usually)."""
+    shown = of_series == (of_series[0] if len(origins) else 0)
+    where = f" of series {layout.names[of_series[0]]}" if spec.series_id and len(origins) else ""
+    title = f"{spec.targets[0]}{where}: one-step-ahead forecasts on the test split (season {period})"
+    return ev.write_reports(
+        stage.REPORTS,
+        times[origins[shown]],
+        actual[shown],
+        {k: f[shown] for k, f in forecasts.items()},
+        per_step_errors=per_step,
+        title=title,
+    )
 
 
 def main() -> None:
@@ -24,26 +71,51 @@ def main() -> None:
     reg = params.registry
     series, windows = np.load(stage.PROCESSED), np.load(stage.WINDOWS)
     levels, origins = series["levels"].astype(np.float64), windows["test"]
+    layout = Layout(tuple(str(n) for n in series["series_names"]), series["bounds"])
     spec = ForecastSpec.load(stage.FORECAST_SPEC)
     n_targets, horizon = len(spec.targets), spec.horizon
     period = params.evaluate.season_period or int(
         stage.read_json(stage.REPORTS / "eda.json")["season_period"]
     )
-    scale = ev.mase_scale(levels[: int(series["split"][0][1]), 0], period)
+    scales = _mase_scales(levels, layout, series["split"], period)
+    of_series = layout.series_of(origins)
 
     actual = ev.actuals(levels, origins, horizon, n_targets)
     model = keras.models.load_model(stage.NETWORK)
     forecasts = {
-        "model": forecast_origins(model, levels, origins, spec),
-        **ev.baselines(levels, origins, horizon, n_targets, period=period, input_size=spec.input_size),
+        "model": forecast_origins(model, levels, origins, spec, layout=layout),
+        **ev.baselines(
+            levels,
+            origins,
+            horizon,
+            n_targets,
+            period=period,
+            input_size=spec.input_size,
+            starts=layout.starts_of(origins),
+            theta_history=params.evaluate.theta_history,
+        ),
     }
-    metrics = {name: ev.score(actual, f, scale) for name, f in forecasts.items()}
-    per_step = {name: ev.score_per_step(actual, f, scale) for name, f in forecasts.items()}
-    title = f"{spec.targets[0]}: one-step-ahead forecasts on the test split (season {period})"
-    pngs = ev.write_reports(
-        stage.REPORTS, series["times"][origins], actual, forecasts, per_step_errors=per_step, title=title
+    metrics = {name: ev.score_series(actual, f, of_series, scales) for name, f in forecasts.items()}
+    per_step = {name: ev.score_per_step(actual, f, of_series, scales) for name, f in forecasts.items()}
+    pngs = _plots(
+        series["times"],
+        origins,
+        of_series,
+        layout,
+        actual=actual,
+        forecasts=forecasts,
+        per_step=per_step,
+        spec=spec,
+        period=period,
     )
-    report = {"season_period": period, "test_windows": len(origins), "horizon": horizon, **metrics}
+    report = {
+        "season_period": period,
+        "series": len(layout.names),
+        "test_windows": len(origins),
+        "horizon": horizon,
+        "averaged": "per series, then over series",
+        **metrics,
+    }
     if params.evaluate.intervals and not has_dropout(model):
         report["intervals"] = {
             "unavailable": "the trained model has no dropout, so Monte Carlo dropout gives no spread; "
@@ -51,14 +123,16 @@ def main() -> None:
         }
     elif params.evaluate.intervals:
         samples = forecast_samples(
-            model, levels, origins, spec, samples=params.evaluate.interval_samples, seed=0
+            model, levels, origins, spec, samples=params.evaluate.interval_samples, seed=0, layout=layout
         )
         report["intervals"] = ev.interval_coverage(actual, samples, params.evaluate.interval_level)
     stage.write_json(stage.REPORTS / "metrics.json", {**report, "per_step": per_step})
 
     stage.start_tracking(params.tracking.experiment)
-    champion = _champion_forecasts(reg.model_name, levels, origins)
-    champion_score = ev.score(actual, champion, scale)[reg.metric] if champion is not None else None
+    champion = _champion_forecasts(reg.model_name, levels, origins, layout)
+    champion_score = (
+        ev.score_series(actual, champion, of_series, scales)[reg.metric] if champion is not None else None
+    )
     baseline_scores = {k: v[reg.metric] for k, v in metrics.items() if k != "model"}
     decision = registry.decide(
         reg.metric, metrics["model"][reg.metric], champion_score, baseline_scores, reg.min_improvement

@@ -9,6 +9,7 @@ import os
 from tsforge import stage
 from tsforge.config import load_params
 from tsforge.errors import ValidationError
+from tsforge.panel import Layout
 from tsforge.sources import content_hash, infer_freq, load_source
 from tsforge.validation import contract, failure_message
 
@@ -19,7 +20,10 @@ def main() -> None:
     loaded = load_source(data)
     frame = loaded.frame
     times = frame[data.time_column]
-    freq = data.freq or infer_freq(times)
+    layout = Layout.from_ids(frame[data.series_id]) if data.series_id else Layout.single(len(frame))
+    # Every series shares one frequency; the longest one tells it most reliably.
+    longest = int(layout.lengths.argmax()) if len(layout.names) else 0
+    freq = data.freq or infer_freq(times.iloc[layout.bounds[longest] : layout.bounds[longest + 1]])
     checks, _ = contract(frame, params, freq)
     if not all(check.success for check in checks):
         raise ValidationError(failure_message(checks, loaded.origin) + "\nThe previous snapshot was kept.")
@@ -32,8 +36,9 @@ def main() -> None:
         {
             "source": loaded.origin,
             "rows": len(frame),
-            "start": times.iloc[0].isoformat() if len(frame) else None,
-            "end": times.iloc[-1].isoformat() if len(frame) else None,
+            "series": len(layout.names),
+            "start": times.min().isoformat() if len(frame) else None,
+            "end": times.max().isoformat() if len(frame) else None,
             "columns": list(frame.columns),
             "freq": freq,
             "sha256": content_hash(frame),

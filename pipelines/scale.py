@@ -1,11 +1,18 @@
-"""Stage scale: fill gaps, split by time, fit the scaler on the training split only."""
+"""Stage scale: fill gaps, split by time, fit the scaler on the training split only.
+
+With ``data.series_id`` every series is filled, differenced, split and scaled on its own
+(its scaler fitted on its own training rows), then stacked into one array.
+"""
+
+import json
 
 import numpy as np
 import pandas as pd
 
-from tsforge import stage
+from tsforge import panel, stage
 from tsforge.config import load_params
-from tsforge.scaling import AffineScaler, chronological_split, fill_missing, model_space
+from tsforge.panel import Layout
+from tsforge.scaling import fill_missing, series_split
 
 
 def _choice(configured: str, recommended: object, reason: str) -> tuple[object, str]:
@@ -18,29 +25,37 @@ def main() -> None:
     params = load_params(stage.PARAMS)
     data, scale = params.data, params.scale
     advice = stage.read_json(stage.REPORTS / "eda.json")["recommendation"]
-    frame, filled = fill_missing(pd.read_parquet(stage.RAW_SERIES), list(data.columns), scale.fill)
+    raw = pd.read_parquet(stage.RAW_SERIES)
+    frame, filled = fill_missing(raw, list(data.columns), scale.fill, data.series_id)
     method, method_reason = _choice(scale.method, advice["scaler"], advice["scaler_reason"])
     difference, difference_reason = _choice(
         scale.difference, advice["difference"], advice["difference_reason"]
     )
     difference = str(difference).lower() == "true"
 
+    layout = Layout.from_ids(frame[data.series_id]) if data.series_id else Layout.single(len(frame))
     levels = frame[list(data.columns)].to_numpy(dtype=np.float64)
-    split = chronological_split(len(levels), scale.train_fraction, scale.val_fraction)
-    unscaled = model_space(levels, len(data.target), difference)
-    first_row = int(difference)
-    scaler = AffineScaler.fit(unscaled[first_row : split.train[1]], data.columns, str(method))
-    scaler.save(stage.SCALER)
+    split_rows = panel.splits(layout, lambda n: series_split(n, scale))
+    unscaled = panel.stacked_model_space(levels, layout, len(data.target), difference)
+    lost_rows = int(difference)
+    scalers = panel.fit_scalers(
+        unscaled, layout, split_rows, data.columns, method=str(method), lost_rows=lost_rows
+    )
+    stage.SCALER.parent.mkdir(parents=True, exist_ok=True)
+    stage.SCALER.write_text(json.dumps(panel.scalers_to_dict(scalers), indent=2), encoding="utf-8")
     stage.save_arrays(
         stage.PROCESSED,
         times=frame[data.time_column].to_numpy(dtype="datetime64[ns]"),
         levels=levels.astype(np.float32),
-        values=scaler.transform(unscaled),
+        values=panel.scale_stacked(unscaled, layout, scalers),
         n_targets=np.int64(len(data.target)),
-        split=np.array([split.train, split.val, split.test], dtype=np.int64),
-        first_row=np.int64(first_row),
+        split=split_rows,
+        bounds=layout.bounds,
+        series_names=np.array(layout.names, dtype=str),
+        lost_rows=np.int64(lost_rows),
         difference=np.bool_(difference),
     )
+    rows = split_rows[:, :, 1] - split_rows[:, :, 0]
     stage.write_json(
         stage.REPORTS / "scale.json",
         {
@@ -50,7 +65,11 @@ def main() -> None:
             "difference_reason": difference_reason,
             "fill_policy": scale.fill,
             "filled_values": filled,
-            "rows": {"train": split.train, "val": split.val, "test": split.test},
+            "series": len(layout.names),
+            "rows": {
+                name: [int(v) for v in split_rows[0, k]] if data.series_id is None else int(rows[:, k].sum())
+                for k, name in enumerate(("train", "val", "test"))
+            },
         },
     )
 

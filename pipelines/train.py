@@ -9,8 +9,8 @@ import pandas as pd
 
 from tsforge import stage, tracking
 from tsforge.config import load_params
-from tsforge.forecaster import ForecastSpec, log_forecaster
-from tsforge.scaling import AffineScaler
+from tsforge.forecaster import ForecastSpec, example_history, log_forecaster
+from tsforge.panel import scalers_from_dict
 from tsforge.training import plot_learning_curve, train_best
 
 
@@ -66,12 +66,13 @@ def main() -> None:
             horizon=data.window.horizon,
             difference=bool(series["difference"]),
             freq=stage.read_json(stage.RAW_META)["freq"],
-            scaler=AffineScaler.load(stage.SCALER),
+            scalers=scalers_from_dict(stage.read_json(stage.SCALER)),
+            series_id=params.data.series_id,
         )
         spec.save(stage.FORECAST_SPEC)
         raw = pd.read_parquet(stage.RAW_SERIES)
         model_uri = log_forecaster(
-            stage.NETWORK, stage.FORECAST_SPEC, raw.tail(spec.input_size + 1), model, spec
+            stage.NETWORK, stage.FORECAST_SPEC, example_history(raw, spec), model, spec
         )
         stage.write_json(
             stage.REPORTS / "training.json",

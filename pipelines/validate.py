@@ -5,13 +5,15 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
-from tsforge import stage, tracking
+from tsforge import panel, stage, tracking
 from tsforge.config import load_params
-from tsforge.eda import adf_test, plot_eda, recommend, seasonal_period, summarize
+from tsforge.eda import adf_test, plot_eda, recommend, recommend_panel, seasonal_period, summarize
 from tsforge.errors import ValidationError
-from tsforge.scaling import chronological_split
+from tsforge.panel import Layout
+from tsforge.scaling import fill_missing, series_split
 from tsforge.validation import as_dicts, contract, failure_message
 from tsforge.windowing import WindowSpec
 
@@ -36,24 +38,39 @@ def main() -> None:
     shutil.rmtree(DATA_DOCS, ignore_errors=True)
     shutil.move(scratch, DATA_DOCS)
 
-    target = frame[data.target[0]].interpolate(limit_direction="both").to_numpy()
-    split = chronological_split(len(frame), scale.train_fraction, scale.val_fraction)
+    layout = Layout.from_ids(frame[data.series_id]) if data.series_id else Layout.single(len(frame))
+    filled, _ = fill_missing(frame, [data.target[0]], "interpolate", data.series_id)
+    target = filled[data.target[0]].to_numpy(dtype=np.float64)
     stats = summarize(frame, data.columns, params.validate.outlier_iqr_factor)
-    adf = adf_test(target)
-    period, strength = seasonal_period(target)
-    advice = recommend(
-        target,
-        split,
-        stats[data.target[0]],
-        adf,
-        period=period,
-        robust_outlier_fraction=params.validate.robust_outlier_fraction,
-    )
+    if data.series_id is None:
+        split = series_split(len(frame), scale)
+        adf = adf_test(target)
+        period, strength = seasonal_period(target)
+        advice = recommend(
+            target,
+            split,
+            stats[data.target[0]],
+            adf,
+            period=period,
+            robust_outlier_fraction=params.validate.robust_outlier_fraction,
+        )
+        findings: dict[str, object] = {"adf": adf, "season_period": period, "season_acf": strength}
+        p_value = float(adf["p_value"])
+    else:
+        advice, summary = recommend_panel(
+            target,
+            panel.splits(layout, lambda n: series_split(n, scale)),
+            layout.bounds,
+            layout.names,
+            iqr_factor=params.validate.outlier_iqr_factor,
+            robust_outlier_fraction=params.validate.robust_outlier_fraction,
+        )
+        period = advice.season_period
+        findings = {"per_series": summary, "season_period": period}
+        p_value = summary["median_adf_p_value"]
     eda = {
         "columns": stats,
-        "adf": adf,
-        "season_period": period,
-        "season_acf": strength,
+        **findings,
         "recommendation": advice.__dict__,
         "input_size_note": (
             f"window.input_size={spec.input_size} covers the seasonal period {period}"
@@ -67,7 +84,9 @@ def main() -> None:
         {"success": True, "rows_needed": needed, "checks": as_dicts(checks)},
     )
     stage.write_json(stage.REPORTS / "eda.json", eda)
-    figures = plot_eda(EDA_FIGURES, frame, data.time_column, data.columns, period)
+    # With many series the figures show the first one (the per-series votes are in eda.json).
+    first = frame.iloc[layout.bounds[0] : layout.bounds[1]] if len(layout.names) else frame
+    figures = plot_eda(EDA_FIGURES, first, data.time_column, data.columns, period)
 
     stage.start_tracking(params.tracking.experiment)
     with mlflow.start_run(run_name="validate"):
@@ -82,7 +101,7 @@ def main() -> None:
             }
         )
         mlflow.log_metrics(
-            {"rows": len(frame), "season_period": period, "adf_p_value": float(adf["p_value"])}
+            {"rows": len(frame), "series": len(layout.names), "season_period": period, "adf_p_value": p_value}
         )
         mlflow.log_artifact(str(stage.REPORTS / "validation.json"))
         mlflow.log_artifact(str(stage.REPORTS / "eda.json"))

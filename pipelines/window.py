@@ -1,19 +1,23 @@
-"""Stage window: forecast origins per split (targets inside the split, no look-ahead)."""
+"""Stage window: forecast origins per split (targets inside the split, no look-ahead).
+
+With many series the origins of every series are pooled; no window crosses from one
+series into the next.
+"""
 
 import numpy as np
 
-from tsforge import stage
+from tsforge import panel, stage
 from tsforge.config import load_params
-from tsforge.windowing import WindowSpec, window_origins
+from tsforge.panel import Layout
+from tsforge.windowing import WindowSpec
 
 
 def main() -> None:
     cfg = load_params(stage.PARAMS).window
     spec = WindowSpec(cfg.input_size, cfg.horizon, cfg.step)
     series = np.load(stage.PROCESSED)
-    first_row = int(series["first_row"])
-    splits = dict(zip(("train", "val", "test"), series["split"], strict=True))
-    origins = {name: window_origins(int(a), int(b), spec, first_row) for name, (a, b) in splits.items()}
+    layout = Layout(tuple(str(n) for n in series["series_names"]), series["bounds"])
+    origins = panel.origins(layout, series["split"], spec, int(series["lost_rows"]))
     stage.save_arrays(stage.WINDOWS, spec=np.array([spec.input_size, spec.horizon, spec.step]), **origins)
     stage.write_json(
         stage.REPORTS / "windows.json",
@@ -21,6 +25,7 @@ def main() -> None:
             "input_size": spec.input_size,
             "horizon": spec.horizon,
             "step": spec.step,
+            "series": len(layout.names),
             **{k: len(v) for k, v in origins.items()},
         },
     )

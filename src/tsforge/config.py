@@ -20,7 +20,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the series comes from and which columns matter."""
+    """Where the series comes from and which columns matter.
+
+    With ``series_id`` the source holds many series in long format (one row per series
+    and timestamp); one global model learns from the windows of all of them.
+    """
 
     source: str = "co2"
     path: str | None = None
@@ -30,6 +34,7 @@ class DataConfig:
     freq: str | None = None
     timezone: str | None = None
     until: str | None = None
+    series_id: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -50,13 +55,19 @@ class ValidateConfig:
 
 @dataclass(frozen=True)
 class ScaleConfig:
-    """Chronological split, gap filling and scaling."""
+    """Chronological split, gap filling and scaling.
+
+    ``val_size``/``test_size`` (rows at the end of every series) replace the fractions:
+    competitions such as M3 define the test split as each series' last ``h`` rows.
+    """
 
     train_fraction: float = 0.7
     val_fraction: float = 0.15
     method: str = "auto"
     fill: str = "interpolate"
     difference: str = "auto"
+    val_size: int | None = None
+    test_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,7 @@ class EvaluateConfig:
     intervals: bool = False
     interval_level: float = 0.9
     interval_samples: int = 50
+    theta_history: int | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +251,13 @@ def _check(params: Params) -> None:
             "params.yaml: scale.train_fraction + scale.val_fraction must be below 1 "
             "so that a test split remains."
         )
+    if (scale.val_size is None) != (scale.test_size is None):
+        raise ConfigError(
+            "params.yaml: set scale.val_size and scale.test_size together (rows at the end of "
+            "every series), or leave both null to split by scale.train_fraction/val_fraction."
+        )
+    if scale.test_size is not None and (int(scale.test_size) < 1 or int(scale.val_size or 0) < 1):
+        raise ConfigError("params.yaml: scale.val_size and scale.test_size must be >= 1 rows.")
     if scale.method not in {"auto", "standard", "robust", "minmax"}:
         raise ConfigError(
             f"params.yaml: scale.method is '{scale.method}'; use auto, standard, robust or minmax."

@@ -238,3 +238,70 @@ def plot_eda(
         fig.savefig(written[-1], dpi=100)
         plt.close(fig)
     return written
+
+
+def recommend_panel(
+    target: np.ndarray,
+    splits: np.ndarray,
+    bounds: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    iqr_factor: float,
+    robust_outlier_fraction: float,
+) -> tuple[Recommendation, dict[str, Any]]:
+    """Per-series EDA and a majority vote, for a global model over many series.
+
+    Each series gets its own ADF test, seasonal period and range check (pooled statistics
+    would mix series of different levels); the scaler, differencing and period the
+    majority of series call for become the recommendation.
+
+    Args:
+        target: The (filled) first target of every series, stacked.
+        splits: Absolute split rows, shape (series, 3, 2).
+        bounds: Row boundaries of the series.
+        names: Series names.
+        iqr_factor: IQR multiple that defines an outlier.
+        robust_outlier_fraction: Outlier share above which a series calls for the robust scaler.
+
+    Returns:
+        The recommendation and a JSON-ready summary of the per-series results.
+    """
+    votes: list[Recommendation] = []
+    p_values: list[float] = []
+    for i in range(len(names)):
+        start, stop = int(bounds[i]), int(bounds[i + 1])
+        series = target[start:stop]
+        split = Split(*(tuple(int(v) - start for v in rows) for rows in splits[i]))  # type: ignore[arg-type]
+        adf = adf_test(series)
+        period, _ = seasonal_period(series)
+        stats = column_stats(pd.Series(series), iqr_factor)
+        votes.append(
+            recommend(
+                series, split, stats, adf, period=period, robust_outlier_fraction=robust_outlier_fraction
+            )
+        )
+        p_values.append(float(adf["p_value"]))
+    n = len(votes)
+    robust = sum(v.scaler == "robust" for v in votes)
+    differenced = sum(v.difference for v in votes)
+    periods = pd.Series([v.season_period for v in votes]).value_counts()
+    period = int(periods.index[0])
+    scaler = "robust" if robust * 2 > n else "standard"
+    difference = differenced * 2 > n
+    advice = Recommendation(
+        scaler=scaler,
+        scaler_reason=f"{robust} of {n} series call for the robust scaler (IQR outliers above "
+        f"{robust_outlier_fraction:.1%}); the majority decides: {scaler}",
+        difference=difference,
+        difference_reason=f"{differenced} of {n} series call for differencing (ADF unit root or later "
+        f"values outside the training range); the majority decides: {str(difference).lower()}",
+        season_period=period,
+        min_input_size=max(period, 2),
+    )
+    summary = {
+        "series": n,
+        "median_adf_p_value": float(np.median(p_values)),
+        "non_stationary_series": int(sum(p >= 0.05 for p in p_values)),
+        "season_period_votes": {str(k): int(v) for k, v in periods.head(5).items()},
+    }
+    return advice, summary

@@ -81,16 +81,24 @@ def naive(levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int)
 
 
 def seasonal_naive(
-    levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, period: int
+    levels: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    n_targets: int,
+    period: int,
+    *,
+    starts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Repeat the last observed season: ŷ[t+h] = y[t+h − period·ceil((h+1)/period)].
 
-    Reaches back before the input window when needed; never uses rows at or after the origin.
+    Reaches back before the input window when needed; never uses rows at or after the
+    origin, nor rows before the first row of the origin's series (``starts``, default 0).
     """
     steps = np.arange(horizon)
     lag = period * np.ceil((steps + 1) / period).astype(int)
     index = origins[:, None] + steps[None, :] - lag[None, :]
-    if (index < 0).any():
+    first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
+    if (index < first[:, None]).any():
         raise ValueError(
             f"seasonal naive with period {period} needs {int(lag.max())} rows before the first origin"
         )
@@ -98,7 +106,14 @@ def seasonal_naive(
 
 
 def seasonal_naive_drift(
-    levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, *, period: int, input_size: int
+    levels: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    n_targets: int,
+    *,
+    period: int,
+    input_size: int,
+    starts: np.ndarray | None = None,
 ) -> np.ndarray:
     """Seasonal naive shifted by the trend: the mean step change over the input window,
     times how far back the seasonal value lies.
@@ -111,12 +126,19 @@ def seasonal_naive_drift(
     lag = period * np.ceil((steps + 1) / period).astype(int)
     span = max(input_size - 1, 1)
     drift = (values[origins - 1, :n_targets] - values[origins - 1 - span, :n_targets]) / span
-    base = seasonal_naive(levels, origins, horizon, n_targets, period)
+    base = seasonal_naive(levels, origins, horizon, n_targets, period, starts=starts)
     return base + drift[:, None, :] * lag[None, :, None]
 
 
 def theta(
-    levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, *, period: int, history: int
+    levels: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    n_targets: int,
+    *,
+    period: int,
+    history: int,
+    starts: np.ndarray | None = None,
 ) -> np.ndarray:
     """statsmodels' Theta method, refitted at every origin on the ``history`` rows before it.
 
@@ -127,6 +149,7 @@ def theta(
         n_targets: Target columns (the first columns of ``levels``).
         period: Seasonal period (deseasonalised when at least two periods fit in ``history``).
         history: Rows of history each fit uses.
+        starts: First row of each origin's series; a fit never reaches before it.
 
     Returns:
         Forecasts of shape (len(origins), horizon, n_targets).
@@ -137,8 +160,9 @@ def theta(
 
     values = np.asarray(levels, dtype=np.float64)
     out = np.empty((len(origins), horizon, n_targets))
+    first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
     for i, origin in enumerate(origins):
-        start = max(0, int(origin) - history)
+        start = max(int(first[i]), int(origin) - history)
         for target in range(n_targets):
             past = values[start:origin, target]
             seasonal = period > 1 and len(past) >= 2 * period
@@ -151,14 +175,42 @@ def theta(
     return out
 
 
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def score_series(
+    actual: np.ndarray, forecast: np.ndarray, series: np.ndarray, scales: np.ndarray
+) -> dict[str, float]:
+    """Every metric of :func:`score` per series, then averaged over series.
+
+    This is how forecasting competitions (M3, M4) report: each series counts once,
+    whatever its number of test windows. With one series it is :func:`score`.
+
+    Args:
+        actual: Actual values, first axis one row per window.
+        forecast: Forecasts, same shape.
+        series: Series index of each window.
+        scales: MASE scale of each series (indexed by ``series``).
+
+    Returns:
+        Metric name -> mean over series (series where a metric is undefined are left out).
+    """
+    per = [score(actual[series == i], forecast[series == i], float(scales[i])) for i in np.unique(series)]
+    return {name: _mean([p[name] for p in per]) for name in per[0]}
+
+
 def per_step(actual: np.ndarray, forecast: np.ndarray, metric: Metric) -> list[float]:
     """``metric`` for each horizon step separately."""
     return [metric(actual[:, h], forecast[:, h]) for h in range(actual.shape[1])]
 
 
-def score_per_step(actual: np.ndarray, forecast: np.ndarray, scale: float) -> dict[str, list[float]]:
-    """Every metric of :func:`score`, for each horizon step."""
-    steps = [score(actual[:, h], forecast[:, h], scale) for h in range(actual.shape[1])]
+def score_per_step(
+    actual: np.ndarray, forecast: np.ndarray, series: np.ndarray, scales: np.ndarray
+) -> dict[str, list[float]]:
+    """Every metric of :func:`score_series`, for each horizon step."""
+    steps = [score_series(actual[:, h], forecast[:, h], series, scales) for h in range(actual.shape[1])]
     return {name: [step[name] for step in steps] for name in steps[0]}
 
 
@@ -246,21 +298,29 @@ def interval_coverage(actual: np.ndarray, samples: np.ndarray, level: float) -> 
 
 
 def baselines(
-    levels: np.ndarray, origins: np.ndarray, horizon: int, n_targets: int, *, period: int, input_size: int
+    levels: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    n_targets: int,
+    *,
+    period: int,
+    input_size: int,
+    starts: np.ndarray | None = None,
+    theta_history: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Every baseline on the same windows: naive, seasonal naive, with drift, and Theta.
 
-    Theta is refitted per origin on the last ``max(3·period, input_size, 30)`` rows.
+    Theta is refitted per origin on the last ``theta_history`` rows of the origin's series
+    (default ``max(3·period, input_size, 30)``; competitions fit on the whole history).
     """
+    history = theta_history or max(3 * period, input_size, 30)
     return {
         "naive": naive(levels, origins, horizon, n_targets),
-        "seasonal_naive": seasonal_naive(levels, origins, horizon, n_targets, period),
+        "seasonal_naive": seasonal_naive(levels, origins, horizon, n_targets, period, starts=starts),
         "seasonal_naive_drift": seasonal_naive_drift(
-            levels, origins, horizon, n_targets, period=period, input_size=input_size
+            levels, origins, horizon, n_targets, period=period, input_size=input_size, starts=starts
         ),
-        "theta": theta(
-            levels, origins, horizon, n_targets, period=period, history=max(3 * period, input_size, 30)
-        ),
+        "theta": theta(levels, origins, horizon, n_targets, period=period, history=history, starts=starts),
     }
 
 

@@ -8,6 +8,7 @@ served.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tsforge.scaling import AffineScaler, model_space
+from tsforge.panel import (
+    SINGLE,
+    Layout,
+    scale_stacked,
+    scaler_arrays,
+    scalers_from_dict,
+    scalers_to_dict,
+    stacked_model_space,
+)
+from tsforge.scaling import AffineScaler
 
 
 @dataclass(frozen=True)
 class ForecastSpec:
-    """Everything besides the network that a forecast needs."""
+    """Everything besides the network that a forecast needs.
+
+    ``scalers`` holds one scaler per series (the single series of a project without
+    ``data.series_id`` is named ``""``); ``series_id`` names the id column of the input.
+    """
 
     time_column: str
     targets: tuple[str, ...]
@@ -29,7 +43,8 @@ class ForecastSpec:
     horizon: int
     difference: bool
     freq: str | None
-    scaler: AffineScaler
+    scalers: Mapping[str, AffineScaler]
+    series_id: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -38,12 +53,13 @@ class ForecastSpec:
 
     def save(self, path: Path) -> None:
         """Write as JSON."""
-        raw = asdict(self)
+        raw = {k: v for k, v in asdict(self).items() if k != "scalers"}
+        raw["scalers"] = scalers_to_dict(self.scalers)
         path.write_text(json.dumps(raw, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> ForecastSpec:
-        """Read a spec written by :meth:`save`."""
+        """Read a spec written by :meth:`save` (or by a version with one ``scaler``)."""
         raw = json.loads(path.read_text(encoding="utf-8"))
         return cls(
             time_column=raw["time_column"],
@@ -53,17 +69,31 @@ class ForecastSpec:
             horizon=int(raw["horizon"]),
             difference=bool(raw["difference"]),
             freq=raw["freq"],
-            scaler=AffineScaler.from_dict(raw["scaler"]),
+            scalers=scalers_from_dict(raw["scalers"] if "scalers" in raw else raw["scaler"]),
+            series_id=raw.get("series_id"),
         )
 
 
-def to_model_space(levels: np.ndarray, spec: ForecastSpec) -> np.ndarray:
-    """Levels (rows, columns) -> scaled model inputs, row-aligned with ``levels``."""
-    return spec.scaler.transform(model_space(levels, len(spec.targets), spec.difference))
+def _one_series(levels: np.ndarray, layout: Layout | None) -> Layout:
+    return layout if layout is not None else Layout.single(len(levels))
+
+
+def to_model_space(levels: np.ndarray, spec: ForecastSpec, layout: Layout | None = None) -> np.ndarray:
+    """Levels (rows, columns) -> scaled model inputs, row-aligned with ``levels``.
+
+    Each series of ``layout`` (default: one series) is differenced and scaled on its own.
+    """
+    layout = _one_series(levels, layout)
+    unscaled = stacked_model_space(levels, layout, len(spec.targets), spec.difference)
+    return scale_stacked(unscaled, layout, spec.scalers)
 
 
 def to_levels(
-    predictions: np.ndarray, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec
+    predictions: np.ndarray,
+    levels: np.ndarray,
+    origins: np.ndarray,
+    spec: ForecastSpec,
+    layout: Layout | None = None,
 ) -> np.ndarray:
     """Model outputs (n, horizon, targets) -> forecasts in original units.
 
@@ -72,11 +102,18 @@ def to_levels(
         levels: The series in original units.
         origins: Forecast origin of each window (first forecast row).
         spec: The forecast spec.
+        layout: The series of ``levels`` (default: one series).
 
     Returns:
         Forecast levels of shape (n, horizon, targets).
     """
-    steps = spec.scaler.inverse(predictions, spec.targets)
+    layout = _one_series(levels, layout)
+    offset, scale = scaler_arrays(spec.scalers, layout.names, spec.targets)
+    of_origin = layout.series_of(origins)
+    steps = (
+        np.asarray(predictions, dtype=np.float64) * scale[of_origin][:, None, :]
+        + offset[of_origin][:, None, :]
+    )
     if not spec.difference:
         return steps
     last_level = np.asarray(levels, dtype=np.float64)[origins - 1, : len(spec.targets)]
@@ -84,15 +121,22 @@ def to_levels(
 
 
 def forecast_origins(
-    model: Any, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec, batch_size: int = 1024
+    model: Any,
+    levels: np.ndarray,
+    origins: np.ndarray,
+    spec: ForecastSpec,
+    *,
+    layout: Layout | None = None,
+    batch_size: int = 1024,
 ) -> np.ndarray:
-    """Forecast from many origins of one series at once (for evaluation and re-scoring).
+    """Forecast from many origins at once (for evaluation and re-scoring).
 
     Args:
         model: The Keras network.
-        levels: Series in original units, shape (rows, columns).
+        levels: Series in original units, shape (rows, columns), series stacked.
         origins: Origins to forecast from.
         spec: The forecast spec.
+        layout: The series of ``levels`` (default: one series).
         batch_size: Windows per predict call.
 
     Returns:
@@ -100,7 +144,7 @@ def forecast_origins(
     """
     from tsforge.windowing import WindowSpec, gather_windows
 
-    values = to_model_space(levels, spec)
+    values = to_model_space(levels, spec, layout)
     window = WindowSpec(spec.input_size, 1)
     outputs = []
     for begin in range(0, len(origins), batch_size):
@@ -108,7 +152,7 @@ def forecast_origins(
         x, _ = gather_windows(values, chunk, window, len(spec.targets))
         outputs.append(np.asarray(model.predict(x, verbose=0)))
     predictions = np.concatenate(outputs) if outputs else np.empty((0, spec.horizon, len(spec.targets)))
-    return to_levels(predictions, levels, origins, spec)
+    return to_levels(predictions, levels, origins, spec, layout)
 
 
 def has_dropout(model: Any) -> bool:
@@ -117,7 +161,14 @@ def has_dropout(model: Any) -> bool:
 
 
 def forecast_samples(
-    model: Any, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec, *, samples: int, seed: int
+    model: Any,
+    levels: np.ndarray,
+    origins: np.ndarray,
+    spec: ForecastSpec,
+    *,
+    samples: int,
+    seed: int,
+    layout: Layout | None = None,
 ) -> np.ndarray:
     """Monte Carlo dropout: ``samples`` forecasts per origin with dropout left on.
 
@@ -128,6 +179,7 @@ def forecast_samples(
         spec: The forecast spec.
         samples: Number of stochastic passes.
         seed: Seed for the dropout masks.
+        layout: The series of ``levels`` (default: one series).
 
     Returns:
         Forecast levels, shape (samples, len(origins), horizon, targets).
@@ -138,14 +190,14 @@ def forecast_samples(
 
     keras.utils.set_random_seed(seed)
     x, _ = gather_windows(
-        to_model_space(levels, spec), origins, WindowSpec(spec.input_size, 1), len(spec.targets)
+        to_model_space(levels, spec, layout), origins, WindowSpec(spec.input_size, 1), len(spec.targets)
     )
     draws = [np.asarray(model(x, training=True)) for _ in range(samples)]
-    return np.stack([to_levels(d, levels, origins, spec) for d in draws])
+    return np.stack([to_levels(d, levels, origins, spec, layout) for d in draws])
 
 
 def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarray, pd.Series]:
-    """Check, sort and gap-fill a raw history frame; return its levels and timestamps."""
+    """Check, sort and gap-fill one series' raw history; return its levels and timestamps."""
     missing = [c for c in (spec.time_column, *spec.columns) if c not in history.columns]
     if missing:
         raise ValueError(
@@ -170,24 +222,46 @@ def future_times(last: pd.Timestamp, times: pd.Series, horizon: int, freq: str |
     return pd.DatetimeIndex([last + step * (i + 1) for i in range(horizon)])
 
 
+def _groups(history: pd.DataFrame, spec: ForecastSpec) -> list[tuple[str, pd.DataFrame]]:
+    if spec.series_id is None:
+        return [(SINGLE, history)]
+    if spec.series_id not in history.columns:
+        raise ValueError(
+            f"history is missing the series id column '{spec.series_id}'; the model forecasts "
+            "many series and needs to know which rows belong to which"
+        )
+    return [(str(name), part) for name, part in history.groupby(spec.series_id, sort=False)]
+
+
 def forecast_frame(model: Any, history: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
-    """Forecast the next ``horizon`` steps after ``history``.
+    """Forecast the next ``horizon`` steps after ``history`` (of every series in it).
 
     Args:
         model: The Keras network.
-        history: Recent raw rows: the time column and every input column.
+        history: Recent raw rows: the time column and every input column (and the series
+            id column for a model of many series).
         spec: The forecast spec.
 
     Returns:
-        A frame with the time column and one column per target, ``horizon`` rows.
+        A frame with the series id (if any), the time column and one column per target,
+        ``horizon`` rows per series.
     """
-    levels, times = history_levels(history, spec)
-    origin = np.array([len(levels)])
-    padded = np.vstack([levels, np.zeros((1, levels.shape[1]))])  # origin row is never read
-    forecast = forecast_origins(model, padded, origin, spec)[0]
-    out = pd.DataFrame(forecast, columns=list(spec.targets))
-    out.insert(0, spec.time_column, future_times(times.iloc[-1], times, spec.horizon, spec.freq))
-    return out
+    groups = _groups(history, spec)
+    parts = [history_levels(part, spec) for _, part in groups]
+    # Each series' rows, then one padding row at its origin (never read).
+    blocks = [np.vstack([levels, np.zeros((1, levels.shape[1]))]) for levels, _ in parts]
+    lengths = np.array([len(b) for b in blocks])
+    layout = Layout(tuple(name for name, _ in groups), np.concatenate([[0], np.cumsum(lengths)]))
+    origins = layout.bounds[1:] - 1
+    forecasts = forecast_origins(model, np.vstack(blocks), origins, spec, layout=layout)
+    frames = []
+    for (name, _), (_, times), forecast in zip(groups, parts, forecasts, strict=True):
+        out = pd.DataFrame(forecast, columns=list(spec.targets))
+        out.insert(0, spec.time_column, future_times(times.iloc[-1], times, spec.horizon, spec.freq))
+        if spec.series_id is not None:
+            out.insert(0, spec.series_id, name)
+        frames.append(out)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _python_model_base() -> type:
@@ -209,6 +283,16 @@ class Forecaster(_python_model_base()):  # type: ignore[misc]
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         return forecast_frame(self.model, model_input, self.spec)
+
+
+def example_history(raw: pd.DataFrame, spec: ForecastSpec, series: int = 2) -> pd.DataFrame:
+    """The last rows a forecast needs, of the first ``series`` series: the input example."""
+    need = spec.input_size + int(spec.difference)
+    if spec.series_id is None:
+        return raw.tail(need)
+    first = list(dict.fromkeys(raw[spec.series_id]))[:series]
+    chosen = raw[raw[spec.series_id].isin(first)]
+    return chosen.groupby(spec.series_id, sort=False).tail(need)
 
 
 def log_forecaster(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tsforge.config import ScaleConfig
 from tsforge.errors import ValidationError
 
 SCALERS = ("standard", "robust", "minmax")
@@ -40,16 +42,37 @@ def chronological_split(n_rows: int, train_fraction: float, val_fraction: float)
     return Split((0, train_end), (train_end, val_end), (val_end, n_rows))
 
 
-def fill_missing(frame: pd.DataFrame, columns: list[str], policy: str) -> tuple[pd.DataFrame, int]:
+def series_split(n_rows: int, cfg: ScaleConfig) -> Split:
+    """The split of one series: the last ``val_size``/``test_size`` rows when set, else fractions.
+
+    Args:
+        n_rows: Rows of the series.
+        cfg: The scale section of params.
+
+    Returns:
+        The three row ranges, relative to the series' first row.
+    """
+    if cfg.test_size is None or cfg.val_size is None:
+        return chronological_split(n_rows, cfg.train_fraction, cfg.val_fraction)
+    test_start = max(n_rows - int(cfg.test_size), 0)
+    val_start = max(test_start - int(cfg.val_size), 0)
+    return Split((0, val_start), (val_start, test_start), (test_start, n_rows))
+
+
+def fill_missing(
+    frame: pd.DataFrame, columns: list[str], policy: str, series_id: str | None = None
+) -> tuple[pd.DataFrame, int]:
     """Fill or drop missing values in ``columns`` by ``policy``.
 
     Interpolation and forward fill only use values at or before each gap's far edge, so a
     filled value never depends on data from later splits beyond the next observation.
+    With ``series_id`` each series is filled from its own values only.
 
     Args:
         frame: Canonical frame.
         columns: Value columns to fill.
         policy: interpolate, ffill, drop or fail.
+        series_id: Column naming the series of each row (None: one series).
 
     Returns:
         The filled frame and the number of cells filled (or rows dropped).
@@ -68,10 +91,16 @@ def fill_missing(frame: pd.DataFrame, columns: list[str], policy: str) -> tuple[
         before = len(out)
         out = out.dropna(subset=columns).reset_index(drop=True)
         return out, before - len(out)
-    if policy == "interpolate":
-        out[columns] = out[columns].interpolate(method="linear", limit_direction="both")
+
+    def fill(part: pd.DataFrame) -> pd.DataFrame:
+        if policy == "interpolate":
+            return part.interpolate(method="linear", limit_direction="both")
+        return part.ffill().bfill()
+
+    if series_id is None:
+        out[columns] = fill(out[columns])
     else:
-        out[columns] = out[columns].ffill().bfill()
+        out[columns] = out.groupby(series_id, sort=False)[columns].transform(fill)
     return out, missing
 
 
@@ -114,18 +143,19 @@ class AffineScaler:
         scale = np.where(scale > 0, scale, 1.0)
         return cls(method, tuple(columns), tuple(map(float, offset)), tuple(map(float, scale)))
 
-    def _params(self, columns: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(self, columns: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Offsets and scales of ``columns`` (all columns by default)."""
         idx = [self.columns.index(c) for c in (columns or self.columns)]
         return np.asarray(self.offset)[idx], np.asarray(self.scale)[idx]
 
     def transform(self, values: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
         """Scale ``values`` whose last axis holds ``columns`` (all columns by default)."""
-        offset, scale = self._params(columns)
+        offset, scale = self.arrays(columns)
         return ((np.asarray(values, dtype=np.float64) - offset) / scale).astype(np.float32)
 
     def inverse(self, values: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
         """Undo :meth:`transform` for ``columns`` (all columns by default)."""
-        offset, scale = self._params(columns)
+        offset, scale = self.arrays(columns)
         return np.asarray(values, dtype=np.float64) * scale + offset
 
     def save(self, path: Path) -> None:
@@ -139,7 +169,7 @@ class AffineScaler:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> AffineScaler:
+    def from_dict(cls, raw: Mapping[str, Any]) -> AffineScaler:
         """Rebuild from the dictionary form written by :meth:`save`."""
         return cls(
             str(raw["method"]),

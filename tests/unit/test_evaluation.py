@@ -69,7 +69,7 @@ def test_theta_forecasts_a_trending_series_from_its_past_only():
 
 def test_score_per_step_has_every_metric_for_every_step():
     actual = np.arange(12, dtype=float).reshape(4, 3, 1) + 1
-    steps = ev.score_per_step(actual, actual + 1, scale=2.0)
+    steps = ev.score_per_step(actual, actual + 1, np.zeros(4, dtype=int), np.array([2.0]))
     assert set(steps) == {"rmse", "mae", "mape", "smape", "mase"}
     assert steps["mae"] == [1.0, 1.0, 1.0] and steps["mase"] == [0.5, 0.5, 0.5]
 

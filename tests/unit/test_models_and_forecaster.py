@@ -57,7 +57,7 @@ def _data(frame: pd.DataFrame, difference: bool) -> tuple[WindowedData, Forecast
         window=spec_w,
         n_targets=1,
     )
-    spec = ForecastSpec("date", ("y",), (), 12, 3, difference, "W-SAT", scaler)
+    spec = ForecastSpec("date", ("y",), (), 12, 3, difference, "W-SAT", {"": scaler})
     return data, spec
 
 

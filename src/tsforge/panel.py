@@ -1,0 +1,187 @@
+"""Many series in one array: the row layout, per-series scalers and per-series splits.
+
+Series are stored one after another in one model-space array (sorted by series, then
+time), so windows stay index arithmetic over a single array. The layout records where
+each series starts and ends; every window, scaler, split and metric respects those
+boundaries. A single series is the layout with one unnamed series spanning every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tsforge.scaling import AffineScaler, Split, model_space
+from tsforge.windowing import WindowSpec, window_origins
+
+SINGLE = ""
+"""The series name of a project without ``data.series_id``."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Series names and their row ranges ``[bounds[i], bounds[i+1])`` in the stacked array."""
+
+    names: tuple[str, ...]
+    bounds: np.ndarray
+
+    @classmethod
+    def single(cls, rows: int) -> Layout:
+        """One series over ``rows`` rows."""
+        return cls((SINGLE,), np.array([0, rows], dtype=np.int64))
+
+    @classmethod
+    def from_ids(cls, ids: Any) -> Layout:
+        """The layout of a column of series ids already grouped (sorted by series, then time).
+
+        Args:
+            ids: The series id of every row (a column, list or array).
+
+        Returns:
+            The layout, series in order of first appearance.
+        """
+        values = np.asarray([str(v) for v in ids])
+        if len(values) == 0:
+            return cls((), np.zeros(1, dtype=np.int64))
+        change = np.flatnonzero(values[1:] != values[:-1]) + 1
+        starts = np.concatenate([[0], change])
+        names = tuple(str(values[i]) for i in starts)
+        if len(set(names)) != len(names):
+            raise ValueError("rows of a series must be contiguous (sort by series, then time)")
+        return cls(names, np.concatenate([starts, [len(values)]]).astype(np.int64))
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Rows of each series."""
+        return np.diff(self.bounds)
+
+    def spans(self) -> Iterator[tuple[str, int, int]]:
+        """``(name, start, stop)`` of each series."""
+        for i, name in enumerate(self.names):
+            yield name, int(self.bounds[i]), int(self.bounds[i + 1])
+
+    def series_of(self, rows: np.ndarray) -> np.ndarray:
+        """Index of the series each row belongs to."""
+        return np.searchsorted(self.bounds, np.asarray(rows), side="right") - 1
+
+    def starts_of(self, rows: np.ndarray) -> np.ndarray:
+        """First row of the series each row belongs to."""
+        return np.asarray(self.bounds[self.series_of(rows)], dtype=np.int64)
+
+
+def splits(layout: Layout, split_of: Any) -> np.ndarray:
+    """Absolute row ranges of every series' splits, shape (series, 3, 2).
+
+    Args:
+        layout: The row layout.
+        split_of: ``rows -> Split`` for one series (such as :func:`tsforge.scaling.series_split`).
+
+    Returns:
+        ``[series, (train, val, test), (start, stop)]``.
+    """
+    out = np.zeros((len(layout.names), 3, 2), dtype=np.int64)
+    for i, (_, start, stop) in enumerate(layout.spans()):
+        split: Split = split_of(stop - start)
+        out[i] = np.array([split.train, split.val, split.test]) + start
+    return out
+
+
+def origins(
+    layout: Layout, split_rows: np.ndarray, spec: WindowSpec, lost_rows: int
+) -> dict[str, np.ndarray]:
+    """Forecast origins of each split over every series; no window crosses a series boundary.
+
+    Args:
+        layout: The row layout.
+        split_rows: From :func:`splits`.
+        spec: Window geometry.
+        lost_rows: Leading rows of each series without usable inputs (1 when differencing).
+
+    Returns:
+        ``{"train": ..., "val": ..., "test": ...}`` origin arrays (rows of the stacked array).
+    """
+    out: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for i, (_, start, _) in enumerate(layout.spans()):
+        for k, name in enumerate(out):
+            begin, stop = split_rows[i, k]
+            out[name].append(window_origins(int(begin), int(stop), spec, start + lost_rows))
+    return {k: np.concatenate(v) if v else np.empty(0, dtype=np.int64) for k, v in out.items()}
+
+
+def stacked_model_space(levels: np.ndarray, layout: Layout, n_targets: int, difference: bool) -> np.ndarray:
+    """Unscaled model-space values, differenced within each series only."""
+    out = np.empty_like(np.asarray(levels, dtype=np.float64))
+    for _, start, stop in layout.spans():
+        out[start:stop] = model_space(levels[start:stop], n_targets, difference)
+    return out
+
+
+def fit_scalers(
+    unscaled: np.ndarray,
+    layout: Layout,
+    split_rows: np.ndarray,
+    columns: tuple[str, ...],
+    *,
+    method: str,
+    lost_rows: int,
+) -> dict[str, AffineScaler]:
+    """One scaler per series, fitted on that series' training rows only.
+
+    Args:
+        unscaled: Model-space values (see :func:`stacked_model_space`).
+        layout: The row layout.
+        split_rows: From :func:`splits`.
+        columns: Column names.
+        method: standard, robust or minmax.
+        lost_rows: Leading rows of each series without values (1 when differencing).
+
+    Returns:
+        Series name -> its scaler.
+    """
+    scalers = {}
+    for i, (name, start, _) in enumerate(layout.spans()):
+        train_stop = int(split_rows[i, 0, 1])
+        rows = unscaled[start + lost_rows : train_stop]
+        if len(rows) == 0:  # no training rows: fall back to every row before validation
+            rows = unscaled[start + lost_rows : max(train_stop, start + lost_rows + 1)]
+        scalers[name] = AffineScaler.fit(rows, columns, method)
+    return scalers
+
+
+def scaler_arrays(
+    scalers: Mapping[str, AffineScaler], names: Sequence[str], columns: tuple[str, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and scales of ``columns`` for each of ``names``, shape (series, columns) each."""
+    missing = [n for n in names if n not in scalers]
+    if missing:
+        shown = ", ".join(repr(n) for n in missing[:5])
+        raise ValueError(
+            f"no scaler for series {shown} ({len(missing)} unknown): the model was trained without "
+            "them; retrain on data that includes them"
+        )
+    pairs = [scalers[n].arrays(columns) for n in names]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def scale_stacked(unscaled: np.ndarray, layout: Layout, scalers: Mapping[str, AffineScaler]) -> np.ndarray:
+    """Apply each series' own scaler to its rows; float32 like the single-series path."""
+    offset, scale = scaler_arrays(scalers, layout.names)
+    rows = np.repeat(np.arange(len(layout.names)), layout.lengths)
+    return ((unscaled - offset[rows]) / scale[rows]).astype(np.float32)
+
+
+def scalers_to_dict(scalers: Mapping[str, AffineScaler]) -> dict[str, Any]:
+    """JSON-ready form: ``{"series": {name: scaler}}``."""
+    from dataclasses import asdict
+
+    return {"series": {name: asdict(s) for name, s in scalers.items()}}
+
+
+def scalers_from_dict(raw: Mapping[str, Any]) -> dict[str, AffineScaler]:
+    """Read :func:`scalers_to_dict`'s form, or one bare scaler (specs from before many series)."""
+    if "series" not in raw:
+        return {SINGLE: AffineScaler.from_dict(raw)}
+    return {str(name): AffineScaler.from_dict(s) for name, s in raw["series"].items()}
