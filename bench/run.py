@@ -367,7 +367,7 @@ def main() -> None:
         ("bookkeeping", lambda: bench_tuning_bookkeeping(project)),
         ("windowing", bench_windowing),
         ("efficiency", lambda: bench_search_efficiency(project)),
-        ("m3", lambda: m3.run(WORK / "m3")),
+        ("m3", lambda: m3.run(make_project("m3", m3.PARAMS), lambda p: sh(p, str(BIN / "dvc"), "repro"))),
     ]
     only = set(sys.argv[1:])  # `python -m bench.run m3 windowing` runs just those
     steps = [(name, step) for name, step in steps if not only or name in only]

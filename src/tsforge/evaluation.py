@@ -142,6 +142,9 @@ def theta(
 ) -> np.ndarray:
     """statsmodels' Theta method, refitted at every origin on the ``history`` rows before it.
 
+    Seasonal adjustment is the classical one (multiplicative when every value is positive,
+    statsmodels' ``auto``), as in the M3 competition's Theta.
+
     Args:
         levels: Series in original units.
         origins: Forecast origins.
@@ -169,7 +172,7 @@ def theta(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fitted = ThetaModel(
-                    past, period=period if seasonal else None, deseasonalize=seasonal, method="additive"
+                    past, period=period if seasonal else None, deseasonalize=seasonal, method="auto"
                 ).fit()
                 out[i, :, target] = np.asarray(fitted.forecast(horizon))
     return out

@@ -107,7 +107,14 @@ def early_stopping(patience: int) -> keras.callbacks.Callback:
 
 
 def train_best(
-    hp: Any, space: Mapping[str, Any], data: WindowedData, *, epochs: int, patience: int, seed: int
+    hp: Any,
+    space: Mapping[str, Any],
+    data: WindowedData,
+    *,
+    epochs: int,
+    patience: int,
+    seed: int,
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Rebuild the tuner's winner with the shared builder and train it.
 
@@ -118,6 +125,7 @@ def train_best(
         epochs: Most epochs to train.
         patience: Early-stopping patience.
         seed: Seed for weights and shuffling.
+        callbacks: Further Keras callbacks.
 
     Returns:
         The trained model (best validation weights) and its loss history.
@@ -131,9 +139,21 @@ def train_best(
         data,
         seed,
         epochs=epochs,
-        callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN()],
+        callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
     )
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+class StopWhenFailed(keras.callbacks.Callback):  # type: ignore[misc]
+    """Stop training at the next epoch end once ``future`` (background work) has failed."""
+
+    def __init__(self, future: Any) -> None:
+        super().__init__()
+        self.future = future
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.future.done() and self.future.exception() is not None:
+            self.model.stop_training = True
 
 
 def plot_learning_curve(path: Any, curve: Any) -> None:

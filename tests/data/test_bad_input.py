@@ -158,9 +158,9 @@ def test_offset_timestamps_become_wall_clock_in_the_configured_zone(tmp_path):
 
 
 def _panel(lengths: dict[str, int]) -> pd.DataFrame:
-    return pd.concat(
-        [_good(n).assign(shop=name) for name, n in lengths.items()], ignore_index=True
-    )[["shop", "date", "y"]]
+    return pd.concat([_good(n).assign(shop=name) for name, n in lengths.items()], ignore_index=True)[
+        ["shop", "date", "y"]
+    ]
 
 
 def test_many_series_share_timestamps_but_not_within_a_series(tmp_path):

@@ -1,0 +1,111 @@
+"""Many series in one array: boundaries, per-series scalers, forecasts and averaged metrics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsforge import evaluation as ev
+from tsforge import panel
+from tsforge.config import ScaleConfig
+from tsforge.forecaster import ForecastSpec, forecast_frame, forecast_origins, to_model_space
+from tsforge.panel import Layout
+from tsforge.scaling import series_split
+from tsforge.windowing import WindowSpec
+
+LEVELS = np.concatenate([np.arange(20.0), 1000 + 10 * np.arange(30.0)])[:, None]
+LAYOUT = Layout.from_ids(["a"] * 20 + ["b"] * 30)
+FIXED = ScaleConfig(val_size=4, test_size=4)
+
+
+def test_layout_finds_each_series_and_refuses_interleaved_rows():
+    assert LAYOUT.names == ("a", "b") and list(LAYOUT.bounds) == [0, 20, 50]
+    assert list(LAYOUT.series_of(np.array([0, 19, 20, 49]))) == [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="contiguous"):
+        Layout.from_ids(["a", "b", "a"])
+
+
+def test_fixed_size_splits_take_the_last_rows_of_every_series():
+    rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
+    assert rows[0].tolist() == [[0, 12], [12, 16], [16, 20]]
+    assert rows[1].tolist() == [[20, 42], [42, 46], [46, 50]]
+
+
+def test_no_window_crosses_from_one_series_into_the_next():
+    rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
+    spec = WindowSpec(5, 4)
+    origins = panel.origins(LAYOUT, rows, spec, lost_rows=1)
+    for name, found in origins.items():
+        starts = LAYOUT.starts_of(found)
+        stops = LAYOUT.bounds[LAYOUT.series_of(found) + 1]
+        assert (found - spec.input_size >= starts + 1).all(), name
+        assert (found + spec.horizon <= stops).all(), name
+    assert origins["test"].tolist() == [16, 46]
+
+
+def test_each_series_is_differenced_and_scaled_on_its_own_training_rows():
+    rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
+    unscaled = panel.stacked_model_space(LEVELS, LAYOUT, 1, difference=True)
+    assert np.isnan(unscaled[0, 0]) and np.isnan(unscaled[20, 0])  # no step across the boundary
+    scalers = panel.fit_scalers(unscaled, LAYOUT, rows, ("y",), method="standard", lost_rows=1)
+    assert scalers["a"].offset == (1.0,) and scalers["b"].offset == (10.0,)
+    scaled = panel.scale_stacked(unscaled, LAYOUT, scalers)
+    assert np.allclose(scaled[1:20], 0) and np.allclose(scaled[21:], 0)
+
+
+def test_forecasts_come_back_in_each_series_own_units():
+    """A network that outputs the scaled truth reproduces every series' true levels."""
+    rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
+    unscaled = panel.stacked_model_space(LEVELS, LAYOUT, 1, difference=True)
+    noisy = unscaled + np.random.default_rng(0).normal(0, 0.1, unscaled.shape)
+    scalers = panel.fit_scalers(noisy, LAYOUT, rows, ("y",), method="standard", lost_rows=1)
+    spec = ForecastSpec("date", ("y",), (), 5, 4, True, "D", scalers, series_id="item")
+    truth = to_model_space(LEVELS, spec, LAYOUT)
+    origins = np.array([16, 46])
+
+    class Oracle:
+        def predict(self, x: np.ndarray, verbose: int = 0) -> np.ndarray:
+            return np.stack([truth[o : o + 4, :1] for o in origins])
+
+    got = forecast_origins(Oracle(), LEVELS, origins, spec, layout=LAYOUT)
+    np.testing.assert_allclose(got[:, :, 0], [LEVELS[16:20, 0], LEVELS[46:50, 0]], rtol=1e-5)
+
+    history = pd.DataFrame(
+        {
+            "item": ["b"] * 30 + ["a"] * 20,
+            "date": list(pd.date_range("2024-01-01", periods=30).astype(str))
+            + list(pd.date_range("2024-03-01", periods=20).astype(str)),
+            "y": np.concatenate([LEVELS[20:, 0], LEVELS[:20, 0]]),
+        }
+    )
+
+    class Flat:
+        def predict(self, x: np.ndarray, verbose: int = 0) -> np.ndarray:
+            return np.zeros((len(x), 4, 1))
+
+    out = forecast_frame(Flat(), history, spec)
+    assert out["item"].tolist() == ["b"] * 4 + ["a"] * 4
+    # Zero in model space is each series' own mean step, added onto its own last level.
+    np.testing.assert_allclose(out["y"].iloc[:4], 1290 + scalers["b"].offset[0] * np.arange(1, 5))
+    np.testing.assert_allclose(out["y"].iloc[4:], 19 + scalers["a"].offset[0] * np.arange(1, 5))
+    assert out["date"].iloc[0] == pd.Timestamp("2024-01-31") and out["date"].iloc[4] == pd.Timestamp(
+        "2024-03-21"
+    )
+
+
+def test_metrics_average_over_series_not_over_windows():
+    actual = np.array([[1.0], [1.0], [1.0], [10.0]])[:, :, None]
+    forecast = np.array([[2.0], [2.0], [2.0], [10.0]])[:, :, None]
+    series = np.array([0, 0, 0, 1])
+    scores = ev.score_series(actual, forecast, series, np.array([1.0, 1.0]))
+    assert scores["mae"] == pytest.approx(0.5)  # (1 + 0) / 2, not 3/4
+    assert scores["mase"] == pytest.approx(0.5)
+
+
+def test_seasonal_naive_never_reaches_into_the_previous_series():
+    starts = LAYOUT.starts_of(np.array([25]))
+    with pytest.raises(ValueError, match="rows before the first origin"):
+        ev.seasonal_naive(LEVELS, np.array([25]), 4, 1, period=7, starts=starts)
+    theta = ev.theta(
+        LEVELS, np.array([30]), 2, 1, period=1, history=100, starts=LAYOUT.starts_of(np.array([30]))
+    )
+    assert theta.min() > 1000  # fitted on series b only
