@@ -52,7 +52,12 @@ PARAMS: dict[str, Any] = {
     "evaluate": {"season_period": PERIOD, "theta_history": 1000},
     "tracking": {"experiment": "m3-monthly"},
 }
-SHOWN = {"model": "tsforge (global RNN, pipeline)", "naive": "naive", "seasonal_naive": "seasonal naive", "theta": "theta"}
+SHOWN = {
+    "model": "tsforge (global RNN, pipeline)",
+    "naive": "naive",
+    "seasonal_naive": "seasonal naive",
+    "theta": "theta",
+}
 
 
 def run(project: Path, repro: Any) -> dict[str, Any]:

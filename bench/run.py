@@ -143,6 +143,48 @@ def _windowed(project: Path) -> Any:
         os.chdir(cwd)
 
 
+class MlflowClock:
+    """Total wall time spent inside MLflow calls made by the tuner (outermost calls only)."""
+
+    PATCHED = ("start_run", "end_run", "set_tags", "set_tag", "log_params", "log_metric", "search_runs")
+
+    def __init__(self) -> None:
+        self.seconds, self._depth, self._undo = 0.0, 0, []
+
+    def _timed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            self._depth += 1
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.seconds += time.perf_counter() - started
+
+        return wrapper
+
+    def __enter__(self) -> MlflowClock:
+        import mlflow
+        from mlflow.tracking import fluent
+
+        # The tuner calls mlflow.<name>; a run's __exit__ calls fluent.end_run; the epoch
+        # logger calls MlflowClient.log_batch.
+        targets = [(mlflow, n) for n in self.PATCHED] + [
+            (fluent, "end_run"),
+            (mlflow.MlflowClient, "log_batch"),
+        ]
+        for owner, name in targets:
+            original = getattr(owner, name)
+            self._undo.append((owner, name, original))
+            setattr(owner, name, self._timed(original))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+
+
 def bench_tuning_bookkeeping(project: Path) -> dict[str, Any]:
     """2: the same random search with and without MLflow trial logging."""
     import keras_tuner as kt
@@ -158,7 +200,9 @@ def bench_tuning_bookkeeping(project: Path) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
     folder.mkdir(parents=True)
-    tracked, bare = [], []
+    tracked: list[float] = []
+    bare: list[float] = []
+    inside: list[float] = []
     for repeat in range(2):
 
         def with_mlflow(repeat: int = repeat) -> None:
@@ -184,10 +228,22 @@ def bench_tuning_bookkeeping(project: Path) -> dict[str, Any]:
             )
             search(tuner, cfg.max_epochs, cfg.patience)
 
-        tracked.append(timed(with_mlflow)[0])
+        with MlflowClock() as clock:
+            tracked.append(timed(with_mlflow)[0])
+        inside.append(clock.seconds)
         bare.append(timed(without)[0])
-    share = max(0.0, min(tracked) - min(bare)) / min(tracked)
-    return {"tracked_s": min(tracked), "bare_s": min(bare), "share": share, "trials": cfg.max_trials}
+    best = int(np.argmin(tracked))
+    return {
+        "tracked_s": tracked[best],
+        "bare_s": min(bare),
+        # Measured directly: time inside MLflow calls over the tracked search's wall time. The
+        # difference of the two searches' totals is reported too; it carries the run-to-run
+        # noise of TensorFlow on a busy 2-core machine (a second either way).
+        "share": inside[best] / tracked[best],
+        "mlflow_s": inside[best],
+        "difference_share": max(0.0, min(tracked) - min(bare)) / min(tracked),
+        "trials": cfg.max_trials,
+    }
 
 
 def bench_windowing(rows: int = 1_000_000, columns: int = 8) -> dict[str, Any]:
@@ -315,8 +371,8 @@ def report(results: dict[str, Any]) -> str:
         f"Date: {results['date']}  ",
         f"Machine: {machine()}  ",
         f"Versions: {versions()}  ",
-        "Reproduce: `make bench` (about 15 minutes on 2 cores). Every ratio is against a bare baseline "
-        "measured in the same run.",
+        f"Reproduce: `make bench` ({results.get('total_s', 0) / 60:.0f} minutes here). Every ratio is "
+        "against a bare baseline measured in the same run.",
         "",
         "| # | what | tsforge | bare baseline | ratio | target |",
         "|---|---|---|---|---|---|",
@@ -324,8 +380,10 @@ def report(results: dict[str, Any]) -> str:
         f"| {o['stage_s']:.1f} s "
         f"| {o['bare_s']:.1f} s (`bench/bare_fit.py`: stacked arrays + `model.fit`) | {o['ratio']:.2f} "
         f"| ≤ 1.10: {mark[o['ratio'] <= 1.10]} |",
-        f"| 2 | MLflow trial logging, {b['trials']}-trial random search | {b['tracked_s']:.1f} s "
+        f"| 2 | MLflow trial logging, {b['trials']}-trial random search | {b['tracked_s']:.1f} s, of which "
+        f"{b.get('mlflow_s', 0):.2f} s inside MLflow calls "
         f"| {b['bare_s']:.1f} s (same search, no MLflow) | {b['share']:.1%} of tuning time "
+        f"(difference of totals: {b.get('difference_share', b['share']):.1%}) "
         f"| ≤ 5%: {mark[b['share'] <= 0.05]} |",
         f"| 3 | training batches for {w['rows']:,} rows × {w['columns']} columns, input_size 168 "
         f"| peak {w168['lazy_peak_ratio']:.2f}× the data, {w168['lazy_s']:.1f} s "
@@ -347,6 +405,12 @@ def report(results: dict[str, Any]) -> str:
         f"| {o['stage_samples_per_s'] / o['bare_samples_per_s']:.2f} "
         "| GPU: not measured here (no GPU on this machine) |",
         "",
+        f"Row 1: the stage's own cost is {o['stage_s'] - o['bare_s']:.1f} s a run, whatever the epoch "
+        "count: importing MLflow and opening its tracking store, the run and its lineage tags, "
+        "packaging the pyfunc forecaster (signature, input example, code, pinned requirements) and "
+        "the learning-curve plot. The ratio is "
+        f"≤ 1.10 once the bare fit takes longer than {(o['stage_s'] - o['bare_s']) / 0.10:.0f} s.",
+        "",
         "Windowing at input_size 24 for comparison: peak "
         f"{w['sizes'][24]['lazy_peak_ratio']:.2f}× the data lazily, "
         f"{w['sizes'][24]['stacked_peak_ratio']:.0f}× stacked: the lazy peak does not grow with input_size.",
@@ -358,6 +422,11 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--report"]:  # render RESULTS.md again from the last full run's figures
+        results = json.loads((WORK / "results.json").read_text())
+        results["windowing"]["sizes"] = {int(k): v for k, v in results["windowing"]["sizes"].items()}
+        RESULTS.write_text(report(results))
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
     project = make_project("co2", BENCH_PARAMS)
@@ -371,10 +440,12 @@ def main() -> None:
     ]
     only = set(sys.argv[1:])  # `python -m bench.run m3 windowing` runs just those
     steps = [(name, step) for name, step in steps if not only or name in only]
+    started = time.perf_counter()
     for name, step in steps:
         sys.stderr.write(f"bench: {name} ...\n")
         seconds, results[name] = timed(step)
         sys.stderr.write(f"bench: {name} done in {seconds:.0f} s: {json.dumps(results[name], default=str)}\n")
+    results["total_s"] = time.perf_counter() - started
     (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
     if only:  # a partial run: keep the figures of the last full run
         sys.stdout.write(json.dumps(results, indent=2, default=str) + "\n")

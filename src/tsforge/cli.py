@@ -30,7 +30,12 @@ def summary(root: Path) -> str:
     return "\n".join(
         [
             f"Test split: {metrics['test_windows']} windows, horizon {metrics['horizon']}, "
-            f"seasonal period {metrics['season_period']} (errors in original units)",
+            f"seasonal period {metrics['season_period']} (errors in original units"
+            + (
+                f"; per series, averaged over {metrics['series']} series)"
+                if metrics.get("series", 1) > 1
+                else ")"
+            ),
             _table(metrics),
             "",
             f"Registered model version {promotion['version']}: {verdict}.",

@@ -47,6 +47,8 @@ def adf_test(values: np.ndarray) -> dict[str, float | bool]:
     """
     from statsmodels.tsa.stattools import adfuller
 
+    if np.ptp(values) == 0:  # a constant series (say, a product that never sold) has no unit root
+        return {"statistic": float("nan"), "p_value": float("nan"), "stationary": True}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         statistic, p_value, *_ = adfuller(values, autolag="AIC")
@@ -252,8 +254,9 @@ def recommend_panel(
     """Per-series EDA and a majority vote, for a global model over many series.
 
     Each series gets its own ADF test, seasonal period and range check (pooled statistics
-    would mix series of different levels); the scaler, differencing and period the
-    majority of series call for become the recommendation.
+    would mix series of different levels); the scaler and differencing the majority of
+    series call for become the recommendation, and the period is the most common one among
+    the seasonal series when at least half of them are seasonal.
 
     Args:
         target: The (filled) first target of every series, stacked.
@@ -285,7 +288,10 @@ def recommend_panel(
     robust = sum(v.scaler == "robust" for v in votes)
     differenced = sum(v.difference for v in votes)
     periods = pd.Series([v.season_period for v in votes]).value_counts()
-    period = int(periods.index[0])
+    # Seasonal or not is one vote; which period, a second vote among the seasonal series
+    # (short noisy series often show no clear peak, which must not outvote a shared 12).
+    seasonal = periods.drop(index=1, errors="ignore")
+    period = int(seasonal.index[0]) if seasonal.sum() * 2 >= n and len(seasonal) else 1
     scaler = "robust" if robust * 2 > n else "standard"
     difference = differenced * 2 > n
     advice = Recommendation(

@@ -144,18 +144,6 @@ def train_best(
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-class StopWhenFailed(keras.callbacks.Callback):  # type: ignore[misc]
-    """Stop training at the next epoch end once ``future`` (background work) has failed."""
-
-    def __init__(self, future: Any) -> None:
-        super().__init__()
-        self.future = future
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.future.done() and self.future.exception() is not None:
-            self.model.stop_training = True
-
-
 def plot_learning_curve(path: Any, curve: Any) -> None:
     """Loss and val_loss per epoch (a frame with epoch, loss, val_loss) as a PNG."""
     import matplotlib

@@ -38,3 +38,24 @@ def test_stationary_series_is_left_in_levels():
     stats = column_stats(__import__("pandas").Series(noise), 1.5) | {"outlier_fraction": 0.0}
     advice = recommend(noise, split, stats, adf_test(noise), period=1, robust_outlier_fraction=0.01)
     assert not advice.difference and advice.scaler == "standard"
+
+
+def test_many_series_vote_per_series_and_tolerate_a_constant_one():
+    from tsforge.eda import recommend_panel
+
+    rng = np.random.default_rng(5)
+    steps = np.arange(120)
+    trending = [
+        100 + 2.0 * steps + 5 * np.sin(2 * np.pi * steps / 12) + rng.normal(0, 1, 120) for _ in range(3)
+    ]
+    stationary = [10 * np.sin(2 * np.pi * steps / 12) + rng.normal(0, 1, 120)]
+    constant = [np.full(120, 7.0)]
+    series = trending + stationary + constant
+    target = np.concatenate(series)
+    bounds = np.arange(0, 121 * 5, 120)[:6]
+    splits = np.array([[[b, b + 84], [b + 84, b + 102], [b + 102, b + 120]] for b in bounds[:-1]])
+    advice, summary = recommend_panel(
+        target, splits, bounds, ("a", "b", "c", "d", "e"), iqr_factor=1.5, robust_outlier_fraction=0.01
+    )
+    assert advice.difference and "3 of 5 series call for differencing" in advice.difference_reason
+    assert advice.season_period == 12 and summary["series"] == 5
