@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench import m3
+from bench import m3, m3_variants
 from tsforge.config import merge_sections
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -418,6 +418,8 @@ def report(results: dict[str, Any]) -> str:
     ]
     if "m3" in results:
         lines += m3.report(results["m3"]) + [""]
+    if "m3" in results and "m3_variants" in results:
+        lines += m3_variants.report(results["m3_variants"], results["m3"]["scores"]["theta"]["smape"]) + [""]
     return "\n".join(lines)
 
 
@@ -437,6 +439,7 @@ def main() -> None:
         ("windowing", bench_windowing),
         ("efficiency", lambda: bench_search_efficiency(project)),
         ("m3", lambda: m3.run(make_project("m3", m3.PARAMS), lambda p: sh(p, str(BIN / "dvc"), "repro"))),
+        ("m3_variants", m3_variants.run),
     ]
     only = set(sys.argv[1:])  # `python -m bench.run m3 windowing` runs just those
     steps = [(name, step) for name, step in steps if not only or name in only]
