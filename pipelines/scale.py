@@ -36,7 +36,8 @@ def main() -> None:
     layout = Layout.from_ids(frame[data.series_id]) if data.series_id else Layout.single(len(frame))
     levels = frame[list(data.columns)].to_numpy(dtype=np.float64)
     split_rows = panel.splits(layout, lambda n: series_split(n, scale))
-    unscaled = panel.stacked_model_space(levels, layout, len(data.target), difference)
+    log = scale.transform == "log"  # the contract has checked that every target is positive
+    unscaled = panel.stacked_model_space(levels, layout, len(data.target), difference, log)
     lost_rows = int(difference)
     scalers = panel.fit_scalers(
         unscaled, layout, split_rows, data.columns, method=str(method), lost_rows=lost_rows
@@ -54,6 +55,7 @@ def main() -> None:
         series_names=np.array(layout.names, dtype=str),
         lost_rows=np.int64(lost_rows),
         difference=np.bool_(difference),
+        log=np.bool_(log),
     )
     rows = split_rows[:, :, 1] - split_rows[:, :, 0]
     stage.write_json(
@@ -63,6 +65,7 @@ def main() -> None:
             "method_reason": method_reason,
             "difference": difference,
             "difference_reason": difference_reason,
+            "transform": scale.transform,
             "fill_policy": scale.fill,
             "filled_values": filled,
             "series": len(layout.names),

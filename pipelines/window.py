@@ -18,13 +18,19 @@ def main() -> None:
     series = np.load(stage.PROCESSED)
     layout = Layout(tuple(str(n) for n in series["series_names"]), series["bounds"])
     origins = panel.origins(layout, series["split"], spec, int(series["lost_rows"]))
-    stage.save_arrays(stage.WINDOWS, spec=np.array([spec.input_size, spec.horizon, spec.step]), **origins)
+    stage.save_arrays(
+        stage.WINDOWS,
+        spec=np.array([spec.input_size, spec.horizon, spec.step]),
+        normalize=np.bool_(cfg.normalize == "last"),
+        **origins,
+    )
     stage.write_json(
         stage.REPORTS / "windows.json",
         {
             "input_size": spec.input_size,
             "horizon": spec.horizon,
             "step": spec.step,
+            "normalize": cfg.normalize,
             "series": len(layout.names),
             **{k: len(v) for k, v in origins.items()},
         },

@@ -68,6 +68,7 @@ class ScaleConfig:
     difference: str = "auto"
     val_size: int | None = None
     test_size: int | None = None
+    transform: str = "none"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class WindowConfig:
     input_size: int = 52
     horizon: int = 4
     step: int = 1
+    normalize: str = "none"
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,13 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw)
 
 
+def _check_choices(params: Params) -> None:
+    if params.scale.transform not in {"none", "log"}:
+        raise ConfigError(f"params.yaml: scale.transform is '{params.scale.transform}'; use none or log.")
+    if params.window.normalize not in {"none", "last"}:
+        raise ConfigError(f"params.yaml: window.normalize is '{params.window.normalize}'; use none or last.")
+
+
 def _check(params: Params) -> None:
     scale, window = params.scale, params.window
     if not 0 < scale.train_fraction < 1 or not 0 < scale.val_fraction < 1:
@@ -266,6 +275,7 @@ def _check(params: Params) -> None:
         raise ConfigError(f"params.yaml: scale.fill is '{scale.fill}'; use interpolate, ffill, drop or fail.")
     if str(scale.difference).lower() not in {"auto", "true", "false"}:
         raise ConfigError(f"params.yaml: scale.difference is '{scale.difference}'; use auto, true or false.")
+    _check_choices(params)
     if window.input_size < 1 or window.horizon < 1 or window.step < 1:
         raise ConfigError("params.yaml: window.input_size, horizon and step must all be >= 1.")
     if not params.data.target:

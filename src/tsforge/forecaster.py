@@ -26,6 +26,7 @@ from tsforge.panel import (
     stacked_model_space,
 )
 from tsforge.scaling import AffineScaler
+from tsforge.windowing import last_inputs
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class ForecastSpec:
     freq: str | None
     scalers: Mapping[str, AffineScaler]
     series_id: str | None = None
+    log: bool = False
+    normalize: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -71,6 +74,8 @@ class ForecastSpec:
             freq=raw["freq"],
             scalers=scalers_from_dict(raw["scalers"] if "scalers" in raw else raw["scaler"]),
             series_id=raw.get("series_id"),
+            log=bool(raw.get("log", False)),
+            normalize=bool(raw.get("normalize", False)),
         )
 
 
@@ -84,7 +89,7 @@ def to_model_space(levels: np.ndarray, spec: ForecastSpec, layout: Layout | None
     Each series of ``layout`` (default: one series) is differenced and scaled on its own.
     """
     layout = _one_series(levels, layout)
-    unscaled = stacked_model_space(levels, layout, len(spec.targets), spec.difference)
+    unscaled = stacked_model_space(levels, layout, len(spec.targets), spec.difference, spec.log)
     return scale_stacked(unscaled, layout, spec.scalers)
 
 
@@ -114,10 +119,11 @@ def to_levels(
         np.asarray(predictions, dtype=np.float64) * scale[of_origin][:, None, :]
         + offset[of_origin][:, None, :]
     )
-    if not spec.difference:
-        return steps
-    last_level = np.asarray(levels, dtype=np.float64)[origins - 1, : len(spec.targets)]
-    return last_level[:, None, :] + np.cumsum(steps, axis=1)
+    if spec.difference:
+        last_level = np.asarray(levels, dtype=np.float64)[origins - 1, : len(spec.targets)]
+        last_level = np.log(last_level) if spec.log else last_level
+        steps = last_level[:, None, :] + np.cumsum(steps, axis=1)
+    return np.exp(steps) if spec.log else steps
 
 
 def forecast_origins(
@@ -149,10 +155,19 @@ def forecast_origins(
     outputs = []
     for begin in range(0, len(origins), batch_size):
         chunk = origins[begin : begin + batch_size]
-        x, _ = gather_windows(values, chunk, window, len(spec.targets))
+        x, _ = gather_windows(values, chunk, window, len(spec.targets), spec.normalize)
         outputs.append(np.asarray(model.predict(x, verbose=0)))
     predictions = np.concatenate(outputs) if outputs else np.empty((0, spec.horizon, len(spec.targets)))
-    return to_levels(predictions, levels, origins, spec, layout)
+    return to_levels(_denormalize(predictions, values, origins, spec), levels, origins, spec, layout)
+
+
+def _denormalize(
+    predictions: np.ndarray, values: np.ndarray, origins: np.ndarray, spec: ForecastSpec
+) -> np.ndarray:
+    """Undo ``window.normalize: last``: add back each window's last input value."""
+    if not spec.normalize:
+        return predictions
+    return predictions + last_inputs(values, origins, len(spec.targets))[:, None, :]
 
 
 def has_dropout(model: Any) -> bool:
@@ -189,10 +204,9 @@ def forecast_samples(
     from tsforge.windowing import WindowSpec, gather_windows
 
     keras.utils.set_random_seed(seed)
-    x, _ = gather_windows(
-        to_model_space(levels, spec, layout), origins, WindowSpec(spec.input_size, 1), len(spec.targets)
-    )
-    draws = [np.asarray(model(x, training=True)) for _ in range(samples)]
+    values = to_model_space(levels, spec, layout)
+    x, _ = gather_windows(values, origins, WindowSpec(spec.input_size, 1), len(spec.targets), spec.normalize)
+    draws = [_denormalize(np.asarray(model(x, training=True)), values, origins, spec) for _ in range(samples)]
     return np.stack([to_levels(d, levels, origins, spec, layout) for d in draws])
 
 
@@ -248,8 +262,9 @@ def forecast_frame(model: Any, history: pd.DataFrame, spec: ForecastSpec) -> pd.
     """
     groups = _groups(history, spec)
     parts = [history_levels(part, spec) for _, part in groups]
-    # Each series' rows, then one padding row at its origin (never read).
-    blocks = [np.vstack([levels, np.zeros((1, levels.shape[1]))]) for levels, _ in parts]
+    # Each series' rows, then one padding row at its origin (never read; a copy of the last row
+    # so that logarithms stay finite).
+    blocks = [np.vstack([levels, levels[-1:]]) for levels, _ in parts]
     lengths = np.array([len(b) for b in blocks])
     layout = Layout(tuple(name for name, _ in groups), np.concatenate([[0], np.cumsum(lengths)]))
     origins = layout.bounds[1:] - 1

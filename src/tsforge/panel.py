@@ -111,11 +111,13 @@ def origins(
     return {k: np.concatenate(v) if v else np.empty(0, dtype=np.int64) for k, v in out.items()}
 
 
-def stacked_model_space(levels: np.ndarray, layout: Layout, n_targets: int, difference: bool) -> np.ndarray:
+def stacked_model_space(
+    levels: np.ndarray, layout: Layout, n_targets: int, difference: bool, log: bool = False
+) -> np.ndarray:
     """Unscaled model-space values, differenced within each series only."""
     out = np.empty_like(np.asarray(levels, dtype=np.float64))
     for _, start, stop in layout.spans():
-        out[start:stop] = model_space(levels[start:stop], n_targets, difference)
+        out[start:stop] = model_space(levels[start:stop], n_targets, difference, log)
     return out
 
 

@@ -192,6 +192,10 @@ def difference_targets(levels: np.ndarray, n_targets: int) -> np.ndarray:
     return out
 
 
-def model_space(levels: np.ndarray, n_targets: int, difference: bool) -> np.ndarray:
-    """Unscaled model-space values: differenced targets when ``difference``, else levels."""
-    return difference_targets(levels, n_targets) if difference else np.array(levels, dtype=np.float64)
+def model_space(levels: np.ndarray, n_targets: int, difference: bool, log: bool = False) -> np.ndarray:
+    """Unscaled model-space values: the targets' logarithms when ``log``, then their first
+    differences when ``difference``; features stay as they are."""
+    out = np.array(levels, dtype=np.float64)
+    if log:
+        out[:, :n_targets] = np.log(out[:, :n_targets])
+    return difference_targets(out, n_targets) if difference else out

@@ -78,6 +78,7 @@ def load_windowed() -> Any:
         test=windows["test"],
         window=spec,
         n_targets=int(series["n_targets"]),
+        normalize=bool(windows["normalize"]) if "normalize" in windows else False,
     )
 
 

@@ -26,6 +26,7 @@ class WindowedData:
     test: np.ndarray
     window: WindowSpec
     n_targets: int
+    normalize: bool = False
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -53,7 +54,8 @@ class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        return gather_windows(self.data.values, chosen, self.data.window, self.data.n_targets)
+        data = self.data
+        return gather_windows(data.values, chosen, data.window, data.n_targets, data.normalize)
 
     def on_epoch_end(self) -> None:
         if self._rng is not None:

@@ -75,6 +75,7 @@ def _expectations(
     bounds: Mapping[str, Sequence[float | None]],
     *,
     series_id: str | None = None,
+    positive: tuple[str, ...] = (),
 ) -> list[Any]:
     import great_expectations as gx
 
@@ -104,6 +105,8 @@ def _expectations(
             # +/-inf falls outside the finite float32 range; NaN is counted by the null check.
             exp.ExpectColumnValuesToBeBetween(column=column, min_value=-limit, max_value=limit),
         ]
+    for column in positive:  # scale.transform: log takes logarithms of the targets
+        suite.append(exp.ExpectColumnValuesToBeBetween(column=column, min_value=0, strict_min=True))
     for column, (low, high) in bounds.items():
         suite.append(exp.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
     return suite
@@ -236,7 +239,8 @@ def failure_message(checks: list[Check], origin: str) -> str:
         lines.append(f"  - {check.name}{where}: {check.detail}")
     lines.append(
         "Fix the source data, or loosen the bound in params.yaml (validate.max_missing_fraction, "
-        "validate.max_gaps, validate.bounds, window.input_size/horizon, scale fractions) if the "
+        "validate.max_gaps, validate.bounds, window.input_size/horizon, scale fractions, "
+        "scale.transform) if the "
         "data is right."
     )
     return "\n".join(lines)
@@ -282,6 +286,7 @@ def contract(
         needed,
         params.validate.bounds or {},
         series_id=data.series_id,
+        positive=data.target if scale.transform == "log" else (),
     )
     checks = run_contract(frame, expectations, docs_dir)
     if data.series_id is None:

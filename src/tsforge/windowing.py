@@ -45,7 +45,7 @@ def window_origins(start: int, stop: int, spec: WindowSpec, first_row: int = 0) 
 
 
 def gather_windows(
-    values: np.ndarray, origins: np.ndarray, spec: WindowSpec, n_targets: int
+    values: np.ndarray, origins: np.ndarray, spec: WindowSpec, n_targets: int, normalize: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Materialise the inputs and targets for ``origins`` (use per batch, not for all).
 
@@ -54,6 +54,9 @@ def gather_windows(
         origins: Forecast origins to gather.
         spec: Window geometry.
         n_targets: Number of target columns.
+        normalize: Subtract each window's last input value of the targets from its target
+            inputs and its targets, so the network learns moves relative to where the
+            series stands (``window.normalize: last``); :func:`last_inputs` undoes it.
 
     Returns:
         ``x`` of shape (n, input_size, columns) and ``y`` of shape (n, horizon, n_targets).
@@ -61,9 +64,18 @@ def gather_windows(
     # Views over the one array: building them copies nothing.
     inputs = sliding_window_view(values, spec.input_size, axis=0)  # (rows-in+1, cols, in)
     targets = sliding_window_view(values[:, :n_targets], spec.horizon, axis=0)
-    x = inputs[origins - spec.input_size].transpose(0, 2, 1)
-    y = targets[origins].transpose(0, 2, 1)
-    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+    x = np.ascontiguousarray(inputs[origins - spec.input_size].transpose(0, 2, 1))
+    y = np.ascontiguousarray(targets[origins].transpose(0, 2, 1))
+    if normalize:
+        base = last_inputs(values, origins, n_targets)[:, None, :]
+        x[:, :, :n_targets] -= base
+        y -= base
+    return x, y
+
+
+def last_inputs(values: np.ndarray, origins: np.ndarray, n_targets: int) -> np.ndarray:
+    """The targets' last input value of each window, shape (len(origins), n_targets)."""
+    return np.asarray(values[origins - 1, :n_targets])
 
 
 def iter_batches(

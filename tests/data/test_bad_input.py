@@ -187,3 +187,18 @@ def test_gaps_are_counted_within_each_series(tmp_path):
     frame = _panel({"a": 30, "b": 30}).drop(index=[35, 36])
     message = failure_message(_checks(frame, _params(series_id="shop")), "shops.csv")
     assert "1 of 2 series have more than 0 missing timestamp(s) at frequency D, e.g. b: 2" in message
+
+
+def test_a_log_transform_needs_positive_targets(tmp_path):
+    frame = _good(30)  # y starts at 0
+    params = parse_params(
+        {
+            "data": {"source": "file", "target": ["y"]},
+            "window": {"input_size": 3, "horizon": 1},
+            "scale": {"difference": "false", "transform": "log"},
+        }
+    )
+    message = failure_message(_checks(frame, params), "series.csv")
+    assert "expect_column_values_to_be_between on column 'y': 1 unexpected value(s)" in message
+    assert "scale.transform" in message
+    assert all(c.success for c in _checks(frame.assign(y=frame["y"] + 1), params))

@@ -110,8 +110,10 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "target": ["value"],
             "until": None,
         },
-        "scale": {"val_size": 6, "test_size": 6},
-        "window": {"input_size": 12, "horizon": 6},
+        # The representation that suits a panel of positive monthly series (bench/m3_variants.py):
+        # log levels, inputs and targets relative to each window's last value.
+        "scale": {"val_size": 6, "test_size": 6, "transform": "log", "difference": "false"},
+        "window": {"input_size": 12, "horizon": 6, "normalize": "last"},
         "evaluate": {"season_period": 12},
     }
     files = {"data/external/items.csv": _m3_long_csv(M3_IDS)}
@@ -142,9 +144,10 @@ def test_many_series_train_one_global_model(many: Path):
     scalers = json.loads((many / "models/scaler.json").read_text())["series"]
     assert sorted(scalers) == [f"N{i}" for i in M3_IDS]
     levels = series["levels"][:, 0].astype(np.float64)
-    first = levels[starts[0] : series["split"][0, 0, 1]]
-    own = np.diff(first) if bool(series["difference"]) else first
+    own = np.log(levels[starts[0] : series["split"][0, 0, 1]])  # its log levels, training rows only
     assert scalers["N1402"]["offset"][0] == pytest.approx(own.mean(), rel=1e-6)
+    spec = json.loads((many / "models/forecast_spec.json").read_text())
+    assert spec["log"] and spec["normalize"] and spec["series_id"] == "item"
     metrics = json.loads((many / "reports/metrics.json").read_text())
     assert metrics["series"] == len(M3_IDS) and metrics["test_windows"] == len(M3_IDS)
     assert all(math.isfinite(metrics[m]["smape"]) for m in ("model", "naive", "seasonal_naive", "theta"))

@@ -12,7 +12,7 @@ from tsforge.forecaster import ForecastSpec, forecast_frame, forecast_origins, l
 from tsforge.models import ModelSpec, build_model
 from tsforge.scaling import AffineScaler, model_space
 from tsforge.training import WindowedData, train_best
-from tsforge.windowing import WindowSpec, window_origins
+from tsforge.windowing import WindowSpec, gather_windows, window_origins
 
 SPACE = {
     "num_layers": {"type": "int", "min": 1, "max": 3},
@@ -44,10 +44,12 @@ def test_rebuilding_from_the_saved_config_gives_the_same_architecture():
     assert first.count_params() == second.count_params()
 
 
-def _data(frame: pd.DataFrame, difference: bool) -> tuple[WindowedData, ForecastSpec]:
+def _data(
+    frame: pd.DataFrame, difference: bool, log: bool = False, normalize: bool = False
+) -> tuple[WindowedData, ForecastSpec]:
     levels = frame[["y"]].to_numpy(dtype=np.float64)
     spec_w = WindowSpec(12, 3)
-    unscaled = model_space(levels, 1, difference)
+    unscaled = model_space(levels, 1, difference, log)
     scaler = AffineScaler.fit(unscaled[int(difference) : 160], ("y",), "standard")
     data = WindowedData(
         values=scaler.transform(unscaled),
@@ -56,8 +58,11 @@ def _data(frame: pd.DataFrame, difference: bool) -> tuple[WindowedData, Forecast
         test=window_origins(200, 240, spec_w),
         window=spec_w,
         n_targets=1,
+        normalize=normalize,
     )
-    spec = ForecastSpec("date", ("y",), (), 12, 3, difference, "W-SAT", {"": scaler})
+    spec = ForecastSpec(
+        "date", ("y",), (), 12, 3, difference, "W-SAT", {"": scaler}, log=log, normalize=normalize
+    )
     return data, spec
 
 
@@ -76,20 +81,30 @@ def test_same_data_code_and_params_give_the_same_weights(seasonal_frame):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("difference", [False, True])
-def test_forecasts_are_in_original_units_and_undo_differencing(seasonal_frame, difference):
-    """A network that outputs exactly the scaled truth must reproduce the true levels."""
-    data, spec = _data(seasonal_frame, difference)
+@pytest.mark.parametrize(
+    ("difference", "log", "normalize"),
+    [
+        (False, False, False),
+        (True, False, False),
+        (False, True, True),
+        (True, True, False),
+        (False, False, True),
+    ],
+)
+def test_forecasts_are_in_original_units_and_undo_every_transform(seasonal_frame, difference, log, normalize):
+    """A network that outputs exactly the model-space truth must reproduce the true levels,
+    whatever the transform (differences, logarithms, window-relative targets)."""
+    data, spec = _data(seasonal_frame, difference, log, normalize)
     levels = seasonal_frame[["y"]].to_numpy()
     truth = to_model_space(levels, spec)
 
     class Oracle:
-        """Stands in for the network: returns the true next steps in model space."""
+        """Stands in for the network: returns the true next steps as the training data has them."""
 
         origins: np.ndarray
 
         def predict(self, x: np.ndarray, verbose: int = 0) -> np.ndarray:
-            return np.stack([truth[o : o + spec.horizon, :1] for o in self.origins])
+            return gather_windows(truth, self.origins, data.window, 1, normalize)[1]
 
     oracle = Oracle()
     oracle.origins = data.test

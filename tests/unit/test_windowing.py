@@ -52,3 +52,12 @@ def test_windows_do_not_copy_the_series(input_size):
 
     view = sliding_window_view(values, input_size, axis=0)
     assert np.shares_memory(view, values)
+
+
+def test_normalized_windows_are_relative_to_the_last_input_value():
+    values = np.column_stack([np.arange(20.0) * 2, np.arange(20.0) + 100])  # target, feature
+    spec = WindowSpec(4, 2)
+    x, y = gather_windows(values, np.array([10]), spec, 1, normalize=True)
+    np.testing.assert_array_equal(x[0, :, 0], [-6, -4, -2, 0])  # rows 6..9 minus row 9
+    np.testing.assert_array_equal(x[0, :, 1], [106, 107, 108, 109])  # features untouched
+    np.testing.assert_array_equal(y[0, :, 0], [2, 4])  # rows 10, 11 minus row 9
