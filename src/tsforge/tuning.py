@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import socket
 import subprocess
 import time
@@ -15,6 +17,7 @@ import keras
 import keras_tuner as kt
 import mlflow
 import numpy as np
+from keras_tuner.src import utils as kt_utils
 
 from tsforge.config import TuneConfig
 from tsforge.errors import ConfigError, TsforgeError
@@ -22,6 +25,27 @@ from tsforge.models import DEFAULT_SPACE, build_model
 from tsforge.training import WindowedData, early_stopping, fit
 
 OBJECTIVE = "val_loss"
+
+
+def _save_json_atomically(path: str, obj: Any) -> str:
+    """keras-tuner's ``save_json``, written to a temporary file and renamed into place.
+
+    keras-tuner truncates ``oracle.json`` and each ``trial.json`` before writing them; a
+    search killed in between (an OOM kill, a reboot) left an empty file, and resuming it
+    then failed on a JSON decode error. A rename is atomic, so the last good state stays.
+    """
+    text = json.dumps(obj)
+    if "://" in str(path):  # remote file systems go through keras-tuner's own writer
+        return str(_keras_tuner_save_json(path, obj))
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+    return text
+
+
+_keras_tuner_save_json = kt_utils.save_json
+kt_utils.save_json = _save_json_atomically
 EXECUTION_ONLY = ("workers", "worker_wait_s")
 """Tune settings that change how a search runs, not what it finds."""
 

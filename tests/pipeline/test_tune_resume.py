@@ -67,9 +67,15 @@ def test_killed_search_resumes_without_retraining_or_duplicating(tmp_path: Path)
     assert 2 <= len(finished_before) < 4, "the search should have been cut off part-way"
     before = _trial_runs(project)
 
-    subprocess.run(
-        ["python", "pipelines/tune.py"], cwd=project, env=pipeline_env(), check=True, capture_output=True
+    resumed = subprocess.run(
+        ["python", "pipelines/tune.py"],
+        cwd=project,
+        env=pipeline_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    assert resumed.returncode == 0, f"the resumed search failed:\n{resumed.stderr[-3000:]}"
 
     after = _trial_runs(project)
     assert sorted(after) == _completed_trials(project) and len(after) == 4

@@ -131,3 +131,33 @@ def test_rolling_origin_folds_score_a_trial_by_their_mean(tmp_path: Path, mlflow
     fold0 = min(m.value for m in client.get_metric_history(child.info.run_id, "fold0.val_loss"))
     last = min(m.value for m in client.get_metric_history(child.info.run_id, "val_loss"))
     assert trial.score == pytest.approx((fold0 + last) / 2, rel=1e-5)
+
+
+def test_tuner_state_survives_a_kill_in_the_middle_of_a_write(tmp_path):
+    """keras-tuner's state files are replaced atomically: a kill leaves the last good one."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "oracle.json"
+    writer = (
+        "import sys, tsforge.tuning\n"
+        "from keras_tuner.src import utils\n"
+        "state = {'tried_so_far': [str(i) * 20 for i in range(100000)]}\n"
+        "utils.save_json(sys.argv[1], state)\n"
+        "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+        "while True:\n"
+        "    utils.save_json(sys.argv[1], state)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", writer, str(path)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    for _ in range(20):  # kill it at twenty moments in its write loop, checking each time
+        time.sleep(0.05)
+        process.send_signal(signal.SIGSTOP)
+        assert len(json.loads(path.read_text())["tried_so_far"]) == 100000
+        process.send_signal(signal.SIGCONT)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(json.loads(path.read_text())["tried_so_far"]) == 100000
