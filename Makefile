@@ -37,7 +37,7 @@ lint: setup  ## ruff and mypy
 	$(BIN)/ruff check src pipelines tests bench
 	$(BIN)/mypy src
 
-bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~15 min)
+bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~17 min)
 	$(BIN)/python -m bench.run
 
 ui: setup  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
