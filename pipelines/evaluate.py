@@ -71,7 +71,7 @@ def main() -> None:
     reg = params.registry
     series, windows = np.load(stage.PROCESSED), np.load(stage.WINDOWS)
     levels, origins = series["levels"].astype(np.float64), windows["test"]
-    layout = Layout(tuple(str(n) for n in series["series_names"]), series["bounds"])
+    layout = stage.load_layout(series)
     spec = ForecastSpec.load(stage.FORECAST_SPEC)
     n_targets, horizon = len(spec.targets), spec.horizon
     period = params.evaluate.season_period or int(

@@ -20,7 +20,7 @@ def main() -> None:
     loaded = load_source(data)
     frame = loaded.frame
     times = frame[data.time_column]
-    layout = Layout.from_ids(frame[data.series_id]) if data.series_id else Layout.single(len(frame))
+    layout = Layout.of_frame(frame, data.series_id)
     # Every series shares one frequency; the longest one tells it most reliably.
     longest = int(layout.lengths.argmax()) if len(layout.names) else 0
     freq = data.freq or infer_freq(times.iloc[layout.bounds[longest] : layout.bounds[longest + 1]])

@@ -33,7 +33,7 @@ def main() -> None:
     )
     difference = str(difference).lower() == "true"
 
-    layout = Layout.from_ids(frame[data.series_id]) if data.series_id else Layout.single(len(frame))
+    layout = Layout.of_frame(frame, data.series_id)
     levels = frame[list(data.columns)].to_numpy(dtype=np.float64)
     split_rows = panel.splits(layout, lambda n: series_split(n, scale))
     log = scale.transform == "log"  # the contract has checked that every target is positive

@@ -68,7 +68,7 @@ def main() -> None:
             freq=stage.read_json(stage.RAW_META)["freq"],
             scalers=scalers_from_dict(stage.read_json(stage.SCALER)),
             series_id=params.data.series_id,
-            log=bool(series["log"]) if "log" in series else False,
+            log=bool(series["log"]),
             normalize=data.normalize,
         )
         spec.save(stage.FORECAST_SPEC)

@@ -38,7 +38,7 @@ def main() -> None:
     shutil.rmtree(DATA_DOCS, ignore_errors=True)
     shutil.move(scratch, DATA_DOCS)
 
-    layout = Layout.from_ids(frame[data.series_id]) if data.series_id else Layout.single(len(frame))
+    layout = Layout.of_frame(frame, data.series_id)
     filled, _ = fill_missing(frame, [data.target[0]], "interpolate", data.series_id)
     target = filled[data.target[0]].to_numpy(dtype=np.float64)
     stats = summarize(frame, data.columns, params.validate.outlier_iqr_factor)

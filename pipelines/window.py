@@ -8,7 +8,6 @@ import numpy as np
 
 from tsforge import panel, stage
 from tsforge.config import load_params
-from tsforge.panel import Layout
 from tsforge.windowing import WindowSpec
 
 
@@ -16,7 +15,7 @@ def main() -> None:
     cfg = load_params(stage.PARAMS).window
     spec = WindowSpec(cfg.input_size, cfg.horizon, cfg.step)
     series = np.load(stage.PROCESSED)
-    layout = Layout(tuple(str(n) for n in series["series_names"]), series["bounds"])
+    layout = stage.load_layout(series)
     origins = panel.origins(layout, series["split"], spec, int(series["lost_rows"]))
     stage.save_arrays(
         stage.WINDOWS,

@@ -19,8 +19,8 @@ import pandas as pd
 from tsforge.panel import (
     SINGLE,
     Layout,
+    require_scalers,
     scale_stacked,
-    scaler_arrays,
     scalers_from_dict,
     scalers_to_dict,
     stacked_model_space,
@@ -113,12 +113,12 @@ def to_levels(
         Forecast levels of shape (n, horizon, targets).
     """
     layout = _one_series(levels, layout)
-    offset, scale = scaler_arrays(spec.scalers, layout.names, spec.targets)
+    require_scalers(spec.scalers, layout.names)
     of_origin = layout.series_of(origins)
-    steps = (
-        np.asarray(predictions, dtype=np.float64) * scale[of_origin][:, None, :]
-        + offset[of_origin][:, None, :]
-    )
+    steps = np.empty(np.shape(predictions), dtype=np.float64)
+    for i in np.unique(of_origin):
+        rows = of_origin == i
+        steps[rows] = spec.scalers[layout.names[i]].inverse(predictions[rows], spec.targets)
     if spec.difference:
         last_level = np.asarray(levels, dtype=np.float64)[origins - 1, : len(spec.targets)]
         last_level = np.log(last_level) if spec.log else last_level

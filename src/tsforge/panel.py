@@ -53,6 +53,11 @@ class Layout:
             raise ValueError("rows of a series must be contiguous (sort by series, then time)")
         return cls(names, np.concatenate([starts, [len(values)]]).astype(np.int64))
 
+    @classmethod
+    def of_frame(cls, frame: Any, series_id: str | None) -> Layout:
+        """The layout of a canonical frame: by its ``series_id`` column, or one series."""
+        return cls.from_ids(frame[series_id]) if series_id else cls.single(len(frame))
+
     @property
     def lengths(self) -> np.ndarray:
         """Rows of each series."""
@@ -146,17 +151,13 @@ def fit_scalers(
     scalers = {}
     for i, (name, start, _) in enumerate(layout.spans()):
         train_stop = int(split_rows[i, 0, 1])
-        rows = unscaled[start + lost_rows : train_stop]
-        if len(rows) == 0:  # no training rows: fall back to every row before validation
-            rows = unscaled[start + lost_rows : max(train_stop, start + lost_rows + 1)]
-        scalers[name] = AffineScaler.fit(rows, columns, method)
+        # The contract guarantees every series training rows (its length check).
+        scalers[name] = AffineScaler.fit(unscaled[start + lost_rows : train_stop], columns, method)
     return scalers
 
 
-def scaler_arrays(
-    scalers: Mapping[str, AffineScaler], names: Sequence[str], columns: tuple[str, ...] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets and scales of ``columns`` for each of ``names``, shape (series, columns) each."""
+def require_scalers(scalers: Mapping[str, AffineScaler], names: Sequence[str]) -> None:
+    """Refuse series the model has no scaler for, naming them."""
     missing = [n for n in names if n not in scalers]
     if missing:
         shown = ", ".join(repr(n) for n in missing[:5])
@@ -164,15 +165,15 @@ def scaler_arrays(
             f"no scaler for series {shown} ({len(missing)} unknown): the model was trained without "
             "them; retrain on data that includes them"
         )
-    pairs = [scalers[n].arrays(columns) for n in names]
-    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
 def scale_stacked(unscaled: np.ndarray, layout: Layout, scalers: Mapping[str, AffineScaler]) -> np.ndarray:
-    """Apply each series' own scaler to its rows; float32 like the single-series path."""
-    offset, scale = scaler_arrays(scalers, layout.names)
-    rows = np.repeat(np.arange(len(layout.names)), layout.lengths)
-    return ((unscaled - offset[rows]) / scale[rows]).astype(np.float32)
+    """Apply each series' own scaler to its rows."""
+    require_scalers(scalers, layout.names)
+    out = np.empty(unscaled.shape, dtype=np.float32)
+    for name, start, stop in layout.spans():
+        out[start:stop] = scalers[name].transform(unscaled[start:stop])
+    return out
 
 
 def scalers_to_dict(scalers: Mapping[str, AffineScaler]) -> dict[str, Any]:

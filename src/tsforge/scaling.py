@@ -143,19 +143,18 @@ class AffineScaler:
         scale = np.where(scale > 0, scale, 1.0)
         return cls(method, tuple(columns), tuple(map(float, offset)), tuple(map(float, scale)))
 
-    def arrays(self, columns: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Offsets and scales of ``columns`` (all columns by default)."""
+    def _params(self, columns: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray]:
         idx = [self.columns.index(c) for c in (columns or self.columns)]
         return np.asarray(self.offset)[idx], np.asarray(self.scale)[idx]
 
     def transform(self, values: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
         """Scale ``values`` whose last axis holds ``columns`` (all columns by default)."""
-        offset, scale = self.arrays(columns)
+        offset, scale = self._params(columns)
         return ((np.asarray(values, dtype=np.float64) - offset) / scale).astype(np.float32)
 
     def inverse(self, values: np.ndarray, columns: tuple[str, ...] | None = None) -> np.ndarray:
         """Undo :meth:`transform` for ``columns`` (all columns by default)."""
-        offset, scale = self.arrays(columns)
+        offset, scale = self._params(columns)
         return np.asarray(values, dtype=np.float64) * scale + offset
 
     def save(self, path: Path) -> None:

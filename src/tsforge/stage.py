@@ -78,8 +78,15 @@ def load_windowed() -> Any:
         test=windows["test"],
         window=spec,
         n_targets=int(series["n_targets"]),
-        normalize=bool(windows["normalize"]) if "normalize" in windows else False,
+        normalize=bool(windows["normalize"]),
     )
+
+
+def load_layout(series: Any) -> Any:
+    """The :class:`tsforge.panel.Layout` the scale stage stored in the processed arrays."""
+    from tsforge.panel import Layout
+
+    return Layout(tuple(str(n) for n in series["series_names"]), series["bounds"])
 
 
 def start_tracking(experiment: str) -> str:
