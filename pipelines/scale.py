@@ -32,12 +32,16 @@ def main() -> None:
         scale.difference, advice["difference"], advice["difference_reason"]
     )
     difference = str(difference).lower() == "true"
+    transform, transform_reason = _choice(
+        scale.transform, advice.get("transform", "none"), advice.get("transform_reason", "")
+    )
 
     layout = Layout.of_frame(frame, data.series_id)
     levels = frame[list(data.columns)].to_numpy(dtype=np.float64)
     split_rows = panel.splits(layout, lambda n: series_split(n, scale))
-    log = scale.transform == "log"  # the contract has checked that every target is positive
-    unscaled = panel.stacked_model_space(levels, layout, len(data.target), difference, log)
+    # The contract has checked the targets lie in an explicit transform's domain; the EDA
+    # only recommends one whose domain holds every value.
+    unscaled = panel.stacked_model_space(levels, layout, len(data.target), difference, str(transform))
     lost_rows = int(difference)
     scalers = panel.fit_scalers(
         unscaled, layout, split_rows, data.columns, method=str(method), lost_rows=lost_rows
@@ -55,7 +59,7 @@ def main() -> None:
         series_names=np.array(layout.names, dtype=str),
         lost_rows=np.int64(lost_rows),
         difference=np.bool_(difference),
-        log=np.bool_(log),
+        transform=np.str_(transform),
     )
     rows = split_rows[:, :, 1] - split_rows[:, :, 0]
     stage.write_json(
@@ -65,7 +69,8 @@ def main() -> None:
             "method_reason": method_reason,
             "difference": difference,
             "difference_reason": difference_reason,
-            "transform": scale.transform,
+            "transform": transform,
+            "transform_reason": transform_reason,
             "fill_policy": scale.fill,
             "filled_values": filled,
             "series": len(layout.names),

@@ -20,6 +20,8 @@ from tsforge import stage, tracking, tuning
 from tsforge.config import load_params
 from tsforge.training import set_seeds
 
+TOP_TRIALS_KEPT = 10
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -64,6 +66,8 @@ def main() -> None:
                 "values": best.hyperparameters.values,
                 "config": best.hyperparameters.get_config(),
                 "tuning_run_id": parent.info.run_id,
+                # The train stage builds its ensemble from the best of these.
+                "top": tuning.top_trials(tuner, TOP_TRIALS_KEPT),
             },
         )
         extra = {"space": tuning.space_size(cfg.space), "budget": tuning.budget(cfg)}

@@ -98,6 +98,8 @@ def main() -> None:
                 "eda.scaler_reason": advice.scaler_reason,
                 "eda.difference": str(advice.difference).lower(),
                 "eda.difference_reason": advice.difference_reason,
+                "eda.transform": advice.transform,
+                "eda.transform_reason": advice.transform_reason,
             }
         )
         mlflow.log_metrics(

@@ -68,7 +68,7 @@ class ScaleConfig:
     difference: str = "auto"
     val_size: int | None = None
     test_size: int | None = None
-    transform: str = "none"
+    transform: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -100,11 +100,19 @@ class TuneConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Final training of the best hyperparameters."""
+    """Final training: the best trials' hyperparameters, one network or an ensemble.
 
-    epochs: int = 30
-    patience: int = 5
+    The model is the median (or mean) of ``ensemble_trials`` × ``ensemble_seeds`` networks:
+    the best ``ensemble_trials`` trials of the search, each trained with ``ensemble_seeds``
+    seeds. 1 × 1 is the single best trial.
+    """
+
+    epochs: int = 40
+    patience: int = 6
     seed: int = 42
+    ensemble_trials: int = 1
+    ensemble_seeds: int = 1
+    ensemble_combine: str = "median"
 
 
 @dataclass(frozen=True)
@@ -245,10 +253,21 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def _check_choices(params: Params) -> None:
-    if params.scale.transform not in {"none", "log"}:
-        raise ConfigError(f"params.yaml: scale.transform is '{params.scale.transform}'; use none or log.")
+    if params.scale.transform not in {"auto", "none", "log", "log1p"}:
+        raise ConfigError(
+            f"params.yaml: scale.transform is '{params.scale.transform}'; use auto, none, log or log1p."
+        )
     if params.window.normalize not in {"none", "last"}:
         raise ConfigError(f"params.yaml: window.normalize is '{params.window.normalize}'; use none or last.")
+
+
+def _check_train(train: TrainConfig) -> None:
+    if train.ensemble_trials < 1 or train.ensemble_seeds < 1:
+        raise ConfigError("params.yaml: train.ensemble_trials and train.ensemble_seeds must be >= 1.")
+    if train.ensemble_combine not in {"median", "mean"}:
+        raise ConfigError(
+            f"params.yaml: train.ensemble_combine is '{train.ensemble_combine}'; use median or mean."
+        )
 
 
 def _check(params: Params) -> None:
@@ -280,6 +299,7 @@ def _check(params: Params) -> None:
         raise ConfigError("params.yaml: window.input_size, horizon and step must all be >= 1.")
     if not params.data.target:
         raise ConfigError("params.yaml: data.target must name at least one column to forecast.")
+    _check_train(params.train)
     if params.tune.folds < 1 or params.tune.workers < 1:
         raise ConfigError("params.yaml: tune.folds and tune.workers must be >= 1.")
     if params.tune.strategy not in {"hyperband", "random", "bayesian", "grid"}:

@@ -94,6 +94,71 @@ def seasonal_period(
     return best, float(corr[best])
 
 
+def level_spread_slope(values: np.ndarray, period: int) -> float:
+    """How the spread of a series grows with its level: the slope of log(std) on log(mean)
+    over consecutive blocks (one season long, at least 4 rows).
+
+    About 0 means additive (the swings stay the same size as the level moves); about 1 means
+    multiplicative (swings grow in proportion to the level), which a logarithm makes
+    additive. NaN when fewer than three blocks with a positive mean and some spread exist.
+    """
+    size = max(int(period), 4)
+    blocks = [values[i : i + size] for i in range(0, len(values) - size + 1, size)]
+    stats = np.array([(b.mean(), b.std()) for b in blocks if b.mean() > 0 and b.std() > 0])
+    if len(stats) < 3 or np.ptp(np.log(stats[:, 0])) < 1e-6:
+        return float("nan")
+    return float(np.polyfit(np.log(stats[:, 0]), np.log(stats[:, 1]), 1)[0])
+
+
+MULTIPLICATIVE_SLOPE = 0.5
+"""Level-spread slope from which the swings count as growing with the level."""
+WIDE_RANGE = 2.0
+"""Ratio of the highest to the lowest block mean from which levels span a wide range."""
+MEASURABLE_RANGE = 1.3
+"""Below this ratio of block means the level barely moves: the slope is noise, and a
+logarithm would be nearly linear anyway."""
+
+
+def recommend_transform(train: np.ndarray, period: int, lowest: float | None = None) -> tuple[str, str]:
+    """Choose none, log or log1p for the targets, with the reason in words.
+
+    A logarithm suits data whose swings grow with the level, or whose level moves by a
+    large factor (changes are then proportional, and window-relative inputs become growth
+    rates that compare across series); log needs every value above 0, log1p every value at
+    or above 0 (counts, sales with zero days). Negative values leave only none.
+
+    Args:
+        train: The target's training rows (missing values filled).
+        period: The seasonal period (sets the block length of the level-spread test).
+        lowest: The lowest value of the whole series (default: of ``train``); later rows
+            must be in the transform's domain too.
+
+    Returns:
+        The transform and its reason.
+    """
+    values = np.asarray(train, dtype=np.float64)
+    low = float(values.min()) if lowest is None else min(float(lowest), float(values.min()))
+    if low < 0:
+        return "none", f"negative values (minimum {low:.4g}): logarithms are undefined"
+    slope = level_spread_slope(values, period)
+    size = max(int(period), 4)
+    means = [values[i : i + size].mean() for i in range(0, len(values) - size + 1, size)]
+    positive_means = [m for m in means if m > 0]
+    ratio = max(positive_means) / min(positive_means) if len(positive_means) >= 2 else 1.0
+    grows = bool(np.isfinite(slope) and slope >= MULTIPLICATIVE_SLOPE and ratio >= MEASURABLE_RANGE)
+    multiplicative = grows or ratio >= WIDE_RANGE
+    evidence = f"level-spread slope {slope:.2f}, highest/lowest level {ratio:.2f}"
+    if not multiplicative:
+        return "none", (
+            f"{evidence}: the level stays within a factor {WIDE_RANGE:g} and its swings do not grow "
+            f"with it (slope < {MULTIPLICATIVE_SLOPE}, or the level moves by less than "
+            f"{MEASURABLE_RANGE - 1:.0%})"
+        )
+    if low == 0:
+        return "log1p", f"{evidence}: multiplicative, and zeros present (log1p keeps them finite)"
+    return "log", f"{evidence}: multiplicative and every value > 0"
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """The preprocessing the data calls for, with the reasons in words."""
@@ -104,6 +169,8 @@ class Recommendation:
     difference_reason: str
     season_period: int
     min_input_size: int
+    transform: str = "none"
+    transform_reason: str = ""
 
 
 def recommend(
@@ -162,7 +229,19 @@ def recommend(
         if reasons
         else f"ADF p-value {float(adf['p_value']):.3f} < 0.05 and later values stay within the training range"
     )
-    return Recommendation(scaler, scaler_reason, difference, difference_reason, period, max(period, 2))
+    transform, transform_reason = recommend_transform(
+        train[np.isfinite(train)], period, float(np.nanmin(target))
+    )
+    return Recommendation(
+        scaler,
+        scaler_reason,
+        difference,
+        difference_reason,
+        period,
+        max(period, 2),
+        transform,
+        transform_reason,
+    )
 
 
 def summarize(frame: pd.DataFrame, columns: tuple[str, ...], iqr_factor: float) -> dict[str, Any]:
@@ -294,6 +373,7 @@ def recommend_panel(
     period = int(seasonal.index[0]) if seasonal.sum() * 2 >= n and len(seasonal) else 1
     scaler = "robust" if robust * 2 > n else "standard"
     difference = differenced * 2 > n
+    transform, transform_reason = _transform_vote(votes, target)
     advice = Recommendation(
         scaler=scaler,
         scaler_reason=f"{robust} of {n} series call for the robust scaler (IQR outliers above "
@@ -303,6 +383,8 @@ def recommend_panel(
         f"values outside the training range); the majority decides: {str(difference).lower()}",
         season_period=period,
         min_input_size=max(period, 2),
+        transform=transform,
+        transform_reason=transform_reason,
     )
     summary = {
         "series": n,
@@ -311,3 +393,24 @@ def recommend_panel(
         "season_period_votes": {str(k): int(v) for k, v in periods.head(5).items()},
     }
     return advice, summary
+
+
+def _transform_vote(votes: list[Recommendation], target: np.ndarray) -> tuple[str, str]:
+    """The transform for a panel: what the data's sign allows, then the majority of series.
+
+    One global model takes one transform, so a single series with negative values rules
+    out logarithms, and a single zero rules out plain log.
+    """
+    n = len(votes)
+    low = float(np.nanmin(target)) if len(target) else 0.0
+    if low < 0:
+        return "none", f"some series have negative values (minimum {low:.4g}): logarithms are undefined"
+    wanting = sum(v.transform != "none" for v in votes)
+    if wanting * 2 <= n:
+        return (
+            "none",
+            f"{wanting} of {n} series have swings that grow with the level; the majority decides: none",
+        )
+    chosen = "log1p" if low == 0 else "log"
+    why = "zeros present, so log1p" if low == 0 else "every value > 0"
+    return chosen, f"{wanting} of {n} series are multiplicative (the majority); {why}"

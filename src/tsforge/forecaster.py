@@ -25,7 +25,7 @@ from tsforge.panel import (
     scalers_to_dict,
     stacked_model_space,
 )
-from tsforge.scaling import AffineScaler
+from tsforge.scaling import AffineScaler, forward_transform, inverse_transform
 from tsforge.windowing import last_inputs
 
 
@@ -46,7 +46,7 @@ class ForecastSpec:
     freq: str | None
     scalers: Mapping[str, AffineScaler]
     series_id: str | None = None
-    log: bool = False
+    transform: str = "none"
     normalize: bool = False
 
     @property
@@ -74,7 +74,8 @@ class ForecastSpec:
             freq=raw["freq"],
             scalers=scalers_from_dict(raw["scalers"] if "scalers" in raw else raw["scaler"]),
             series_id=raw.get("series_id"),
-            log=bool(raw.get("log", False)),
+            # Specs from before log1p stored a flag ``log``.
+            transform=str(raw.get("transform") or ("log" if raw.get("log") else "none")),
             normalize=bool(raw.get("normalize", False)),
         )
 
@@ -89,7 +90,7 @@ def to_model_space(levels: np.ndarray, spec: ForecastSpec, layout: Layout | None
     Each series of ``layout`` (default: one series) is differenced and scaled on its own.
     """
     layout = _one_series(levels, layout)
-    unscaled = stacked_model_space(levels, layout, len(spec.targets), spec.difference, spec.log)
+    unscaled = stacked_model_space(levels, layout, len(spec.targets), spec.difference, spec.transform)
     return scale_stacked(unscaled, layout, spec.scalers)
 
 
@@ -121,9 +122,9 @@ def to_levels(
         steps[rows] = spec.scalers[layout.names[i]].inverse(predictions[rows], spec.targets)
     if spec.difference:
         last_level = np.asarray(levels, dtype=np.float64)[origins - 1, : len(spec.targets)]
-        last_level = np.log(last_level) if spec.log else last_level
+        last_level = forward_transform(last_level, spec.transform)
         steps = last_level[:, None, :] + np.cumsum(steps, axis=1)
-    return np.exp(steps) if spec.log else steps
+    return inverse_transform(steps, spec.transform)
 
 
 def forecast_origins(
@@ -225,6 +226,16 @@ def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarra
     values = frame[list(spec.columns)].astype("float64").interpolate(limit_direction="both")
     if values.isna().any().any():
         raise ValueError("history has a column with no values at all")
+    targets = values[list(spec.targets)].to_numpy()
+    if (spec.transform == "log" and (targets <= 0).any()) or (
+        spec.transform == "log1p" and (targets < 0).any()
+    ):
+        domain = "above 0" if spec.transform == "log" else "at or above 0"
+        raise ValueError(
+            f"the model takes {spec.transform} of the targets and needs every value {domain}; the history "
+            f"has lower values (lowest {targets.min():.4g}). Retrain with scale.transform set to "
+            f"{'log1p or ' if spec.transform == 'log' else ''}none"
+        )
     return values.to_numpy(), frame[spec.time_column].reset_index(drop=True)
 
 
@@ -279,6 +290,15 @@ def forecast_frame(model: Any, history: pd.DataFrame, spec: ForecastSpec) -> pd.
     return pd.concat(frames, ignore_index=True)
 
 
+def load_network(path: Path) -> Any:
+    """Load a saved network or ensemble (importing tsforge.models registers its layers)."""
+    import keras
+
+    import tsforge.models  # noqa: F401  (registers the ensemble's Combine layer)
+
+    return keras.models.load_model(path, compile=False)
+
+
 def _python_model_base() -> type:
     import mlflow.pyfunc
 
@@ -289,10 +309,8 @@ class Forecaster(_python_model_base()):  # type: ignore[misc]
     """MLflow pyfunc: ``predict(history DataFrame) -> forecast DataFrame`` in real units."""
 
     def load_context(self, context: Any) -> None:
-        import keras
-
         self.spec = ForecastSpec.load(Path(context.artifacts["spec"]))
-        self.model = keras.models.load_model(context.artifacts["network"], compile=False)
+        self.model = load_network(Path(context.artifacts["network"]))
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None

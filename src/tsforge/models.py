@@ -9,6 +9,9 @@ from typing import Any
 import keras
 
 DEFAULT_SPACE: dict[str, Any] = {
+    "family": "rnn",
+    "input_size": 0,
+    "loss": "mse",
     "num_layers": 1,
     "cell": "lstm",
     "units": 32,
@@ -18,7 +21,22 @@ DEFAULT_SPACE: dict[str, Any] = {
     "lr_schedule": "none",
     "batch_size": 64,
 }
-"""Values used for any search dimension that params.yaml leaves out."""
+"""Values used for any search dimension that params.yaml leaves out.
+
+``family`` is rnn (stacked LSTM/GRU, ``cell`` picks which) or mlp (dense layers over the
+flattened window, in the spirit of N-BEATS); ``input_size`` 0 means the whole window, and
+a smaller value makes the network read only the window's last ``input_size`` steps, so the
+input size can be searched (and ensemble members can differ in it) while the windows stay
+one set of indices into one array."""
+
+FAMILIES = ("rnn", "mlp")
+LOSSES: dict[str, Any] = {
+    "mse": "mse",
+    "mae": "mae",
+    "huber": keras.losses.Huber(delta=1.0),
+}
+"""Training losses by name. Trials are compared on validation MAE whatever their loss
+(see :data:`tsforge.training.OBJECTIVE`), so losses can be searched."""
 
 
 @dataclass(frozen=True)
@@ -101,30 +119,116 @@ def make_optimizer(name: str, learning_rate: float, schedule: str = "none") -> k
     return optimizers[name](learning_rate=rate)
 
 
-def build_model(hp: Any, spec: ModelSpec, space: Mapping[str, Any]) -> keras.Model:
-    """Stacked LSTM/GRU forecaster: every recurrent layer but the last returns sequences.
-
-    Args:
-        hp: keras_tuner.HyperParameters (fresh for a trial, or restored for training).
-        spec: Input and output shapes.
-        space: ``tune.space`` from params.
-
-    Returns:
-        A compiled model mapping (batch, input_size, n_inputs) to (batch, horizon, n_targets).
-    """
-    values = hp_values(hp, space)
+def _body(values: Mapping[str, Any], x: Any) -> Any:
+    """The hidden layers of ``values['family']`` over the (cropped) window ``x``."""
+    if values["family"] == "mlp":
+        x = keras.layers.Flatten(name="flatten")(x)
+        for layer in range(values["num_layers"]):
+            x = keras.layers.Dense(values["units"], activation="relu", name=f"dense_{layer}")(x)
+            if values["dropout"] > 0:
+                x = keras.layers.Dropout(values["dropout"], name=f"dropout_{layer}")(x)
+        return x
     cell = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[values["cell"]]
-    inputs = keras.Input(shape=(spec.input_size, spec.n_inputs), name="history")
-    x = inputs
     for layer in range(values["num_layers"]):
         last = layer == values["num_layers"] - 1
         x = cell(values["units"], return_sequences=not last, name=f"{values['cell']}_{layer}")(x)
         # Dropout as its own layer keeps the recurrent layer eligible for the cuDNN kernel.
         if values["dropout"] > 0:
             x = keras.layers.Dropout(values["dropout"], name=f"dropout_{layer}")(x)
+    return x
+
+
+def reads_steps(values: Mapping[str, Any], window: int) -> int:
+    """How many of the window's last steps a network with these values reads."""
+    wanted = int(values.get("input_size") or 0)
+    if wanted > window:
+        raise ValueError(
+            f"tune.space.input_size {wanted} is longer than the windows (window.input_size {window}); "
+            "raise window.input_size to the longest input size the search may choose"
+        )
+    return wanted or window
+
+
+def build_model(hp: Any, spec: ModelSpec, space: Mapping[str, Any], name: str = "tsforge_net") -> keras.Model:
+    """The forecaster network: stacked LSTM/GRU (family rnn) or dense layers (family mlp).
+
+    Every recurrent layer but the last returns sequences; a linear head maps the last hidden
+    state to all horizon steps at once.
+
+    Args:
+        hp: keras_tuner.HyperParameters (fresh for a trial, or restored for training).
+        spec: Input and output shapes.
+        space: ``tune.space`` from params.
+        name: The model's name (ensemble members need distinct names).
+
+    Returns:
+        A compiled model mapping (batch, input_size, n_inputs) to (batch, horizon, n_targets).
+    """
+    values = hp_values(hp, space)
+    if values["family"] not in FAMILIES:
+        raise ValueError(f"unknown family '{values['family']}'; use one of {FAMILIES}")
+    if values["loss"] not in LOSSES:
+        raise ValueError(f"unknown loss '{values['loss']}'; use one of {sorted(LOSSES)}")
+    inputs = keras.Input(shape=(spec.input_size, spec.n_inputs), name="history")
+    steps = reads_steps(values, spec.input_size)
+    x = inputs
+    if steps < spec.input_size:
+        x = keras.layers.Cropping1D((spec.input_size - steps, 0), name="last_steps")(x)
+    x = _body(values, x)
     x = keras.layers.Dense(spec.horizon * spec.n_targets, name="head")(x)
     outputs = keras.layers.Reshape((spec.horizon, spec.n_targets), name="forecast")(x)
-    model = keras.Model(inputs, outputs, name="tsforge_rnn")
+    model = keras.Model(inputs, outputs, name=name)
     optimizer = make_optimizer(values["optimizer"], values["learning_rate"], values["lr_schedule"])
-    model.compile(optimizer=optimizer, loss="mse")
+    model.compile(
+        optimizer=optimizer,
+        loss=LOSSES[values["loss"]],
+        metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
+    )
     return model
+
+
+@keras.saving.register_keras_serializable(package="tsforge")
+class Combine(keras.layers.Layer):  # type: ignore[misc]
+    """The element-wise median or mean of the members' forecasts."""
+
+    def __init__(self, how: str = "median", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if how not in ENSEMBLE_COMBINERS:
+            raise ValueError(f"unknown ensemble combiner '{how}'; use one of {ENSEMBLE_COMBINERS}")
+        self.how = how
+
+    def call(self, inputs: list[Any]) -> Any:
+        stacked = keras.ops.stack(inputs, axis=0)
+        if self.how == "median":
+            return keras.ops.median(stacked, axis=0)
+        return keras.ops.mean(stacked, axis=0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "how": self.how}
+
+
+ENSEMBLE_COMBINERS = ("median", "mean")
+
+
+def combine(members: list[keras.Model], how: str) -> keras.Model:
+    """One network whose forecast is the median (or mean) of ``members``' forecasts.
+
+    The ensemble is an ordinary Keras model with one input and one output, so it is saved,
+    served, re-scored and sampled (Monte Carlo dropout) exactly like a single network.
+
+    Args:
+        members: Trained networks with the same input and output shapes and distinct names.
+        how: median or mean.
+
+    Returns:
+        The ensemble (a single member is returned as it is).
+    """
+    if len(members) == 1:
+        return members[0]
+    if len({m.name for m in members}) < len(members):
+        raise ValueError("ensemble members need distinct names (build_model's name argument)")
+    inputs = keras.Input(shape=tuple(members[0].inputs[0].shape[1:]), name="history")
+    outputs = [member(inputs) for member in members]
+    return keras.Model(
+        inputs, Combine(how, name=f"{how}_of_{len(members)}")(outputs), name="tsforge_ensemble"
+    )

@@ -117,12 +117,12 @@ def origins(
 
 
 def stacked_model_space(
-    levels: np.ndarray, layout: Layout, n_targets: int, difference: bool, log: bool = False
+    levels: np.ndarray, layout: Layout, n_targets: int, difference: bool, transform: str = "none"
 ) -> np.ndarray:
     """Unscaled model-space values, differenced within each series only."""
     out = np.empty_like(np.asarray(levels, dtype=np.float64))
     for _, start, stop in layout.spans():
-        out[start:stop] = model_space(levels[start:stop], n_targets, difference, log)
+        out[start:stop] = model_space(levels[start:stop], n_targets, difference, transform)
     return out
 
 

@@ -191,10 +191,35 @@ def difference_targets(levels: np.ndarray, n_targets: int) -> np.ndarray:
     return out
 
 
-def model_space(levels: np.ndarray, n_targets: int, difference: bool, log: bool = False) -> np.ndarray:
-    """Unscaled model-space values: the targets' logarithms when ``log``, then their first
-    differences when ``difference``; features stay as they are."""
+TRANSFORMS = ("none", "log", "log1p")
+"""Value transforms of the targets: none, log (every value > 0) or log1p (every value >= 0)."""
+
+
+def forward_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """Apply ``transform`` (none, log or log1p) to target values."""
+    if transform == "log":
+        return np.log(values)
+    if transform == "log1p":
+        return np.log1p(values)
+    if transform == "none":
+        return np.asarray(values, dtype=np.float64)
+    raise ValueError(f"unknown transform '{transform}'; use one of {TRANSFORMS}")
+
+
+def inverse_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """Undo :func:`forward_transform`."""
+    if transform == "log":
+        return np.exp(values)
+    if transform == "log1p":
+        return np.expm1(values)
+    if transform == "none":
+        return np.asarray(values, dtype=np.float64)
+    raise ValueError(f"unknown transform '{transform}'; use one of {TRANSFORMS}")
+
+
+def model_space(levels: np.ndarray, n_targets: int, difference: bool, transform: str = "none") -> np.ndarray:
+    """Unscaled model-space values: the targets under ``transform`` (none, log, log1p), then
+    their first differences when ``difference``; features stay as they are."""
     out = np.array(levels, dtype=np.float64)
-    if log:
-        out[:, :n_targets] = np.log(out[:, :n_targets])
+    out[:, :n_targets] = forward_transform(out[:, :n_targets], transform)
     return difference_targets(out, n_targets) if difference else out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,11 @@ import numpy as np
 
 from tsforge.models import ModelSpec, build_model, hp_values
 from tsforge.windowing import WindowSpec, gather_windows
+
+OBJECTIVE = "val_mae"
+"""What trials, early stopping and ensemble members are judged by: the mean absolute error
+of the validation windows in model space. Unlike ``val_loss`` it does not depend on the
+training loss, so trials that train with different losses compare fairly."""
 
 
 @dataclass(frozen=True)
@@ -98,14 +103,14 @@ def fit(
     train = WindowDataset(data, data.train, int(values["batch_size"]), shuffle_seed=seed)
     val = WindowDataset(data, data.val, int(values["batch_size"]))
     if values["lr_schedule"] == "plateau":
-        plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)
+        plateau = keras.callbacks.ReduceLROnPlateau(monitor=OBJECTIVE, factor=0.5, patience=2)
         fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), plateau]
     return model.fit(train, validation_data=val, verbose=0, **fit_kwargs)
 
 
 def early_stopping(patience: int) -> keras.callbacks.Callback:
-    """Stop when val_loss stalls for ``patience`` epochs and keep the best weights."""
-    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    """Stop when the objective stalls for ``patience`` epochs and keep the best weights."""
+    return keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=patience, restore_best_weights=True)
 
 
 def train_best(
@@ -117,6 +122,7 @@ def train_best(
     patience: int,
     seed: int,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    name: str = "tsforge_net",
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Rebuild the tuner's winner with the shared builder and train it.
 
@@ -128,12 +134,13 @@ def train_best(
         patience: Early-stopping patience.
         seed: Seed for weights and shuffling.
         callbacks: Further Keras callbacks.
+        name: The network's name (ensemble members need distinct names).
 
     Returns:
         The trained model (best validation weights) and its loss history.
     """
     set_seeds(seed)
-    model = build_model(hp, data.model_spec, space)
+    model = build_model(hp, data.model_spec, space, name=name)
     history = fit(
         model,
         hp,
@@ -144,6 +151,80 @@ def train_best(
         callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN(), *(callbacks or [])],
     )
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+@dataclass
+class Member:
+    """One trained network of the final model: which trial's hyperparameters, which seed."""
+
+    trial_id: str
+    seed: int
+    hp: Any
+    model: keras.Model
+    history: dict[str, list[float]]
+
+    @property
+    def val_score(self) -> float:
+        """Its best validation objective (the restored weights' score)."""
+        finite = [v for v in self.history.get(OBJECTIVE, []) if math.isfinite(v)]
+        return min(finite, default=math.inf)
+
+
+def train_members(
+    candidates: list[tuple[str, Any]],
+    space: Mapping[str, Any],
+    data: WindowedData,
+    *,
+    seeds: int,
+    epochs: int,
+    patience: int,
+    seed: int,
+    on_member: Callable[[Member], None] | None = None,
+) -> list[Member]:
+    """Train every candidate's hyperparameters with ``seeds`` seeds: the ensemble's members.
+
+    Args:
+        candidates: ``(trial_id, HyperParameters)`` of the trials to use, best first.
+        space: ``tune.space``.
+        data: Windowed series.
+        seeds: Seeds per candidate (``seed``, ``seed + 1``, ...).
+        epochs: Most epochs per member.
+        patience: Early-stopping patience.
+        seed: First seed.
+        on_member: Called with each member as soon as it is trained (to log it).
+
+    Returns:
+        The members, in training order.
+    """
+    members = []
+    for rank, (trial_id, hp) in enumerate(candidates):
+        for offset in range(seeds):
+            model, history = train_best(
+                hp,
+                space,
+                data,
+                epochs=epochs,
+                patience=patience,
+                seed=seed + offset,
+                name=f"member_{rank}_{offset}",
+            )
+            member = Member(trial_id, seed + offset, hp, model, history)
+            if on_member is not None:
+                on_member(member)
+            members.append(member)
+    return members
+
+
+def validation_score(model: keras.Model, data: WindowedData, batch_size: int = 1024) -> float:
+    """Mean absolute error of ``model`` on the validation windows, in model space (the objective)."""
+    errors = []
+    for begin in range(0, len(data.val), batch_size):
+        chosen = data.val[begin : begin + batch_size]
+        x, y = gather_windows(data.values, chosen, data.window, data.n_targets, data.normalize)
+        errors.append(
+            np.abs(np.asarray(model.predict(x, verbose=0)) - y).reshape(len(chosen), -1).mean(axis=1)
+        )
+    return float(np.concatenate(errors).mean()) if errors else math.nan
 
 
 def plot_learning_curve(path: Any, curve: Any) -> None:

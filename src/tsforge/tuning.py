@@ -22,9 +22,7 @@ from keras_tuner.src import utils as kt_utils
 from tsforge.config import TuneConfig
 from tsforge.errors import ConfigError, TsforgeError
 from tsforge.models import DEFAULT_SPACE, build_model
-from tsforge.training import WindowedData, early_stopping, fit
-
-OBJECTIVE = "val_loss"
+from tsforge.training import OBJECTIVE, WindowedData, early_stopping, fit
 
 
 def _save_json_atomically(path: str, obj: Any) -> str:
@@ -119,7 +117,7 @@ def _diverged(history: Mapping[str, list[float]]) -> bool:
 class ForecastHyperModel(kt.HyperModel):  # type: ignore[misc]
     """Builds with :func:`build_model` and fits with :func:`tsforge.training.fit`.
 
-    With ``folds > 1`` the objective is the mean best ``val_loss`` over rolling-origin
+    With ``folds > 1`` the objective is the mean best ``val_mae`` over rolling-origin
     folds, each trained from fresh weights, so a winner is not an accident of one split.
     A trial whose loss turns NaN raises ``FailedTrialError``: keras-tuner records it as
     failed and the search goes on.
@@ -161,7 +159,7 @@ class ForecastHyperModel(kt.HyperModel):  # type: ignore[misc]
 
 
 class _EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]
-    """Sends each epoch's loss and val_loss to the trial's MLflow run.
+    """Sends each epoch's loss, val_loss, mae and val_mae to the trial's MLflow run.
 
     Earlier rolling-origin folds log as ``fold<k>.loss`` / ``fold<k>.val_loss``; the last
     fold (the plain validation split) logs plain ``loss`` / ``val_loss``.
@@ -181,7 +179,7 @@ class _EpochLogger(keras.callbacks.Callback):  # type: ignore[misc]
         metrics = [
             mlflow.entities.Metric(prefix + key, float(value), int(time.time() * 1000), epoch)
             for key, value in logs.items()
-            if key in {"loss", "val_loss"} and np.isfinite(value)
+            if key in {"loss", "val_loss", "mae", "val_mae"} and np.isfinite(value)
         ]
         if metrics:
             # Synchronous on purpose: MLflow's async queue makes every end_run wait up to a
@@ -352,6 +350,16 @@ def best_trial(tuner: kt.Tuner) -> Any:
     return best[0]
 
 
+def top_trials(tuner: kt.Tuner, count: int) -> list[dict[str, Any]]:
+    """The ``count`` best finished trials, best first: id, score and hyperparameter config
+    (what the train stage needs to rebuild each as an ensemble member)."""
+    return [
+        {"trial_id": t.trial_id, "score": t.score, "config": t.hyperparameters.get_config()}
+        for t in tuner.oracle.get_best_trials(count)
+        if t.score is not None and math.isfinite(t.score)
+    ]
+
+
 def distributed_role(env: Mapping[str, str]) -> str:
     """``single``, ``chief`` or ``worker``, from keras-tuner's KERASTUNER_* variables."""
     if not env.get("KERASTUNER_ORACLE_IP") or not env.get("KERASTUNER_TUNER_ID"):
@@ -430,7 +438,7 @@ def budget(cfg: TuneConfig) -> str:
 
 
 def plot_trials(path: Path, table: Any) -> None:
-    """Objective (val_loss) of each trial in order, with the running best."""
+    """Objective (validation MAE) of each trial in order, with the running best."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -438,7 +446,7 @@ def plot_trials(path: Path, table: Any) -> None:
 
     scores = table["score"].astype(float).to_numpy()
     fig, ax = plt.subplots(figsize=(8, 4))
-    ax.scatter(range(1, len(scores) + 1), scores, s=18, label="trial val_loss")
+    ax.scatter(range(1, len(scores) + 1), scores, s=18, label=f"trial {OBJECTIVE}")
     ax.plot(
         range(1, len(scores) + 1),
         np.fmin.accumulate(np.where(np.isnan(scores), np.inf, scores)),
@@ -446,7 +454,7 @@ def plot_trials(path: Path, table: Any) -> None:
         label="best so far",
     )
     ax.set_xlabel("trial")
-    ax.set_ylabel("val_loss")
+    ax.set_ylabel(OBJECTIVE)
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -494,10 +502,12 @@ def record_results(tuner: kt.Tuner, parent_run_id: str, reports: Path) -> tuple[
     mlflow.log_artifact(str(reports / "tuning_trials.png"))
     mlflow.log_dict(best.hyperparameters.values, "best_hparams.json")
     failed = int((table["status"] == "FAILED").sum())
-    mlflow.log_metrics({"best_val_loss": float(best.score), "trials": len(table), "failed_trials": failed})
+    mlflow.log_metrics(
+        {f"best_{OBJECTIVE}": float(best.score), "trials": len(table), "failed_trials": failed}
+    )
     mlflow.set_tag("best_trial_id", best.trial_id)
     tag_best_trial(parent_run_id, best.trial_id)
-    return best, {"trials": len(table), "failed_trials": failed, "best_val_loss": best.score}
+    return best, {"trials": len(table), "failed_trials": failed, f"best_{OBJECTIVE}": best.score}
 
 
 def _free_port() -> int:

@@ -75,7 +75,6 @@ def _expectations(
     bounds: Mapping[str, Sequence[float | None]],
     *,
     series_id: str | None = None,
-    positive: tuple[str, ...] = (),
 ) -> list[Any]:
     import great_expectations as gx
 
@@ -105,8 +104,6 @@ def _expectations(
             # +/-inf falls outside the finite float32 range; NaN is counted by the null check.
             exp.ExpectColumnValuesToBeBetween(column=column, min_value=-limit, max_value=limit),
         ]
-    for column in positive:  # scale.transform: log takes logarithms of the targets
-        suite.append(exp.ExpectColumnValuesToBeBetween(column=column, min_value=0, strict_min=True))
     for column, (low, high) in bounds.items():
         suite.append(exp.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
     return suite
@@ -230,6 +227,42 @@ def series_length_check(layout: Layout, rows_needed: int, series_id: str) -> Che
     return Check("series_length", series_id, bool(layout.names) and not short, detail)
 
 
+def transform_domain_checks(frame: pd.DataFrame, targets: tuple[str, ...], transform: str) -> list[Check]:
+    """Whether every target value lies where ``scale.transform`` is defined, in words.
+
+    log needs values above 0 and log1p values at or above 0; ``auto`` and ``none`` need
+    nothing (the EDA only recommends a transform every value allows).
+
+    Args:
+        frame: The canonical frame.
+        targets: Target columns.
+        transform: ``scale.transform``.
+
+    Returns:
+        One check per target column present in the frame (none for auto/none).
+    """
+    if transform not in {"log", "log1p"}:
+        return []
+    checks = []
+    for column in (c for c in targets if c in frame.columns):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values[(values <= 0) if transform == "log" else (values < 0)]
+        if bad.empty:
+            detail = f"every value is {'above 0' if transform == 'log' else 'at or above 0'}"
+        elif transform == "log" and (bad >= 0).all():
+            detail = (
+                f"scale.transform: log needs every value above 0, but {len(bad)} value(s) are exactly 0. "
+                "Use scale.transform: log1p (log(1 + x), defined at 0), none, or auto (the EDA decides)"
+            )
+        else:
+            detail = (
+                f"scale.transform: {transform} is undefined for negative values, and {int((bad < 0).sum())} "
+                f"value(s) are negative (lowest {float(bad.min()):.4g}). Use scale.transform: none or auto"
+            )
+        checks.append(Check(f"{transform}_domain", column, bad.empty, detail))
+    return checks
+
+
 def failure_message(checks: list[Check], origin: str) -> str:
     """One readable paragraph naming every failed check."""
     failed = [c for c in checks if not c.success]
@@ -286,9 +319,9 @@ def contract(
         needed,
         params.validate.bounds or {},
         series_id=data.series_id,
-        positive=data.target if scale.transform == "log" else (),
     )
     checks = run_contract(frame, expectations, docs_dir)
+    checks += transform_domain_checks(frame, data.target, scale.transform)
     if data.series_id is None:
         checks.append(gap_check(frame[data.time_column], freq, params.validate.max_gaps))
     elif data.series_id in frame.columns and len(frame):

@@ -189,16 +189,30 @@ def test_gaps_are_counted_within_each_series(tmp_path):
     assert "1 of 2 series have more than 0 missing timestamp(s) at frequency D, e.g. b: 2" in message
 
 
-def test_a_log_transform_needs_positive_targets(tmp_path):
-    frame = _good(30)  # y starts at 0
-    params = parse_params(
+def _transform_params(transform: str) -> object:
+    return parse_params(
         {
             "data": {"source": "file", "target": ["y"]},
             "window": {"input_size": 3, "horizon": 1},
-            "scale": {"difference": "false", "transform": "log"},
+            "scale": {"difference": "false", "transform": transform},
         }
     )
-    message = failure_message(_checks(frame, params), "series.csv")
-    assert "expect_column_values_to_be_between on column 'y': 1 unexpected value(s)" in message
-    assert "scale.transform" in message
-    assert all(c.success for c in _checks(frame.assign(y=frame["y"] + 1), params))
+
+
+def test_log_on_zeros_says_so_in_words_and_names_log1p(tmp_path):
+    frame = _good(30)  # y starts at 0
+    message = failure_message(_checks(frame, _transform_params("log")), "series.csv")
+    assert "log_domain on column 'y'" in message
+    assert "log needs every value above 0, but 1 value(s) are exactly 0" in message
+    assert "Use scale.transform: log1p" in message
+    assert all(c.success for c in _checks(frame.assign(y=frame["y"] + 1), _transform_params("log")))
+    # log1p takes the zero; auto leaves the choice to the EDA, which only picks what the data allows.
+    assert all(c.success for c in _checks(frame, _transform_params("log1p")))
+    assert all(c.success for c in _checks(frame, _transform_params("auto")))
+
+
+def test_negative_values_rule_out_both_logarithms(tmp_path):
+    frame = _good(30).assign(y=lambda f: f["y"] - 5)
+    for transform in ("log", "log1p"):
+        message = failure_message(_checks(frame, _transform_params(transform)), "series.csv")
+        assert f"scale.transform: {transform} is undefined for negative values, and 5 value(s)" in message

@@ -23,7 +23,7 @@ def test_unknown_key_names_the_section_and_the_accepted_keys():
         ({"scale": {"train_fraction": 0.9, "val_fraction": 0.2}}, "test split remains"),
         ({"window": {"horizon": 0}}, "horizon and step must all be >= 1"),
         ({"tune": {"strategy": "genetic"}}, "tune.strategy is 'genetic'"),
-        ({"scale": {"transform": "sqrt"}}, "scale.transform is 'sqrt'; use none or log"),
+        ({"scale": {"transform": "sqrt"}}, "scale.transform is 'sqrt'; use auto, none, log or log1p"),
         ({"window": {"normalize": "mean"}}, "window.normalize is 'mean'; use none or last"),
         ({"scale": {"test_size": 18}}, "set scale.val_size and scale.test_size together"),
     ],

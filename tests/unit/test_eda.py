@@ -59,3 +59,43 @@ def test_many_series_vote_per_series_and_tolerate_a_constant_one():
     )
     assert advice.difference and "3 of 5 series call for differencing" in advice.difference_reason
     assert advice.season_period == 12 and summary["series"] == 5
+
+
+def _seasonal(level: np.ndarray, multiplicative: bool) -> np.ndarray:
+    season = np.sin(2 * np.pi * np.arange(level.size) / 12)
+    return level * (1 + 0.2 * season) if multiplicative else level + 5 * season
+
+
+def test_transform_follows_how_swings_grow_with_the_level_and_what_values_allow():
+    from tsforge.eda import recommend_transform
+
+    growing = np.linspace(20, 200, 144)
+    assert recommend_transform(_seasonal(growing, multiplicative=True), 12)[0] == "log"
+    flat = np.full(144, 100.0)
+    choice, reason = recommend_transform(_seasonal(flat, multiplicative=False), 12)
+    assert choice == "none" and "stays within a factor 2" in reason
+    with_zeros = np.maximum(_seasonal(growing, multiplicative=True) - 30, 0)
+    choice, reason = recommend_transform(with_zeros, 12)
+    assert choice == "log1p" and "zeros present" in reason
+    # A negative value in a later split rules logarithms out, whatever the training rows say.
+    choice, reason = recommend_transform(_seasonal(growing, multiplicative=True), 12, lowest=-1.0)
+    assert choice == "none" and "negative values" in reason
+
+
+def test_a_panel_takes_one_transform_that_every_series_allows():
+    from tsforge.eda import recommend_panel
+
+    growing = [_seasonal(np.linspace(20, 200, 120) * k, multiplicative=True) for k in (1, 2, 3)]
+    one_zero = growing[:2] + [np.r_[0.0, growing[2][1:]]]
+    bounds = np.arange(0, 121 * 3, 120)[:4]
+    splits = np.array([[[b, b + 84], [b + 84, b + 102], [b + 102, b + 120]] for b in bounds[:-1]])
+    for series, expected in ((growing, "log"), (one_zero, "log1p")):
+        advice, _ = recommend_panel(
+            np.concatenate(series),
+            splits,
+            bounds,
+            ("a", "b", "c"),
+            iqr_factor=1.5,
+            robust_outlier_fraction=0.5,
+        )
+        assert advice.transform == expected and "3 of 3 series are multiplicative" in advice.transform_reason

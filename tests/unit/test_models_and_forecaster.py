@@ -45,11 +45,11 @@ def test_rebuilding_from_the_saved_config_gives_the_same_architecture():
 
 
 def _data(
-    frame: pd.DataFrame, difference: bool, log: bool = False, normalize: bool = False
+    frame: pd.DataFrame, difference: bool, transform: str = "none", normalize: bool = False
 ) -> tuple[WindowedData, ForecastSpec]:
     levels = frame[["y"]].to_numpy(dtype=np.float64)
     spec_w = WindowSpec(12, 3)
-    unscaled = model_space(levels, 1, difference, log)
+    unscaled = model_space(levels, 1, difference, transform)
     scaler = AffineScaler.fit(unscaled[int(difference) : 160], ("y",), "standard")
     data = WindowedData(
         values=scaler.transform(unscaled),
@@ -61,7 +61,7 @@ def _data(
         normalize=normalize,
     )
     spec = ForecastSpec(
-        "date", ("y",), (), 12, 3, difference, "W-SAT", {"": scaler}, log=log, normalize=normalize
+        "date", ("y",), (), 12, 3, difference, "W-SAT", {"": scaler}, transform=transform, normalize=normalize
     )
     return data, spec
 
@@ -82,19 +82,23 @@ def test_same_data_code_and_params_give_the_same_weights(seasonal_frame):
 
 
 @pytest.mark.parametrize(
-    ("difference", "log", "normalize"),
+    ("difference", "transform", "normalize"),
     [
-        (False, False, False),
-        (True, False, False),
-        (False, True, True),
-        (True, True, False),
-        (False, False, True),
+        (False, "none", False),
+        (True, "none", False),
+        (False, "log", True),
+        (True, "log", False),
+        (False, "none", True),
+        (False, "log1p", True),
+        (True, "log1p", False),
     ],
 )
-def test_forecasts_are_in_original_units_and_undo_every_transform(seasonal_frame, difference, log, normalize):
+def test_forecasts_are_in_original_units_and_undo_every_transform(
+    seasonal_frame, difference, transform, normalize
+):
     """A network that outputs exactly the model-space truth must reproduce the true levels,
     whatever the transform (differences, logarithms, window-relative targets)."""
-    data, spec = _data(seasonal_frame, difference, log, normalize)
+    data, spec = _data(seasonal_frame, difference, transform, normalize)
     levels = seasonal_frame[["y"]].to_numpy()
     truth = to_model_space(levels, spec)
 
@@ -160,3 +164,88 @@ def test_every_learning_rate_schedule_trains(seasonal_frame, schedule):
     assert len(history["loss"]) == 3 and all(np.isfinite(history["val_loss"]))
     if schedule == "plateau":
         assert "learning_rate" in history  # ReduceLROnPlateau reports the rate it used
+
+
+def _hp(**values: object) -> kt.HyperParameters:
+    hp = kt.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return hp
+
+
+def test_mlp_family_and_a_shorter_input_size_read_only_the_last_steps():
+    import keras
+
+    model = build_model(_hp(family="mlp", input_size=4, num_layers=2), ModelSpec(12, 1, 3, 1), SPACE)
+    assert model.output_shape == (None, 3, 1)
+    assert not any(isinstance(layer, keras.layers.LSTM | keras.layers.GRU) for layer in model.layers)
+    x = np.random.default_rng(0).normal(size=(5, 12, 1)).astype("float32")
+    changed_early = x.copy()
+    changed_early[:, :8] += 10.0  # steps the network must not read
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), model.predict(changed_early, verbose=0), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="longer than the windows"):
+        build_model(_hp(input_size=20), ModelSpec(12, 1, 3, 1), SPACE)
+
+
+def test_trials_with_different_losses_are_compared_on_validation_mae(seasonal_frame):
+    from tsforge.training import OBJECTIVE
+
+    data, _ = _data(seasonal_frame, difference=False)
+    for loss in ("mse", "mae", "huber"):
+        _, history = train_best(
+            _hp(loss=loss, num_layers=1, cell="gru"), SPACE, data, epochs=1, patience=1, seed=1
+        )
+        assert OBJECTIVE == "val_mae" and np.isfinite(history[OBJECTIVE][0])
+
+
+def test_an_ensemble_is_the_median_of_its_members_and_is_served_as_one_model(
+    seasonal_frame, mlflow_store, tmp_path: Path
+):
+    from tsforge.forecaster import load_network
+    from tsforge.models import combine
+    from tsforge.training import train_members
+
+    data, spec = _data(seasonal_frame, difference=False, transform="log1p", normalize=True)
+    candidates = [("0", _hp(family="mlp", num_layers=1)), ("1", _hp(num_layers=1, cell="gru"))]
+    members = train_members(candidates, SPACE, data, seeds=2, epochs=1, patience=1, seed=3)
+    assert [(m.trial_id, m.seed) for m in members] == [("0", 3), ("0", 4), ("1", 3), ("1", 4)]
+    ensemble = combine([m.model for m in members], "median")
+    x, _ = gather_windows(data.values, data.test[:7], data.window, 1, True)
+    each = np.stack([m.model.predict(x, verbose=0) for m in members])
+    np.testing.assert_allclose(ensemble.predict(x, verbose=0), np.median(each, axis=0), rtol=1e-5, atol=1e-6)
+    ensemble.save(tmp_path / "model.keras")
+    spec.save(tmp_path / "spec.json")
+    reloaded = load_network(tmp_path / "model.keras")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), ensemble.predict(x, verbose=0), rtol=1e-5)
+    history = seasonal_frame.tail(20).reset_index(drop=True)
+    with mlflow.start_run():
+        uri = log_forecaster(tmp_path / "model.keras", tmp_path / "spec.json", history.copy(), ensemble, spec)
+    # Dates as ISO text: the JSON route of `mlflow models serve` sends them so.
+    served = mlflow.pyfunc.load_model(uri).predict(
+        history.assign(date=history["date"].dt.strftime("%Y-%m-%d"))
+    )
+    np.testing.assert_allclose(
+        served["y"].to_numpy(), forecast_frame(ensemble, history, spec)["y"].to_numpy(), rtol=1e-5
+    )
+
+
+def test_log1p_forecasts_of_a_series_with_zeros_come_back_in_its_units(seasonal_frame):
+    """An oracle network through log1p + window-relative targets returns the exact levels,
+    zeros included; log on the same history is refused in words."""
+    frame = seasonal_frame.assign(y=np.maximum(seasonal_frame["y"] - seasonal_frame["y"].median(), 0.0))
+    assert (frame["y"] == 0).any()
+    data, spec = _data(frame, difference=False, transform="log1p", normalize=True)
+    levels = frame[["y"]].to_numpy()
+    truth = to_model_space(levels, spec)
+
+    class Oracle:
+        def predict(self, x: np.ndarray, verbose: int = 0) -> np.ndarray:
+            return gather_windows(truth, data.test, data.window, 1, True)[1]
+
+    got = forecast_origins(Oracle(), levels, data.test, spec)
+    np.testing.assert_allclose(got, np.stack([levels[o : o + 3, :1] for o in data.test]), atol=1e-6)
+    log_spec = ForecastSpec("date", ("y",), (), 12, 3, False, "W-SAT", spec.scalers, transform="log")
+    with pytest.raises(ValueError, match="needs every value above 0"):
+        forecast_frame(Oracle(), frame.tail(20).assign(y=0.0), log_spec)

@@ -57,12 +57,12 @@ def test_rolling_folds_step_back_from_the_validation_split_without_overlap():
 
 def test_best_objective_reads_histories_dicts_and_numbers():
     class History:
-        history = {"val_loss": [0.5, 0.2, float("nan")]}
+        history = {"val_mae": [0.5, 0.2, float("nan")], "val_loss": [0.1, 0.1, 0.1]}
 
-    assert best_objective([History()]) == 0.2
-    assert best_objective({"val_loss": 0.3}) == 0.3
+    assert best_objective([History()]) == 0.2  # the objective is validation MAE, not the loss
+    assert best_objective({"val_mae": 0.3}) == 0.3
     assert best_objective(0.7) == 0.7
-    assert best_objective([{"val_loss": float("nan")}]) == float("inf")
+    assert best_objective([{"val_mae": float("nan")}]) == float("inf")
 
 
 def test_distributed_role_follows_keras_tuner_variables():
@@ -128,8 +128,8 @@ def test_rolling_origin_folds_score_a_trial_by_their_mean(tmp_path: Path, mlflow
     (trial,) = tuner.oracle.trials.values()
     client = mlflow.MlflowClient()
     (child,) = children
-    fold0 = min(m.value for m in client.get_metric_history(child.info.run_id, "fold0.val_loss"))
-    last = min(m.value for m in client.get_metric_history(child.info.run_id, "val_loss"))
+    fold0 = min(m.value for m in client.get_metric_history(child.info.run_id, "fold0.val_mae"))
+    last = min(m.value for m in client.get_metric_history(child.info.run_id, "val_mae"))
     assert trial.score == pytest.approx((fold0 + last) / 2, rel=1e-5)
 
 
