@@ -115,6 +115,8 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "scale": {"val_size": 6, "test_size": 6, "transform": "log", "difference": "false"},
         "window": {"input_size": 12, "horizon": 6, "normalize": "last"},
         "evaluate": {"season_period": 12},
+        # The final model is the median of the two trials' networks.
+        "train": {"epochs": 2, "patience": 1, "ensemble_trials": 2, "ensemble_combine": "median"},
     }
     files = {"data/external/items.csv": _m3_long_csv(M3_IDS)}
     return make_project(tmp_path_factory.mktemp("many"), override, files)
@@ -147,7 +149,9 @@ def test_many_series_train_one_global_model(many: Path):
     own = np.log(levels[starts[0] : series["split"][0, 0, 1]])  # its log levels, training rows only
     assert scalers["N1402"]["offset"][0] == pytest.approx(own.mean(), rel=1e-6)
     spec = json.loads((many / "models/forecast_spec.json").read_text())
-    assert spec["log"] and spec["normalize"] and spec["series_id"] == "item"
+    assert spec["transform"] == "log" and spec["normalize"] and spec["series_id"] == "item"
+    ensemble = json.loads((many / "reports/training.json").read_text())["ensemble"]
+    assert len(ensemble["members"]) == 2 and ensemble["combine"] == "median"
     metrics = json.loads((many / "reports/metrics.json").read_text())
     assert metrics["series"] == len(M3_IDS) and metrics["test_windows"] == len(M3_IDS)
     assert all(math.isfinite(metrics[m]["smape"]) for m in ("model", "naive", "seasonal_naive", "theta"))
