@@ -112,6 +112,17 @@ def retrain_job(root: Path) -> int:
     return 1 if record.status == "failed" else 0
 
 
+def _worker_count(text: str) -> int:
+    """``--workers``: a whole number of at least 1 (0 would report a search that never ran)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tsforge`` command."""
     parser = argparse.ArgumentParser(prog="tsforge", description=__doc__)
@@ -130,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     tune_cmd = commands.add_parser(
         "tune", help="run the search now, in keras-tuner's distributed mode with --workers N"
     )
-    tune_cmd.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    tune_cmd.add_argument(
+        "--workers", type=_worker_count, default=1, help="worker processes, at least 1 (default 1)"
+    )
     args = parser.parse_args(argv)
     if args.command == "retrain":
         return retrain_job(args.project)

@@ -114,8 +114,67 @@ def alias_history(name: str) -> list[dict[str, Any]]:
     return _history(name)
 
 
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``"1-3, 5"``: a registry retrained nightly holds hundreds."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
+
+
+def versions(name: str) -> list[int]:
+    """The version numbers of registered model ``name``, ascending (empty if it has none).
+
+    Args:
+        name: Registered model name.
+
+    Returns:
+        Version numbers.
+    """
+    found = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
+    return sorted(int(v.version) for v in found)
+
+
+def require_version(name: str, version: str) -> None:
+    """Check that ``version`` of ``name`` exists, naming the versions that do if it does not.
+
+    Args:
+        name: Registered model name.
+        version: The version asked for, as typed.
+
+    Raises:
+        TsforgeError: ``version`` is not a version of ``name``.
+    """
+    try:
+        mlflow.MlflowClient().get_model_version(name, str(version))
+        return
+    except MlflowException:
+        pass  # not found, or not a number: say which versions exist instead
+    existing = versions(name)
+    if not existing:
+        raise TsforgeError(f"{name} has no registered versions yet; `dvc repro` registers one.")
+    raise TsforgeError(f"{name} has no version {version}; existing versions: {_ranges(existing)}.")
+
+
 def move_alias(name: str, alias: str, version: str, reason: str) -> None:
-    """Point ``alias`` at ``version`` and append the move to the alias history."""
+    """Point ``alias`` at ``version`` and append the move to the alias history.
+
+    Args:
+        name: Registered model name.
+        alias: Alias to move (``champion`` / ``challenger``).
+        version: Target version.
+        reason: Why, as recorded in the alias history.
+
+    Raises:
+        TsforgeError: ``version`` does not exist.
+    """
+    require_version(name, version)
     client = mlflow.MlflowClient()
     previous = None
     try:

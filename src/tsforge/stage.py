@@ -90,8 +90,20 @@ def load_layout(series: Any) -> Any:
 
 
 def start_tracking(experiment: str) -> str:
-    """Configure MLflow for a stage: MLFLOW_TRACKING_URI if set, else the project's mlflow.db."""
+    """Configure MLflow for a stage: MLFLOW_TRACKING_URI if set, else the project's mlflow.db.
+
+    Runs of this experiment that a dead process of this host left RUNNING are ended as
+    KILLED first, so the UI shows no run that never ends.
+
+    Args:
+        experiment: Experiment name (``tracking.experiment``).
+
+    Returns:
+        The experiment id.
+    """
     from tsforge import tracking
 
     uri = tracking.resolve_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), ROOT)
-    return tracking.configure(uri, experiment, ROOT)
+    experiment_id = tracking.configure(uri, experiment, ROOT)
+    tracking.end_dead_runs(experiment_id)
+    return experiment_id

@@ -6,14 +6,25 @@ Called from a stage's ``main``; nothing here runs at import time.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import socket
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 
 from tsforge.config import load_params
 from tsforge.errors import TsforgeError
+
+logger = logging.getLogger(__name__)
+
+# Which process opened a run: a run left RUNNING by a process that is gone is a zombie.
+PID_TAG = "tsforge.pid"
+HOST_TAG = "tsforge.host"
 
 
 def resolve_tracking_uri(env_uri: str | None, root: Path) -> str:
@@ -114,11 +125,111 @@ def lineage_tags(root: Path, inputs: Mapping[str, Path], params_file: Path) -> d
         params_file: params.yaml, hashed as a whole.
 
     Returns:
-        ``git_commit``, ``git_dirty``, ``params_md5`` and ``data.<name>.md5`` tags.
+        ``git_commit``, ``git_dirty``, ``params_md5``, ``data.<name>.md5`` and the
+        :func:`process_tags`.
     """
     commit, dirty = git_state(root)
-    tags = {"git_commit": commit, "git_dirty": str(dirty).lower(), "params_md5": file_md5(params_file)}
+    tags = {
+        "git_commit": commit,
+        "git_dirty": str(dirty).lower(),
+        "params_md5": file_md5(params_file),
+        **process_tags(),
+    }
     for name, path in inputs.items():
         if path.is_file():
             tags[f"data.{name}.md5"] = file_md5(path)
     return tags
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming the process that opens a run, so that a run it leaves behind can be ended.
+
+    Returns:
+        ``tsforge.pid`` and ``tsforge.host``.
+    """
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists on this host (True only when that is certain).
+
+    Args:
+        pid: A process id.
+
+    Returns:
+        True if the process does not exist.
+    """
+    if pid <= 0:  # os.kill would address a process group, not one process
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, owned by another user
+        return False
+    return False
+
+
+def _dead_pid(run: Run) -> int | None:
+    """The run's pid if it names a process of this host that is gone, else None."""
+    try:
+        pid = int(run.data.tags.get(PID_TAG, ""))
+    except ValueError:
+        return None
+    return pid if process_gone(pid) else None
+
+
+def _zombie_candidates(client: mlflow.MlflowClient, experiment_id: str, host: str) -> list[Run]:
+    """Runs of the experiment that are RUNNING, tagged with ``host`` and a pid that is gone."""
+    query = f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
+    found: list[Run] = []
+    token: str | None = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=query, page_token=token)
+        found.extend(run for run in page if _dead_pid(run) is not None)
+        token = page.token
+        if not token:
+            return found
+
+
+def end_dead_runs(experiment_id: str) -> list[str]:
+    """End as KILLED the runs of an experiment that a dead process of this host left RUNNING.
+
+    A stage killed by SIGKILL, the OOM killer or a power cut cannot end its run. Runs of
+    live processes, of other hosts and without the :func:`process_tags` are left alone.
+
+    Args:
+        experiment_id: The experiment to clean.
+
+    Returns:
+        The ids of the runs ended.
+    """
+    client = mlflow.MlflowClient()
+    host = socket.gethostname()
+    ended: list[str] = []
+    try:
+        candidates = _zombie_candidates(client, experiment_id, host)
+    except MlflowException as exc:  # housekeeping must not stop the stage
+        logger.warning("could not look for runs left RUNNING by dead processes: %s", exc)
+        return ended
+    for run in candidates:
+        run_id = run.info.run_id
+        try:
+            # Read again: a resumed run (tune) is RUNNING again and re-tagged by its new process.
+            fresh = client.get_run(run_id)
+            pid = _dead_pid(fresh)
+            if fresh.info.status != "RUNNING" or pid is None:
+                continue
+            client.set_terminated(run_id, "KILLED")
+        except MlflowException as exc:
+            logger.warning("could not end run %s left RUNNING by a dead process: %s", run_id, exc)
+            continue
+        logger.warning(
+            "ended MLflow run %s (%s) as KILLED: process %d on %s that ran it is gone",
+            run_id,
+            fresh.data.tags.get("stage", fresh.info.run_name),
+            pid,
+            host,
+        )
+        ended.append(run_id)
+    return ended
