@@ -11,6 +11,7 @@ import pandas as pd
 
 from tsforge import panel, stage
 from tsforge.config import load_params
+from tsforge.eda import choose_trend_treatment
 from tsforge.panel import Layout
 from tsforge.scaling import fill_missing, series_split
 
@@ -28,10 +29,10 @@ def main() -> None:
     raw = pd.read_parquet(stage.RAW_SERIES)
     frame, filled = fill_missing(raw, list(data.columns), scale.fill, data.series_id)
     method, method_reason = _choice(scale.method, advice["scaler"], advice["scaler_reason"])
-    difference, difference_reason = _choice(
-        scale.difference, advice["difference"], advice["difference_reason"]
+    trend = choose_trend_treatment(
+        params.window.normalize, scale.difference, bool(advice["difference"]), advice["difference_reason"]
     )
-    difference = str(difference).lower() == "true"
+    difference, difference_reason = trend.difference, trend.difference_reason
     transform, transform_reason = _choice(
         scale.transform, advice.get("transform", "none"), advice.get("transform_reason", "")
     )
@@ -60,6 +61,7 @@ def main() -> None:
         lost_rows=np.int64(lost_rows),
         difference=np.bool_(difference),
         transform=np.str_(transform),
+        normalize=np.bool_(trend.normalize == "last"),
     )
     rows = split_rows[:, :, 1] - split_rows[:, :, 0]
     stage.write_json(
@@ -71,6 +73,8 @@ def main() -> None:
             "difference_reason": difference_reason,
             "transform": transform,
             "transform_reason": transform_reason,
+            "normalize": trend.normalize,
+            "normalize_reason": trend.normalize_reason,
             "fill_policy": scale.fill,
             "filled_values": filled,
             "series": len(layout.names),

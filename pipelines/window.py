@@ -20,7 +20,8 @@ def main() -> None:
     stage.save_arrays(
         stage.WINDOWS,
         spec=np.array([spec.input_size, spec.horizon, spec.step]),
-        normalize=np.bool_(cfg.normalize == "last"),
+        # Resolved by the scale stage (window.normalize auto follows the EDA's trend finding).
+        normalize=np.bool_(series["normalize"]),
         **origins,
     )
     stage.write_json(
@@ -29,7 +30,7 @@ def main() -> None:
             "input_size": spec.input_size,
             "horizon": spec.horizon,
             "step": spec.step,
-            "normalize": cfg.normalize,
+            "normalize": "last" if bool(series["normalize"]) else "none",
             "series": len(layout.names),
             **{k: len(v) for k, v in origins.items()},
         },

@@ -78,7 +78,7 @@ class WindowConfig:
     input_size: int = 52
     horizon: int = 4
     step: int = 1
-    normalize: str = "none"
+    normalize: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -257,8 +257,10 @@ def _check_choices(params: Params) -> None:
         raise ConfigError(
             f"params.yaml: scale.transform is '{params.scale.transform}'; use auto, none, log or log1p."
         )
-    if params.window.normalize not in {"none", "last"}:
-        raise ConfigError(f"params.yaml: window.normalize is '{params.window.normalize}'; use none or last.")
+    if params.window.normalize not in {"auto", "none", "last"}:
+        raise ConfigError(
+            f"params.yaml: window.normalize is '{params.window.normalize}'; use auto, none or last."
+        )
 
 
 def _check_train(train: TrainConfig) -> None:

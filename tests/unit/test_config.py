@@ -24,7 +24,7 @@ def test_unknown_key_names_the_section_and_the_accepted_keys():
         ({"window": {"horizon": 0}}, "horizon and step must all be >= 1"),
         ({"tune": {"strategy": "genetic"}}, "tune.strategy is 'genetic'"),
         ({"scale": {"transform": "sqrt"}}, "scale.transform is 'sqrt'; use auto, none, log or log1p"),
-        ({"window": {"normalize": "mean"}}, "window.normalize is 'mean'; use none or last"),
+        ({"window": {"normalize": "mean"}}, "window.normalize is 'mean'; use auto, none or last"),
         ({"scale": {"test_size": 18}}, "set scale.val_size and scale.test_size together"),
     ],
 )

@@ -99,3 +99,20 @@ def test_a_panel_takes_one_transform_that_every_series_allows():
             robust_outlier_fraction=0.5,
         )
         assert advice.transform == expected and "3 of 3 series are multiplicative" in advice.transform_reason
+
+
+def test_a_trend_is_treated_once_by_window_relative_levels_unless_params_say_otherwise():
+    from tsforge.eda import choose_trend_treatment
+
+    auto = choose_trend_treatment("auto", "auto", True, "ADF p-value 0.9")
+    assert auto.normalize == "last" and not auto.difference
+    assert "window-relative" in auto.difference_reason
+    flat = choose_trend_treatment("auto", "auto", False, "stationary")
+    assert flat.normalize == "none" and not flat.difference
+    # Windows kept in levels: the trend falls back to differencing.
+    levels = choose_trend_treatment("none", "auto", True, "ADF p-value 0.9")
+    assert levels.normalize == "none" and levels.difference
+    forced = choose_trend_treatment("last", "true", False, "stationary")
+    assert (
+        forced.normalize == "last" and forced.difference and "set in params.yaml" in forced.difference_reason
+    )
