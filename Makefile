@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: help setup run test test-all lint bench ui serve clean
+.PHONY: help setup run test test-all lint bench bench-accuracy ui serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -39,6 +39,13 @@ lint: setup  ## ruff and mypy
 
 bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~17 min)
 	$(BIN)/python -m bench.run
+
+# Not part of `make test`. ARGS picks datasets or a smoke test, e.g.
+#   make bench-accuracy ARGS='--datasets m3-monthly,airpassengers'
+#   make bench-accuracy ARGS='--datasets airpassengers --quick'   (about a minute)
+#   make bench-accuracy ARGS=--report                             (re-render ACCURACY.md only)
+bench-accuracy: setup  ## accuracy suite: one dvc repro per dataset -> bench/ACCURACY.md, bench/accuracy.json (hours)
+	$(BIN)/python -m bench.accuracy $(ARGS)
 
 ui: setup  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000

