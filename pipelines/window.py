@@ -17,6 +17,7 @@ def main() -> None:
     series = np.load(stage.PROCESSED)
     layout = stage.load_layout(series)
     origins = panel.origins(layout, series["split"], spec, int(series["lost_rows"]))
+    panel.require_windows(origins)
     stage.save_arrays(
         stage.WINDOWS,
         spec=np.array([spec.input_size, spec.horizon, spec.step]),

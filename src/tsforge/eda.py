@@ -212,8 +212,10 @@ def recommend(
             f"{outliers:.1%} of values are IQR outliers (<= {robust_outlier_fraction:.1%}): "
             "mean/std scaling is safe"
         )
-    train = target[split.train[0] : split.train[1]]
-    later = target[split.train[1] :]
+    train_stop = split.train[1] if split.train[1] - split.train[0] >= 2 else split.test[0]
+    # A short series of a panel may lack training rows: judge it on every row before its test.
+    train = target[split.train[0] : train_stop]
+    later = target[train_stop:]
     lo, hi = float(np.nanmin(train)), float(np.nanmax(train))
     outside = float(np.mean((later < lo) | (later > hi))) if len(later) else 0.0
     reasons = []

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tsforge.errors import ConfigError
 from tsforge.scaling import AffineScaler, Split, model_space
 from tsforge.windowing import WindowSpec, window_origins
 
@@ -150,10 +151,29 @@ def fit_scalers(
     """
     scalers = {}
     for i, (name, start, _) in enumerate(layout.spans()):
-        train_stop = int(split_rows[i, 0, 1])
-        # The contract guarantees every series training rows (its length check).
-        scalers[name] = AffineScaler.fit(unscaled[start + lost_rows : train_stop], columns, method)
+        stop = int(split_rows[i, 0, 1])
+        if stop - (start + lost_rows) < MIN_SCALER_ROWS:
+            # A short series of a panel may have (almost) no training rows: it only gives test
+            # windows. Its scaler then uses every row before its test split, never the test.
+            stop = int(split_rows[i, 2, 0])
+        scalers[name] = AffineScaler.fit(unscaled[start + lost_rows : stop], columns, method)
     return scalers
+
+
+MIN_SCALER_ROWS = 8
+"""Fewest training rows a per-series scaler is fitted on; with fewer (a mean and spread of a
+handful of values are noise) it uses every row before the series' test split."""
+
+
+def require_windows(origins: Mapping[str, np.ndarray]) -> None:
+    """Refuse a windowing that leaves a split without windows, saying what to change."""
+    empty = [name for name in ("train", "val", "test") if len(origins.get(name, ())) == 0]
+    if empty:
+        raise ConfigError(
+            f"no {' or '.join(empty)} windows: no series is long enough for window.input_size + "
+            "window.horizon rows inside those splits. Shorten window.input_size (or scale.val_size / "
+            "scale.test_size), or add history."
+        )
 
 
 def require_scalers(scalers: Mapping[str, AffineScaler], names: Sequence[str]) -> None:

@@ -41,8 +41,9 @@ def min_rows(
         spec: Window geometry.
         split_of: ``rows -> Split`` (such as :func:`tsforge.scaling.series_split`).
         lost_rows: Leading rows without usable inputs (one when differencing).
-        need_train: Whether the series itself needs a training window; with many series
-            a short one may contribute only validation and test windows.
+        need_train: Whether the series needs a window in every split; with many series a
+            short one may contribute only its test window (training and validation windows
+            come from the longer series, and its scaler from the rows before its test split).
 
     Returns:
         The minimum row count.
@@ -50,7 +51,7 @@ def min_rows(
     n = spec.input_size + spec.horizon
     while True:
         split = split_of(n)
-        bounds = (split.train, split.val, split.test) if need_train else (split.val, split.test)
+        bounds = (split.train, split.val, split.test) if need_train else (split.test,)
         if all(len(window_origins(a, b, spec, lost_rows)) for a, b in bounds):
             return n
         n += 1

@@ -109,3 +109,25 @@ def test_seasonal_naive_never_reaches_into_the_previous_series():
         LEVELS, np.array([30]), 2, 1, period=1, history=100, starts=LAYOUT.starts_of(np.array([30]))
     )
     assert theta.min() > 1000  # fitted on series b only
+
+
+def test_a_short_series_gives_only_its_test_window_and_scales_on_the_rows_before_it():
+    """M1 quarterly has series of 18 rows with a horizon of 8: they cannot give validation
+    windows, but must still be forecast and scored."""
+    from tsforge.validation import min_rows
+
+    spec = WindowSpec(6, 4)
+    assert min_rows(spec, lambda n: series_split(n, FIXED), need_train=False) == 10
+    short = np.arange(10.0)[:, None] + 500
+    levels = np.concatenate([LEVELS[20:], short])
+    layout = Layout.from_ids(["b"] * 30 + ["short"] * 10)
+    rows = panel.splits(layout, lambda n: series_split(n, FIXED))
+    origins = panel.origins(layout, rows, spec, lost_rows=0)
+    of_series = {k: set(layout.series_of(v).tolist()) for k, v in origins.items()}
+    assert of_series == {"train": {0}, "val": {0}, "test": {0, 1}}
+    scalers = panel.fit_scalers(levels, layout, rows, ("y",), method="standard", lost_rows=0)
+    # Its 2 training rows are too few: the scaler uses the 6 rows before its test split.
+    assert scalers["short"].offset[0] == pytest.approx(short[:6].mean())
+    panel.require_windows(origins)
+    with pytest.raises(Exception, match="no train or val windows"):
+        panel.require_windows({"train": np.empty(0), "val": np.empty(0), "test": origins["test"]})
