@@ -4,14 +4,13 @@ units, then register the model and run the champion/challenger gate."""
 import logging
 from pathlib import Path
 
-import keras
 import mlflow
 import numpy as np
 
 from tsforge import evaluation as ev
 from tsforge import registry, stage, tracking
 from tsforge.config import load_params
-from tsforge.forecaster import ForecastSpec, forecast_origins, forecast_samples, has_dropout
+from tsforge.forecaster import ForecastSpec, forecast_origins, forecast_samples, has_dropout, load_network
 from tsforge.panel import Layout
 
 log = logging.getLogger(__name__)
@@ -30,14 +29,6 @@ def _champion_forecasts(
         # Series the champion never saw: it cannot forecast today's data, so it cannot hold on.
         log.warning("the champion cannot be re-scored on the current data (%s); it is not compared", exc)
         return None
-
-
-def _mase_scales(levels: np.ndarray, layout: Layout, split_rows: np.ndarray, period: int) -> np.ndarray:
-    """MASE scale per series: in-sample seasonal-naive error on every row before its test split."""
-    test_starts = split_rows[:, 2, 0]
-    return np.array(
-        [ev.mase_scale(levels[a:b, 0], period) for a, b in zip(layout.bounds[:-1], test_starts, strict=True)]
-    )
 
 
 def _plots(
@@ -77,11 +68,12 @@ def main() -> None:
     period = params.evaluate.season_period or int(
         stage.read_json(stage.REPORTS / "eda.json")["season_period"]
     )
-    scales = _mase_scales(levels, layout, series["split"], period)
+    # Per series and target: in-sample seasonal-naive error on every row before the test split.
+    scales = ev.mase_scales(levels, layout.bounds[:-1], series["split"][:, 2, 0], period, n_targets)
     of_series = layout.series_of(origins)
 
     actual = ev.actuals(levels, origins, horizon, n_targets)
-    model = keras.models.load_model(stage.NETWORK)
+    model = load_network(stage.NETWORK)
     forecasts = {
         "model": forecast_origins(model, levels, origins, spec, layout=layout),
         **ev.baselines(
@@ -113,14 +105,20 @@ def main() -> None:
         "series": len(layout.names),
         "test_windows": len(origins),
         "horizon": horizon,
-        "averaged": "per series, then over series",
         **metrics,
     }
+    # metrics.json holds numbers only (`dvc exp show --csv` makes a column of every key).
+    log.info(
+        "metrics per series, then averaged over %d series; MASE scales each target by its own "
+        "in-sample seasonal-naive error (period %d)",
+        len(layout.names),
+        period,
+    )
     if params.evaluate.intervals and not has_dropout(model):
-        report["intervals"] = {
-            "unavailable": "the trained model has no dropout, so Monte Carlo dropout gives no spread; "
+        log.warning(
+            "no intervals: the trained model has no dropout, so Monte Carlo dropout gives no spread; "
             "give tune.space.dropout a range above 0 (or fix it above 0) to get intervals"
-        }
+        )
     elif params.evaluate.intervals:
         samples = forecast_samples(
             model, levels, origins, spec, samples=params.evaluate.interval_samples, seed=0, layout=layout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,19 @@ import numpy as np
 import pandas as pd
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
+Fit = Callable[[np.ndarray, int], np.ndarray]
+
+log = logging.getLogger(__name__)
+
+ETS_MAX_SEASON = 24
+"""Longest season statsforecast's ETS models (like R's ``forecast::ets``); beyond it the ETS
+baseline fits a non-seasonal ETS to the classically deseasonalised history instead."""
+
+ETS_MIN_ROWS = 7
+"""Fewest rows statsforecast's AutoETS fits (it refuses 6 or fewer as "tiny datasets")."""
+
+THETA_MIN_ROWS = 4
+"""Fewest rows statsforecast's Theta fits (3 or fewer are "tiny datasets")."""
 
 
 def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -46,25 +61,83 @@ def mase_scale(train: np.ndarray, period: int) -> float:
     """In-sample mean absolute error of the seasonal-naive forecast on the training split.
 
     Args:
-        train: Training-split target values in original units.
+        train: Training-split values of one target in original units.
         period: Seasonal period (1 for plain naive).
 
     Returns:
-        The MASE denominator.
+        The MASE denominator (NaN when the in-sample error is 0: a constant history).
     """
     period = period if len(train) > period else 1
     scale = float(np.mean(np.abs(train[period:] - train[:-period])))
     return scale if scale > 0 else float("nan")
 
 
-def score(actual: np.ndarray, forecast: np.ndarray, scale: float) -> dict[str, float]:
-    """RMSE, MAE, MAPE, sMAPE and MASE of ``forecast`` against ``actual``."""
+def mase_scales(
+    levels: np.ndarray, starts: np.ndarray, test_starts: np.ndarray, period: int, n_targets: int
+) -> np.ndarray:
+    """MASE scale of every series and every target: :func:`mase_scale` on the series' rows
+    before its test split, one target column at a time.
+
+    Each target gets its own scale so that, with several targets, a target in large units
+    does not dominate the score: :func:`mase` divides each target's errors by its own scale.
+
+    Args:
+        levels: Stacked series in original units, targets first.
+        starts: First row of each series.
+        test_starts: First test row of each series (same order).
+        period: Seasonal period.
+        n_targets: Target columns.
+
+    Returns:
+        Scales of shape (series, n_targets).
+    """
+    values = np.asarray(levels, dtype=np.float64)
+    return np.array(
+        [
+            [mase_scale(values[int(a) : int(b), target], period) for target in range(n_targets)]
+            for a, b in zip(starts, test_starts, strict=True)
+        ],
+        dtype=np.float64,
+    ).reshape(len(starts), n_targets)
+
+
+def mase(actual: np.ndarray, forecast: np.ndarray, scale: float | np.ndarray) -> float:
+    """Mean absolute scaled error: each target's errors divided by that target's scale.
+
+    Args:
+        actual: Actual values; the last axis is the target axis when ``scale`` is an array.
+        forecast: Forecasts, same shape.
+        scale: One scale for every value, or one per target (shape ``(targets,)``).
+
+    Returns:
+        The mean over targets of MAE / scale; targets whose scale is undefined (NaN: a
+        constant history) are left out, NaN when none is defined.
+    """
+    errors = np.abs(np.asarray(actual, dtype=np.float64) - np.asarray(forecast, dtype=np.float64))
+    scales = np.asarray(scale, dtype=np.float64)
+    if scales.ndim == 0:
+        return float(np.mean(errors) / scales)
+    if scales.ndim != 1 or errors.shape[-1] != len(scales):
+        raise ValueError(
+            f"mase: {scales.shape} scales for values of shape {errors.shape}; give one scale or one "
+            "per target (the last axis)"
+        )
+    per_target = errors.reshape(-1, len(scales)).mean(axis=0) / scales
+    defined = np.isfinite(per_target)
+    return float(per_target[defined].mean()) if defined.any() else float("nan")
+
+
+def score(actual: np.ndarray, forecast: np.ndarray, scale: float | np.ndarray) -> dict[str, float]:
+    """RMSE, MAE, MAPE, sMAPE and MASE of ``forecast`` against ``actual``.
+
+    ``scale`` is one MASE scale or one per target (the last axis of ``actual``), see :func:`mase`.
+    """
     return {
         "rmse": rmse(actual, forecast),
         "mae": mae(actual, forecast),
         "mape": mape(actual, forecast),
         "smape": smape(actual, forecast),
-        "mase": mae(actual, forecast) / scale,
+        "mase": mase(actual, forecast, scale),
     }
 
 
@@ -130,6 +203,111 @@ def seasonal_naive_drift(
     return base + drift[:, None, :] * lag[None, :, None]
 
 
+def _naive_path(past: np.ndarray, horizon: int) -> np.ndarray:
+    return np.repeat(past[-1:], horizon)
+
+
+def _decompose(past: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Classical decomposition (moving averages), multiplicative when every value is positive
+    and every seasonal index is at least 0.01, additive otherwise (statsforecast's rule for Theta).
+
+    Returns:
+        The seasonally adjusted history, the next season's indices (one per step after the
+        history, repeating) and whether they multiply.
+    """
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
+    multiplicative = bool(past.min() > 0)
+    seasonal = seasonal_decompose(
+        past, model="multiplicative" if multiplicative else "additive", period=period
+    )
+    indices = np.asarray(seasonal.seasonal)
+    if multiplicative and indices.min() < 0.01:
+        multiplicative = False
+        indices = np.asarray(seasonal_decompose(past, model="additive", period=period).seasonal)
+    adjusted = past / indices if multiplicative else past - indices
+    return adjusted, indices[len(past) - period :], multiplicative
+
+
+def _theta_fit(past: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    from statsforecast.models import Theta
+
+    model = Theta(season_length=max(period, 1), decomposition_type="multiplicative")
+    return np.asarray(model.forecast(y=past, h=horizon)["mean"])
+
+
+def _ets_fit(past: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    from statsforecast.models import AutoETS
+
+    seasonal = period > 1 and len(past) >= 2 * period
+    if not seasonal or period <= ETS_MAX_SEASON:
+        model = AutoETS(season_length=period if seasonal else 1, model="ZZZ", damped=None)
+        return np.asarray(model.forecast(y=past, h=horizon)["mean"])
+    adjusted, season, multiplicative = _decompose(past, period)
+    level = np.asarray(
+        AutoETS(season_length=1, model="ZZZ", damped=None).forecast(y=adjusted, h=horizon)["mean"]
+    )
+    steps = season[np.arange(horizon) % period]
+    return level * steps if multiplicative else level + steps
+
+
+def _per_origin(
+    name: str,
+    fits: list[tuple[int, Fit]],
+    levels: np.ndarray,
+    origins: np.ndarray,
+    *,
+    horizon: int,
+    n_targets: int,
+    history: int,
+    starts: np.ndarray | None,
+) -> np.ndarray:
+    """Refit a model at every origin and target on the ``history`` rows before the origin
+    (never before the first row of the origin's series).
+
+    ``fits`` are tried in order: the first whose minimum number of rows the history meets and
+    that returns finite forecasts is used; when none does, the naive forecast (last value).
+    Fallbacks are counted and logged once.
+    """
+    values = np.asarray(levels, dtype=np.float64)
+    out = np.empty((len(origins), horizon, n_targets))
+    first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
+    fallbacks, first_error = 0, ""
+    for i, origin in enumerate(origins):
+        start = max(int(first[i]), int(origin) - history)
+        if start >= origin:
+            raise ValueError(f"{name}: no history before origin {int(origin)}")
+        for target in range(n_targets):
+            past = values[start:origin, target]
+            forecast = None
+            for rank, (min_rows, fit) in enumerate(fits):
+                if len(past) < min_rows:
+                    continue
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        candidate = fit(past, horizon)
+                except Exception as exc:  # statsforecast raises bare Exception when no model fits
+                    first_error = first_error or f"{type(exc).__name__}: {exc}"
+                    continue
+                if np.isfinite(candidate).all():
+                    forecast, fallbacks = candidate, fallbacks + (rank > 0)
+                    break
+            if forecast is None:
+                forecast, fallbacks = _naive_path(past, horizon), fallbacks + 1
+            out[i, :, target] = forecast
+    if fallbacks:
+        log.warning(
+            "%s: %d of %d fits fell back to a simpler model (history under the rows it needs, "
+            "non-finite forecasts or a failed fit%s)",
+            name,
+            fallbacks,
+            len(origins) * n_targets,
+            f"; first failure: {first_error}" if first_error else "",
+        )
+    return out
+
+
 def theta(
     levels: np.ndarray,
     origins: np.ndarray,
@@ -140,42 +318,73 @@ def theta(
     history: int,
     starts: np.ndarray | None = None,
 ) -> np.ndarray:
-    """statsmodels' Theta method, refitted at every origin on the ``history`` rows before it.
+    """The standard Theta method of the M3 competition (statsforecast's ``Theta``: SES with
+    drift, theta = 2), refitted at every origin on the ``history`` rows before it.
 
-    Seasonal adjustment is the classical one (multiplicative when every value is positive,
-    statsmodels' ``auto``), as in the M3 competition's Theta.
+    Seasonal adjustment is the classical one: when at least two periods fit in the history
+    and the 90% autocorrelation test at lag ``period`` finds seasonality (as in the M3 Theta;
+    the test needs ``period`` of at least 4), the history is decomposed, multiplicatively
+    when every value is positive and additively otherwise. Histories of fewer than
+    :data:`THETA_MIN_ROWS` rows, or where no fit succeeds, get the naive forecast.
 
     Args:
         levels: Series in original units.
         origins: Forecast origins.
         horizon: Steps ahead.
         n_targets: Target columns (the first columns of ``levels``).
-        period: Seasonal period (deseasonalised when at least two periods fit in ``history``).
+        period: Seasonal period.
         history: Rows of history each fit uses.
         starts: First row of each origin's series; a fit never reaches before it.
 
     Returns:
         Forecasts of shape (len(origins), horizon, n_targets).
     """
-    import warnings
+    fits: list[tuple[int, Fit]] = [(THETA_MIN_ROWS, lambda past, h: _theta_fit(past, h, period))]
+    return _per_origin(
+        "theta", fits, levels, origins, horizon=horizon, n_targets=n_targets, history=history, starts=starts
+    )
 
-    from statsmodels.tsa.forecasting.theta import ThetaModel
 
-    values = np.asarray(levels, dtype=np.float64)
-    out = np.empty((len(origins), horizon, n_targets))
-    first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
-    for i, origin in enumerate(origins):
-        start = max(int(first[i]), int(origin) - history)
-        for target in range(n_targets):
-            past = values[start:origin, target]
-            seasonal = period > 1 and len(past) >= 2 * period
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fitted = ThetaModel(
-                    past, period=period if seasonal else None, deseasonalize=seasonal, method="auto"
-                ).fit()
-                out[i, :, target] = np.asarray(fitted.forecast(horizon))
-    return out
+def ets(
+    levels: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    n_targets: int,
+    *,
+    period: int,
+    history: int,
+    starts: np.ndarray | None = None,
+) -> np.ndarray:
+    """Automatic ETS (statsforecast's ``AutoETS``: error, trend and season chosen by AICc,
+    damped trend allowed), refitted at every origin on the ``history`` rows before it.
+
+    The season length is ``period`` when at least two periods fit in the history, else the
+    fit is non-seasonal. ETS models seasons of at most :data:`ETS_MAX_SEASON` steps; for a
+    longer period (weekly data, period 52) the history is deseasonalised classically
+    (multiplicative when positive, as for Theta), a non-seasonal AutoETS is fitted to it, and
+    the last season's indices are put back, as R's ``stlf`` does for such data.
+
+    Short histories: when the seasonal fit fails, a non-seasonal AutoETS is tried; with fewer
+    than :data:`ETS_MIN_ROWS` rows, or when no fit succeeds, the naive forecast is used.
+
+    Args:
+        levels: Series in original units.
+        origins: Forecast origins.
+        horizon: Steps ahead.
+        n_targets: Target columns (the first columns of ``levels``).
+        period: Seasonal period.
+        history: Rows of history each fit uses.
+        starts: First row of each origin's series; a fit never reaches before it.
+
+    Returns:
+        Forecasts of shape (len(origins), horizon, n_targets).
+    """
+    fits: list[tuple[int, Fit]] = [(ETS_MIN_ROWS, lambda past, h: _ets_fit(past, h, period))]
+    if period > 1:
+        fits.append((ETS_MIN_ROWS, lambda past, h: _ets_fit(past, h, 1)))
+    return _per_origin(
+        "ets", fits, levels, origins, horizon=horizon, n_targets=n_targets, history=history, starts=starts
+    )
 
 
 def _mean(values: list[float]) -> float:
@@ -195,12 +404,14 @@ def score_series(
         actual: Actual values, first axis one row per window.
         forecast: Forecasts, same shape.
         series: Series index of each window.
-        scales: MASE scale of each series (indexed by ``series``).
+        scales: MASE scale of each series (indexed by ``series``): one per series, or one
+            per series and target, shape (series, targets), as :func:`mase_scales` gives.
 
     Returns:
         Metric name -> mean over series (series where a metric is undefined are left out).
     """
-    per = [score(actual[series == i], forecast[series == i], float(scales[i])) for i in np.unique(series)]
+    scales = np.asarray(scales, dtype=np.float64)
+    per = [score(actual[series == i], forecast[series == i], scales[i]) for i in np.unique(series)]
     return {name: _mean([p[name] for p in per]) for name in per[0]}
 
 
@@ -311,10 +522,10 @@ def baselines(
     starts: np.ndarray | None = None,
     theta_history: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every baseline on the same windows: naive, seasonal naive, with drift, and Theta.
+    """Every baseline on the same windows: naive, seasonal naive, with drift, Theta and ETS.
 
-    Theta is refitted per origin on the last ``theta_history`` rows of the origin's series
-    (default ``max(3·period, input_size, 30)``; competitions fit on the whole history).
+    Theta and ETS are refitted per origin on the last ``theta_history`` rows of the origin's
+    series (default ``max(3·period, input_size, 30)``; competitions fit on the whole history).
     """
     history = theta_history or max(3 * period, input_size, 30)
     return {
@@ -324,6 +535,7 @@ def baselines(
             levels, origins, horizon, n_targets, period=period, input_size=input_size, starts=starts
         ),
         "theta": theta(levels, origins, horizon, n_targets, period=period, history=history, starts=starts),
+        "ets": ets(levels, origins, horizon, n_targets, period=period, history=history, starts=starts),
     }
 
 

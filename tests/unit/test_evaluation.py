@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pytest
 
@@ -65,6 +67,129 @@ def test_theta_forecasts_a_trending_series_from_its_past_only():
     changed = levels.copy()
     changed[150:] += 100  # the future must not leak into the forecast from origin 150
     np.testing.assert_allclose(ev.theta(changed, origins[:1], 3, 1, period=1, history=100), forecast[:1])
+
+
+def test_theta_deseasonalises_a_seasonal_series_multiplicatively_or_additively():
+    rng = np.random.default_rng(0)
+    t = np.arange(48)
+    season = np.tile([0.8, 1.1, 1.3, 0.8], 12)
+    positive = (100 + t) * season * (1 + rng.normal(0, 0.005, 48))
+    forecast = ev.theta(positive[:, None], np.array([40]), 8, 1, period=4, history=100)[0, :, 0]
+    np.testing.assert_allclose(forecast, positive[40:], rtol=0.03)
+    # With values at or below zero the decomposition is additive: the pattern still repeats.
+    crossing = np.tile([-10.0, 5, 15, -10], 12) + rng.normal(0, 0.1, 48)
+    forecast = ev.theta(crossing[:, None], np.array([40]), 8, 1, period=4, history=100)[0, :, 0]
+    np.testing.assert_allclose(forecast, crossing[40:], atol=1.0)
+
+
+def test_ets_forecasts_a_constant_series_as_that_constant():
+    levels = np.full((40, 1), 7.5)
+    forecast = ev.ets(levels, np.array([20, 30]), 3, 1, period=4, history=100)
+    np.testing.assert_allclose(forecast, 7.5)
+
+
+def test_ets_with_a_trend_continues_a_linear_series():
+    levels = (10 + 2.0 * np.arange(60))[:, None]
+    origins = np.array([40, 50])
+    forecast = ev.ets(levels, origins, 5, 1, period=1, history=100)
+    np.testing.assert_allclose(forecast, ev.actuals(levels, origins, 5, 1), rtol=1e-3)
+
+
+def test_ets_repeats_the_pattern_of_a_positive_seasonal_series():
+    rng = np.random.default_rng(0)
+    t = np.arange(48)
+    values = (100 + t) * np.tile([0.8, 1.1, 1.3, 0.8], 12) * (1 + rng.normal(0, 0.005, 48))
+    forecast = ev.ets(values[:, None], np.array([40]), 8, 1, period=4, history=100)[0, :, 0]
+    np.testing.assert_allclose(forecast, values[40:], rtol=0.02)
+    exact = np.tile([10.0, 20, 30, 40], 12)[:, None]
+    forecast = ev.ets(exact, np.array([40]), 8, 1, period=4, history=100)[0, :, 0]
+    np.testing.assert_allclose(forecast, [10, 20, 30, 40] * 2, rtol=1e-3)
+
+
+def test_ets_handles_a_season_longer_than_ets_models_by_deseasonalising():
+    # Weekly data, period 52 > ETS_MAX_SEASON: classical decomposition, then non-seasonal ETS.
+    assert ev.ETS_MAX_SEASON < 52
+    t = np.arange(3 * 52 + 8)
+    values = 300 + 0.05 * t + 3 * np.sin(2 * np.pi * t / 52)
+    forecast = ev.ets(values[:, None], np.array([156]), 8, 1, period=52, history=156)[0, :, 0]
+    np.testing.assert_allclose(forecast, values[156:], atol=0.05)
+
+
+def test_ets_and_theta_use_only_the_origins_series_and_past():
+    rng = np.random.default_rng(1)
+    levels = np.concatenate([rng.normal(0, 1, 50), 1000 + np.arange(50) + rng.normal(0, 0.1, 50)])[:, None]
+    origins, starts = np.array([90]), np.array([50])
+    for baseline in (ev.ets, ev.theta):
+        forecast = baseline(levels, origins, 3, 1, period=1, history=100, starts=starts)
+        np.testing.assert_allclose(forecast[0, :, 0], [1040, 1041, 1042], atol=1.5)
+        changed = levels.copy()
+        changed[:50] += 500  # the previous series
+        changed[90:] -= 500  # the future
+        np.testing.assert_array_equal(
+            baseline(changed, origins, 3, 1, period=1, history=100, starts=starts), forecast
+        )
+
+
+def test_ets_and_theta_fall_back_to_naive_on_tiny_histories(caplog: pytest.LogCaptureFixture):
+    levels = np.arange(1.0, 11)[:, None]
+    with caplog.at_level(logging.WARNING, logger="tsforge.evaluation"):
+        short_ets = ev.ets(levels, np.array([9]), 2, 1, period=4, history=ev.ETS_MIN_ROWS - 1)
+        short_theta = ev.theta(levels, np.array([9]), 2, 1, period=4, history=ev.THETA_MIN_ROWS - 1)
+    np.testing.assert_array_equal(short_ets[0, :, 0], [9, 9])
+    np.testing.assert_array_equal(short_theta[0, :, 0], [9, 9])
+    assert "ets: 1 of 1 fits fell back" in caplog.text and "theta: 1 of 1 fits fell back" in caplog.text
+    # Just enough rows for ETS: a real fit (the trend), no fallback.
+    enough = ev.ets(levels, np.array([9]), 2, 1, period=4, history=ev.ETS_MIN_ROWS)
+    np.testing.assert_allclose(enough[0, :, 0], [10, 11], atol=0.1)
+
+
+def test_baselines_include_theta_and_ets_on_every_target():
+    rng = np.random.default_rng(2)
+    levels = np.stack([np.arange(80.0) + rng.normal(0, 0.2, 80), 50 + rng.normal(0, 0.2, 80)], axis=1)
+    origins = np.array([60, 70])
+    result = ev.baselines(levels, origins, 3, 2, period=4, input_size=8)
+    assert list(result) == ["naive", "seasonal_naive", "seasonal_naive_drift", "theta", "ets"]
+    for forecast in result.values():
+        assert forecast.shape == (2, 3, 2) and np.isfinite(forecast).all()
+
+
+def test_mase_scales_each_target_by_its_own_in_sample_error():
+    # Two series (rows 0-5, 6-11), two targets and a feature; test rows 4-5 and 10-11; period 2.
+    t0 = [1.0, 2, 4, 7, 10, 12] + [5.0, 6, 7, 8, 9, 10]
+    t1 = [100.0, 200, 400, 700, 1000, 1100] + [50.0, 10, 60, 20, 30, 70]
+    levels = np.column_stack([t0, t1, np.zeros(12)])
+    scales = ev.mase_scales(levels, np.array([0, 6]), np.array([4, 10]), period=2, n_targets=2)
+    # A: (4-1, 7-2) -> 4 and (400-100, 700-200) -> 400; B: (7-5, 8-6) -> 2 and (60-50, 20-10) -> 10
+    np.testing.assert_allclose(scales, [[4, 400], [2, 10]])
+    actual = ev.actuals(levels, np.array([4, 10]), 2, 2)
+    forecast = actual.copy()
+    forecast[0, :, 0] += [-1, 2]  # A: MAE 1.5 / 4 = 0.375
+    forecast[0, :, 1] += [40, -40]  # A: MAE 40 / 400 = 0.1
+    forecast[1, :, 0] += [0, 2]  # B: MAE 1 / 2 = 0.5
+    forecast[1, :, 1] += [10, 0]  # B: MAE 5 / 10 = 0.5
+    scores = ev.score_series(actual, forecast, np.array([0, 1]), scales)
+    assert scores["mase"] == pytest.approx(((0.375 + 0.1) / 2 + (0.5 + 0.5) / 2) / 2)  # 0.36875
+    assert scores["mae"] == pytest.approx((83 / 4 + 12 / 4) / 2)
+    # Units do not matter: target 1 in thousandths scores the same.
+    rescaled = np.array([1.0, 1000.0])
+    again = ev.score_series(
+        actual * rescaled,
+        forecast * rescaled,
+        np.array([0, 1]),
+        ev.mase_scales(levels[:, :2] * rescaled, np.array([0, 6]), np.array([4, 10]), 2, 2),
+    )
+    assert again["mase"] == pytest.approx(scores["mase"])
+    steps = ev.score_per_step(actual, forecast, np.array([0, 1]), scales)
+    assert steps["mase"] == pytest.approx([(1 / 4 + 40 / 400) / 2 / 2 + 0.25, (2 / 4 + 0.1) / 2 / 2 + 0.25])
+
+
+def test_mase_leaves_out_targets_whose_scale_is_undefined():
+    actual, forecast = np.ones((3, 2)), np.ones((3, 2)) + [1.0, 4.0]
+    assert ev.mase(actual, forecast, np.array([2.0, np.nan])) == pytest.approx(0.5)
+    assert np.isnan(ev.mase(actual, forecast, np.array([np.nan, np.nan])))
+    assert ev.mase(actual, forecast, 5.0) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="one per target"):
+        ev.mase(actual, forecast, np.array([1.0, 2.0, 3.0]))
 
 
 def test_score_per_step_has_every_metric_for_every_step():
