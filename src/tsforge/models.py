@@ -23,13 +23,14 @@ DEFAULT_SPACE: dict[str, Any] = {
 }
 """Values used for any search dimension that params.yaml leaves out.
 
-``family`` is rnn (stacked LSTM/GRU, ``cell`` picks which) or mlp (dense layers over the
-flattened window, in the spirit of N-BEATS); ``input_size`` 0 means the whole window, and
+``family`` is rnn (stacked LSTM/GRU, ``cell`` picks which), mlp (dense layers over the
+flattened window, in the spirit of N-BEATS) or attention (a small transformer encoder over
+the window's steps); ``input_size`` 0 means the whole window, and
 a smaller value makes the network read only the window's last ``input_size`` steps, so the
 input size can be searched (and ensemble members can differ in it) while the windows stay
 one set of indices into one array."""
 
-FAMILIES = ("rnn", "mlp")
+FAMILIES = ("rnn", "mlp", "attention")
 LOSSES: dict[str, Any] = {
     "mse": "mse",
     "mae": "mae",
@@ -119,8 +120,52 @@ def make_optimizer(name: str, learning_rate: float, schedule: str = "none") -> k
     return optimizers[name](learning_rate=rate)
 
 
+@keras.saving.register_keras_serializable(package="tsforge")
+class AddPositions(keras.layers.Layer):  # type: ignore[misc]
+    """Adds a learned embedding of each step's position in the window (attention has no
+    notion of order without it)."""
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        self.positions = self.add_weight(
+            shape=(int(input_shape[1]), int(input_shape[2])), initializer="glorot_uniform", name="positions"
+        )
+
+    def call(self, inputs: Any) -> Any:
+        return inputs + self.positions
+
+
+ATTENTION_HEADS = 2
+
+
+def _encoder(values: Mapping[str, Any], x: Any) -> Any:
+    """A transformer encoder: project each step, add positions, then ``num_layers`` blocks of
+    self-attention and a feed-forward layer, each with a residual and layer normalisation;
+    the last step's representation feeds the head (it has attended to the whole window)."""
+    units = int(values["units"])
+    x = keras.layers.Dense(units, name="project")(x)
+    x = AddPositions(name="positions")(x)
+    for layer in range(values["num_layers"]):
+        attended = keras.layers.MultiHeadAttention(
+            ATTENTION_HEADS,
+            max(units // ATTENTION_HEADS, 1),
+            dropout=values["dropout"],
+            name=f"attention_{layer}",
+        )(x, x)
+        x = keras.layers.LayerNormalization(name=f"norm_a{layer}")(x + attended)
+        fed = keras.layers.Dense(units, activation="relu", name=f"feed_{layer}")(x)
+        x = keras.layers.LayerNormalization(name=f"norm_f{layer}")(x + fed)
+    return _last_step(x)
+
+
+def _last_step(x: Any) -> Any:
+    """The representation of the window's last step."""
+    return keras.layers.Cropping1D((int(x.shape[1]) - 1, 0), name="last_step")(x)
+
+
 def _body(values: Mapping[str, Any], x: Any) -> Any:
     """The hidden layers of ``values['family']`` over the (cropped) window ``x``."""
+    if values["family"] == "attention":
+        return keras.layers.Flatten(name="flatten")(_encoder(values, x))
     if values["family"] == "mlp":
         x = keras.layers.Flatten(name="flatten")(x)
         for layer in range(values["num_layers"]):

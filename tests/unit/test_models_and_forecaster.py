@@ -249,3 +249,22 @@ def test_log1p_forecasts_of_a_series_with_zeros_come_back_in_its_units(seasonal_
     log_spec = ForecastSpec("date", ("y",), (), 12, 3, False, "W-SAT", spec.scalers, transform="log")
     with pytest.raises(ValueError, match="needs every value above 0"):
         forecast_frame(Oracle(), frame.tail(20).assign(y=0.0), log_spec)
+
+
+def test_attention_family_trains_and_survives_a_save_and_load(seasonal_frame, tmp_path: Path):
+    import keras
+
+    from tsforge.forecaster import load_network
+
+    data, _ = _data(seasonal_frame, difference=False, normalize=True)
+    hp = _hp(family="attention", num_layers=1, units=8)
+    model, history = train_best(hp, SPACE, data, epochs=1, patience=1, seed=2)
+    assert any(isinstance(layer, keras.layers.MultiHeadAttention) for layer in model.layers)
+    assert np.isfinite(history["val_mae"][0])
+    model.save(tmp_path / "attention.keras")
+    x, _ = gather_windows(data.values, data.test[:5], data.window, 1, True)
+    np.testing.assert_allclose(
+        load_network(tmp_path / "attention.keras").predict(x, verbose=0),
+        model.predict(x, verbose=0),
+        rtol=1e-5,
+    )
