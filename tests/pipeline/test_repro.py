@@ -146,8 +146,12 @@ def test_outputs_pushed_to_the_default_remote_come_back_after_the_cache_is_lost(
 
 
 def test_served_champion_answers_raw_history_with_a_forecast_in_real_units(project: Path):
-    """`mlflow models serve` on models:/…@champion, started on loopback."""
+    """`mlflow models serve` on models:/…@champion, started on loopback; the champion is the
+    tiny profile's two-network median ensemble, served behind one model URI."""
     import urllib.request
+
+    ensemble = json.loads((project / "reports/training.json").read_text())["ensemble"]
+    assert len(ensemble["members"]) == 2 and ensemble["combine"] == "median"
 
     port = free_port()
     env = {**pipeline_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
