@@ -191,7 +191,7 @@ def bench_tuning_bookkeeping(project: Path) -> dict[str, Any]:
     import mlflow
 
     from tsforge.config import TuneConfig
-    from tsforge.tuning import ForecastHyperModel, make_tuner, search
+    from tsforge.search import ForecastHyperModel, make_tuner, search
 
     data = _windowed(project)
     space = {**FIXED_MODEL, "units": {"type": "choice", "values": [8, 16, 24, 32]}}
@@ -285,7 +285,7 @@ def bench_search_efficiency(project: Path) -> dict[str, Any]:
     """4: Hyperband against exhaustive grid on one small discrete space."""
     import keras_tuner as kt
 
-    from tsforge.tuning import ForecastHyperModel, search
+    from tsforge.search import ForecastHyperModel, search
 
     data = _windowed(project)
     space = {

@@ -16,9 +16,21 @@ import sys
 
 import mlflow
 
-from tsforge import stage, tracking, tuning
+from tsforge import stage, tracking
 from tsforge.config import load_params
+from tsforge.distributed_search import distributed_role, run_local_cluster, wait_for_parent_run
+from tsforge.search import (
+    ForecastHyperModel,
+    budget,
+    make_tuner,
+    search,
+    search_key,
+    search_params,
+    space_size,
+)
+from tsforge.search_results import record_results, top_trials
 from tsforge.training import set_seeds
+from tsforge.trial_tracking import remember_parent_run, remembered_parent_run
 
 TOP_TRIALS_KEPT = 10
 
@@ -29,35 +41,33 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(stage.PARAMS)
     cfg = params.tune if args.workers is None else dataclasses.replace(params.tune, workers=args.workers)
-    role = tuning.distributed_role(os.environ)
+    role = distributed_role(os.environ)
     if role == "single" and cfg.workers > 1:
         # Create the tracking store and experiment once, before the processes race to.
         stage.start_tracking(params.tracking.experiment)
-        tuning.run_local_cluster([sys.executable, __file__], cfg.workers, dict(os.environ))
+        run_local_cluster([sys.executable, __file__], cfg.workers, dict(os.environ))
         return
     data = stage.load_windowed()
     stage.start_tracking(params.tracking.experiment)
     inputs = {"series": stage.PROCESSED, "windows": stage.WINDOWS}
     tags = tracking.lineage_tags(stage.ROOT, inputs, stage.PARAMS)
-    directory = stage.TUNER_DIR / tuning.search_key(
-        cfg, {k: v for k, v in tags.items() if k.startswith("data.")}
-    )
+    directory = stage.TUNER_DIR / search_key(cfg, {k: v for k, v in tags.items() if k.startswith("data.")})
     set_seeds(cfg.seed)
-    hypermodel = tuning.ForecastHyperModel(data, cfg.space, cfg.seed, cfg.folds)
+    hypermodel = ForecastHyperModel(data, cfg.space, cfg.seed, cfg.folds)
     if role == "worker":
-        parent_id = tuning.wait_for_parent_run(directory.name, cfg.worker_wait_s)
-        tuner = tuning.make_tuner(cfg, hypermodel, directory, parent_run_id=parent_id, tags=tags)
-        tuning.search(tuner, cfg.max_epochs, cfg.patience)
+        parent_id = wait_for_parent_run(directory.name, cfg.worker_wait_s)
+        tuner = make_tuner(cfg, hypermodel, directory, parent_run_id=parent_id, tags=tags)
+        search(tuner, cfg.max_epochs, cfg.patience)
         return
-    resumed = tuning.parent_run_id(directory)
+    resumed = remembered_parent_run(directory)
     with mlflow.start_run(run_id=resumed, run_name=None if resumed else f"tune-{cfg.strategy}") as parent:
-        tuning.remember_parent_run(directory, parent.info.run_id)
+        remember_parent_run(directory, parent.info.run_id)
         mlflow.set_tags({**tags, "stage": "tune", "search_key": directory.name})
         if resumed is None:
-            mlflow.log_params(tuning.search_params(cfg))
-        tuner = tuning.make_tuner(cfg, hypermodel, directory, parent_run_id=parent.info.run_id, tags=tags)
-        tuning.search(tuner, cfg.max_epochs, cfg.patience)
-        best, summary = tuning.record_results(tuner, parent.info.run_id, stage.REPORTS)
+            mlflow.log_params(search_params(cfg))
+        tuner = make_tuner(cfg, hypermodel, directory, parent_run_id=parent.info.run_id, tags=tags)
+        search(tuner, cfg.max_epochs, cfg.patience)
+        best, summary = record_results(tuner, parent.info.run_id, stage.REPORTS)
         stage.write_json(
             stage.BEST_HPARAMS,
             {
@@ -67,10 +77,10 @@ def main() -> None:
                 "config": best.hyperparameters.get_config(),
                 "tuning_run_id": parent.info.run_id,
                 # The train stage builds its ensemble from the best of these.
-                "top": tuning.top_trials(tuner, TOP_TRIALS_KEPT),
+                "top": top_trials(tuner, TOP_TRIALS_KEPT),
             },
         )
-        extra = {"space": tuning.space_size(cfg.space), "budget": tuning.budget(cfg)}
+        extra = {"space": space_size(cfg.space), "budget": budget(cfg)}
         settings = {"strategy": cfg.strategy, "folds": cfg.folds, "workers": cfg.workers}
         stage.write_json(stage.REPORTS / "tuning.json", {**summary, **settings, **extra})
 

@@ -187,7 +187,7 @@ def test_relative_and_dotted_imports_are_resolved(tmp_path: Path) -> None:
     script = tmp_path / "script.py"
     script.write_text(
         "import tsforge.errors\nfrom tsforge import config as c, no_such_name\n"
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from tsforge import tuning\n"
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from tsforge import search\n"
         "def f():\n    from tsforge.scaling import Split\n",
         encoding="utf-8",
     )
@@ -295,6 +295,6 @@ def test_tune_params_are_every_tune_key_but_execution_only() -> None:
     listed = set(_params_entries("tune"))
     missing, extra = sorted(expected - listed), sorted(listed - expected)
     assert not (missing or extra), (
-        "dvc.yaml stage 'tune': params must be every tune key except tsforge.tuning.EXECUTION_ONLY "
+        "dvc.yaml stage 'tune': params must be every tune key except tsforge.search.EXECUTION_ONLY "
         f"{execution_only()}. Edit dvc.yaml: {_changes(missing, extra)}"
     )

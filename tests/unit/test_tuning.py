@@ -8,19 +8,12 @@ import numpy as np
 import pytest
 
 from tsforge.config import TuneConfig
+from tsforge.distributed_search import distributed_role
 from tsforge.errors import ConfigError
+from tsforge.search import ForecastHyperModel, make_tuner, rolling_folds, search, search_key, space_size
+from tsforge.search_results import best_trial
 from tsforge.training import WindowedData
-from tsforge.tuning import (
-    ForecastHyperModel,
-    best_objective,
-    best_trial,
-    distributed_role,
-    make_tuner,
-    rolling_folds,
-    search,
-    search_key,
-    space_size,
-)
+from tsforge.trial_tracking import best_objective
 from tsforge.windowing import WindowSpec, window_origins
 
 
@@ -134,7 +127,11 @@ def test_rolling_origin_folds_score_a_trial_by_their_mean(tmp_path: Path, mlflow
 
 
 def test_tuner_state_survives_a_kill_in_the_middle_of_a_write(tmp_path):
-    """keras-tuner's state files are replaced atomically: a kill leaves the last good one."""
+    """keras-tuner's state files are replaced atomically: a kill leaves the last good one.
+
+    The writer imports tsforge.search (which must not change keras-tuner by itself) and then
+    turns the atomic writes on as :func:`make_tuner` does.
+    """
     import json
     import signal
     import subprocess
@@ -143,8 +140,13 @@ def test_tuner_state_survives_a_kill_in_the_middle_of_a_write(tmp_path):
 
     path = tmp_path / "oracle.json"
     writer = (
-        "import sys, tsforge.tuning\n"
+        "import sys\n"
         "from keras_tuner.src import utils\n"
+        "own = utils.save_json\n"
+        "from tsforge.search import atomic_tuner_state\n"
+        "if utils.save_json is not own:\n"
+        "    sys.stdout.write('importing tsforge.search replaced save_json\\n'); sys.exit(1)\n"
+        "atomic_tuner_state(); atomic_tuner_state()  # what making a tuner does; twice is once\n"
         "state = {'tried_so_far': [str(i) * 20 for i in range(100000)]}\n"
         "utils.save_json(sys.argv[1], state)\n"
         "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
@@ -161,3 +163,16 @@ def test_tuner_state_survives_a_kill_in_the_middle_of_a_write(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert len(json.loads(path.read_text())["tried_so_far"]) == 100000
+
+
+def test_making_a_tuner_turns_atomic_state_writes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from keras_tuner.src import utils
+
+    from tsforge import search as search_module
+
+    monkeypatch.setattr(utils, "save_json", search_module._keras_tuner_save_json)  # as installed
+    space = {"units": 4, "batch_size": 32}
+    cfg = TuneConfig(strategy="grid", max_trials=1, max_epochs=1, space=space)
+    hypermodel = ForecastHyperModel(_windowed(), space, seed=0)
+    make_tuner(cfg, hypermodel, tmp_path / "search", parent_run_id="unused", tags={})
+    assert utils.save_json is search_module._save_json_atomically
