@@ -110,26 +110,24 @@ def level_spread_slope(values: np.ndarray, period: int) -> float:
     return float(np.polyfit(np.log(stats[:, 0]), np.log(stats[:, 1]), 1)[0])
 
 
-MULTIPLICATIVE_SLOPE = 0.5
-"""Level-spread slope from which the swings count as growing with the level."""
-WIDE_RANGE = 2.0
-"""Ratio of the highest to the lowest block mean from which levels span a wide range."""
-MEASURABLE_RANGE = 1.3
-"""Below this ratio of block means the level barely moves: the slope is noise, and a
-logarithm would be nearly linear anyway."""
+LEVEL_MOVES = 1.3
+"""Ratio of the highest to the lowest season-long mean from which the level counts as
+moving by a real factor (and a logarithm changes what the network sees)."""
 
 
 def recommend_transform(train: np.ndarray, period: int, lowest: float | None = None) -> tuple[str, str]:
     """Choose none, log or log1p for the targets, with the reason in words.
 
-    A logarithm suits data whose swings grow with the level, or whose level moves by a
-    large factor (changes are then proportional, and window-relative inputs become growth
-    rates that compare across series); log needs every value above 0, log1p every value at
-    or above 0 (counts, sales with zero days). Negative values leave only none.
+    A logarithm measures change as a ratio. That suits a level that moves by a real factor
+    over the history: a move of 10 units means something else at 20 than at 2,000, swings
+    often grow with the level, and window-relative inputs become growth rates that compare
+    across series and across time. When the level stays within 30% a logarithm is nearly
+    linear and changes nothing, so none is kept. log needs every value above 0, log1p
+    every value at or above 0 (counts, sales with zero days); negative values leave none.
 
     Args:
         train: The target's training rows (missing values filled).
-        period: The seasonal period (sets the block length of the level-spread test).
+        period: The seasonal period (block length for the level's range and the spread test).
         lowest: The lowest value of the whole series (default: of ``train``); later rows
             must be in the transform's domain too.
 
@@ -142,21 +140,15 @@ def recommend_transform(train: np.ndarray, period: int, lowest: float | None = N
         return "none", f"negative values (minimum {low:.4g}): logarithms are undefined"
     slope = level_spread_slope(values, period)
     size = max(int(period), 4)
-    means = [values[i : i + size].mean() for i in range(0, len(values) - size + 1, size)]
+    means = [values[i : i + size].mean() for i in range(0, len(values) - size + 1, size)] or [values.mean()]
     positive_means = [m for m in means if m > 0]
     ratio = max(positive_means) / min(positive_means) if len(positive_means) >= 2 else 1.0
-    grows = bool(np.isfinite(slope) and slope >= MULTIPLICATIVE_SLOPE and ratio >= MEASURABLE_RANGE)
-    multiplicative = grows or ratio >= WIDE_RANGE
-    evidence = f"level-spread slope {slope:.2f}, highest/lowest level {ratio:.2f}"
-    if not multiplicative:
-        return "none", (
-            f"{evidence}: the level stays within a factor {WIDE_RANGE:g} and its swings do not grow "
-            f"with it (slope < {MULTIPLICATIVE_SLOPE}, or the level moves by less than "
-            f"{MEASURABLE_RANGE - 1:.0%})"
-        )
+    evidence = f"the level moves by a factor {ratio:.2f} (level-spread slope {slope:.2f})"
+    if ratio < LEVEL_MOVES:
+        return "none", f"{evidence}: within {LEVEL_MOVES - 1:.0%} a logarithm is nearly linear"
     if low == 0:
-        return "log1p", f"{evidence}: multiplicative, and zeros present (log1p keeps them finite)"
-    return "log", f"{evidence}: multiplicative and every value > 0"
+        return "log1p", f"{evidence}: change is relative; zeros present, so log1p (defined at 0)"
+    return "log", f"{evidence}: change is relative, and every value > 0"
 
 
 @dataclass(frozen=True)
@@ -411,11 +403,12 @@ def _transform_vote(votes: list[Recommendation], target: np.ndarray) -> tuple[st
     if wanting * 2 <= n:
         return (
             "none",
-            f"{wanting} of {n} series have swings that grow with the level; the majority decides: none",
+            f"{wanting} of {n} series have a level that moves by {LEVEL_MOVES - 1:.0%} or more; "
+            "the majority decides: none",
         )
     chosen = "log1p" if low == 0 else "log"
     why = "zeros present, so log1p" if low == 0 else "every value > 0"
-    return chosen, f"{wanting} of {n} series are multiplicative (the majority); {why}"
+    return chosen, f"{wanting} of {n} series have a level that moves by a real factor (the majority); {why}"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ MLflow parent run.
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +33,39 @@ def best_trial(tuner: kt.Tuner) -> Any:
 
 
 def top_trials(tuner: kt.Tuner, count: int) -> list[dict[str, Any]]:
-    """The ``count`` best finished trials, best first: id, score and hyperparameter config
-    (what the train stage needs to rebuild each as an ensemble member)."""
-    return [
-        {"trial_id": t.trial_id, "score": t.score, "config": t.hyperparameters.get_config()}
-        for t in tuner.oracle.get_best_trials(count)
-        if t.score is not None and math.isfinite(t.score)
-    ]
+    """The ``count`` best finished trials with distinct hyperparameters, best first: id,
+    score and hyperparameter config (what the train stage rebuilds as ensemble members).
+
+    Hyperband continues a promising trial as a new trial with the same hyperparameters
+    (only its ``tuner/*`` bookkeeping differs); the train stage would rebuild both as the
+    same network, so only the better of them is kept.
+    """
+    return distinct_best(tuner.oracle.get_best_trials(len(tuner.oracle.trials)), count)
+
+
+def distinct_best(ranked: list[Any], count: int) -> list[dict[str, Any]]:
+    """The first ``count`` of ``ranked`` (keras-tuner trials, best first) with a finite score
+    and hyperparameters no earlier one had; see :func:`top_trials`."""
+    chosen: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for trial in ranked:
+        if trial.score is None or not math.isfinite(trial.score):
+            continue
+        key = json.dumps(model_values(trial.hyperparameters.values), sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        chosen.append(
+            {"trial_id": trial.trial_id, "score": trial.score, "config": trial.hyperparameters.get_config()}
+        )
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def model_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Hyperparameter values without keras-tuner's ``tuner/*`` bookkeeping (epochs, bracket, round)."""
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
 
 
 def trials_table(tuner: kt.Tuner) -> list[dict[str, Any]]:

@@ -176,3 +176,26 @@ def test_making_a_tuner_turns_atomic_state_writes_on(tmp_path: Path, monkeypatch
     hypermodel = ForecastHyperModel(_windowed(), space, seed=0)
     make_tuner(cfg, hypermodel, tmp_path / "search", parent_run_id="unused", tags={})
     assert utils.save_json is search_module._save_json_atomically
+
+
+def test_ensemble_candidates_are_distinct_hyperparameters_best_first():
+    """Hyperband continues a trial as a new one with the same values: it must not become
+    a second, identical ensemble member."""
+    from tsforge.search_results import distinct_best
+
+    def trial(trial_id: str, score: float, **values: object) -> object:
+        hp = kt.HyperParameters()
+        for name, value in values.items():
+            hp.Fixed(name, value)
+        return type("Trial", (), {"trial_id": trial_id, "score": score, "hyperparameters": hp})()
+
+    ranked = [
+        trial("0018", 0.50, units=32, **{"tuner/epochs": 9, "tuner/trial_id": "0016"}),
+        trial("0016", 0.52, units=32, **{"tuner/epochs": 3}),
+        trial("0003", float("nan"), units=64),
+        trial("0007", 0.60, units=16, **{"tuner/epochs": 3}),
+        trial("0009", 0.70, units=48),
+    ]
+    chosen = distinct_best(ranked, 2)
+    assert [c["trial_id"] for c in chosen] == ["0018", "0007"]
+    assert kt.HyperParameters.from_config(chosen[1]["config"]).values["units"] == 16
