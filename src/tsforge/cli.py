@@ -26,7 +26,12 @@ def summary(root: Path) -> str:
     reports = root / "reports"
     metrics = json.loads((reports / "metrics.json").read_text())
     promotion = json.loads((reports / "promotion.json").read_text())
-    verdict = "promoted to champion" if promotion["promote"] else "not promoted (challenger only)"
+    if promotion["promote"]:
+        verdict = "promoted to champion"
+    elif promotion.get("champion_after") == promotion["version"]:
+        verdict = "re-scored, stays champion"
+    else:
+        verdict = "not promoted (challenger only)"
     return "\n".join(
         [
             f"Test split: {metrics['test_windows']} windows, horizon {metrics['horizon']}, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -15,6 +16,8 @@ from tsforge.errors import TsforgeError
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "alias_history"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,15 +92,92 @@ def champion_version(name: str) -> Any | None:
         return None
 
 
-def register(model_uri: str, name: str, tags: Mapping[str, str], description: str) -> Any:
-    """Register ``model_uri`` as a new version of ``name`` with lineage tags.
+def _logged_model_id(uri: str) -> str | None:
+    """The logged-model id of a ``models:/<model_id>`` URI; None for any other URI, registry
+    URIs (``models:/name/1``, ``models:/name@alias``) included."""
+    rest = uri.removeprefix("models:/")
+    return rest if rest != uri and rest and "/" not in rest and "@" not in rest else None
+
+
+def _same_model(version: Any, model_uri: str, model_id: str | None, artifact_path: str | None) -> bool:
+    """Whether registered ``version`` (already known to come from the same run) is ``model_uri``."""
+    if version.source == model_uri or (
+        model_id is not None and getattr(version, "model_id", None) == model_id
+    ):
+        return True
+    if artifact_path is None:
+        return False
+    # A runs:/<run>/<path> URI is registered as the run's logged model named <path>
+    # (models:/<id>, MLflow 3) or as the run's artifact folder (a model logged there, MLflow 2).
+    source_id = _logged_model_id(version.source)
+    if source_id is None:
+        return bool(version.source.rstrip("/").endswith(f"/artifacts/{artifact_path}"))
+    try:
+        return bool(mlflow.MlflowClient().get_logged_model(source_id).name == artifact_path)
+    except MlflowException:
+        return False
+
+
+def find_version(name: str, model_uri: str) -> Any | None:
+    """The version of ``name`` registered from ``model_uri``, or None.
+
+    Versions record the run that logged the model (searchable, so only that run's versions
+    are read) and their source: the URI they were registered from (``models:/<model_id>``,
+    what MLflow 3's ``log_model`` returns), or what a ``runs:/`` URI resolved to. Stores that
+    keep the logged-model id on versions are matched on it as well.
+
+    Args:
+        name: Registered model name.
+        model_uri: The URI the model was logged under.
 
     Returns:
-        The new ModelVersion.
+        The oldest matching ModelVersion, or None.
     """
-    version = mlflow.register_model(model_uri, name, tags=dict(tags))
-    mlflow.MlflowClient().update_model_version(name, version.version, description=description)
-    return version
+    run_id, artifact_path = None, None
+    model_id = _logged_model_id(model_uri)
+    if model_uri.startswith("runs:/"):
+        run_id, _, artifact_path = model_uri.removeprefix("runs:/").partition("/")
+        artifact_path = artifact_path.strip("/") or None
+    elif model_id is not None:
+        try:
+            run_id = mlflow.MlflowClient().get_logged_model(model_id).source_run_id
+        except MlflowException:
+            pass  # not in this tracking store: match on the source alone
+    query = f"name = '{name}'" + (f" and run_id = '{run_id}'" if run_id else "")
+    found = mlflow.MlflowClient().search_model_versions(query)
+    matches = [v for v in found if _same_model(v, model_uri, model_id, artifact_path)]
+    return min(matches, key=lambda v: int(v.version)) if matches else None
+
+
+def register(model_uri: str, name: str, tags: Mapping[str, str], description: str) -> tuple[Any, bool]:
+    """Register ``model_uri`` as a version of ``name`` with lineage tags, once.
+
+    Re-running only the evaluate stage re-scores the same trained model: the version already
+    registered from ``model_uri`` gets the new tags and description rather than a duplicate
+    version, so one trained model is one version.
+
+    Args:
+        model_uri: The logged model.
+        name: Registered model name.
+        tags: Lineage and test-score tags (set, or overwritten on an existing version).
+        description: Version description (replaced on an existing version).
+
+    Returns:
+        The ModelVersion, and whether it was created now.
+    """
+    client = mlflow.MlflowClient()
+    existing = find_version(name, model_uri)
+    if existing is None:
+        version = mlflow.register_model(model_uri, name, tags=dict(tags))
+        client.update_model_version(name, version.version, description=description)
+        return client.get_model_version(name, version.version), True
+    for key, value in tags.items():
+        client.set_model_version_tag(name, existing.version, key, value)
+    client.update_model_version(name, existing.version, description=description)
+    log.info(
+        "%s version %s already holds %s: its tags and description updated", name, existing.version, model_uri
+    )
+    return client.get_model_version(name, existing.version), False
 
 
 def _history(name: str) -> list[dict[str, Any]]:
@@ -192,6 +272,66 @@ def move_alias(name: str, alias: str, version: str, reason: str) -> None:
     # Tag values are capped in size; keep the most recent moves.
     history = (_history(name) + [entry])[-50:]
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+
+def ensure_alias(name: str, alias: str, version: str, reason: str) -> bool:
+    """Point ``alias`` at ``version`` unless it already points there.
+
+    A re-evaluation of the version that already holds an alias leaves the alias and its
+    history alone: the history records moves, not confirmations.
+
+    Args:
+        name: Registered model name.
+        alias: Alias to move.
+        version: Target version.
+        reason: Why, as recorded in the alias history when it moves.
+
+    Returns:
+        Whether the alias moved.
+    """
+    try:
+        if str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version) == str(version):
+            return False
+    except MlflowException:
+        pass  # the alias is not set yet
+    move_alias(name, alias, version, reason)
+    return True
+
+
+def publish(
+    model_uri: str, name: str, tags: Mapping[str, str], description: str, decision: Decision
+) -> dict[str, Any]:
+    """Register an evaluated model (once per ``model_uri``) and apply the gate's decision.
+
+    The version becomes ``challenger``, and ``champion`` when the decision promotes it;
+    an alias it already holds is not moved again.
+
+    Args:
+        model_uri: The logged model.
+        name: Registered model name.
+        tags: Lineage and test-score tags of the version.
+        description: Version description.
+        decision: The promotion gate's decision.
+
+    Returns:
+        The decision record (reports/promotion.json), with ``new_version`` false when the
+        version already existed and was only re-tagged, and ``champion_after`` the version
+        that holds ``champion`` once the decision is applied.
+    """
+    version, created = register(model_uri, name, tags, description)
+    number = str(version.version)
+    why = "new version from evaluate" if created else "re-evaluated by evaluate"
+    ensure_alias(name, CHALLENGER, number, why)
+    if decision.promote:
+        ensure_alias(name, CHAMPION, number, decision.reason)
+    # A re-evaluated champion is compared with itself and "not promoted", yet stays champion:
+    # the record says who holds the alias afterwards, so nobody reads that as a demotion.
+    holder = champion_version(name)
+    return {
+        **decision_record(decision, number),
+        "new_version": created,
+        "champion_after": None if holder is None else str(holder),
+    }
 
 
 def rollback_champion(name: str, reason: str) -> tuple[str, str]:

@@ -99,10 +99,17 @@ def test_nothing_changed_reruns_nothing_and_an_evaluate_param_reruns_only_evalua
     promotion = json.loads((project / "reports/promotion.json").read_text())
     # The champion (version 1) was re-scored on the same windows; a 50% bar is not met.
     assert promotion["champion"] is not None and not promotion["promote"]
+    # The same trained model was re-scored, not registered again: version 1 got new tags.
+    assert promotion["version"] == "1" and promotion["new_version"] is False
+    assert promotion["champion_after"] == "1"
+    assert [v.version for v in _client(project).search_model_versions("name = 'tsforge-forecaster'")] == ["1"]
 
 
 def test_promote_and_rollback_move_the_champion_with_a_recorded_reason(project: Path):
     client = _client(project)
+    first = client.get_model_version("tsforge-forecaster", "1")
+    # A second version to move to (retraining would make one; the registry's own call is quicker).
+    client.create_model_version("tsforge-forecaster", first.source, first.run_id)
     run(project, str(BIN / "tsforge"), "promote", "2", "--reason", "try two")
     assert str(client.get_model_version_by_alias("tsforge-forecaster", "champion").version) == "2"
     back = run(project, str(BIN / "tsforge"), "rollback", "--reason", "two was worse")

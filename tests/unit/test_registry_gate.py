@@ -1,3 +1,5 @@
+from tsforge.assessment import gate
+from tsforge.config import RegistryConfig
 from tsforge.registry import decide
 
 BASELINES = {"naive": 1.0, "seasonal_naive": 1.5}
@@ -23,3 +25,17 @@ def test_min_improvement_is_a_relative_margin_over_the_champion():
 def test_beating_the_champion_is_not_enough_when_a_baseline_is_better():
     decision = decide("mase", 1.1, 2.0, BASELINES, 0.0)
     assert not decision.promote and decision.best_baseline == "naive"
+
+
+def test_gate_reads_the_configured_metric_and_compares_with_the_champion():
+    metrics = {
+        "model": {"mase": 0.5, "mae": 9.0},
+        "naive": {"mase": 1.0, "mae": 2.0},
+        "theta": {"mase": 0.8, "mae": 3.0},
+    }
+    first = gate(metrics, None, RegistryConfig(metric="mase"))
+    assert first.promote and first.best_baseline == "theta"
+    assert not gate(metrics, None, RegistryConfig(metric="mae")).promote
+    assert not gate(metrics, 0.5, RegistryConfig(metric="mase")).promote  # no improvement
+    assert gate(metrics, 0.6, RegistryConfig(metric="mase", min_improvement=0.1)).promote
+    assert not gate(metrics, 0.55, RegistryConfig(metric="mase", min_improvement=0.1)).promote
