@@ -11,7 +11,7 @@ import pandas as pd
 
 from tsforge import panel, stage
 from tsforge.config import load_params
-from tsforge.eda import choose_trend_treatment
+from tsforge.eda import choose_scaler, choose_trend_treatment
 from tsforge.panel import Layout
 from tsforge.scaling import fill_missing, series_split
 
@@ -28,7 +28,6 @@ def main() -> None:
     advice = stage.read_json(stage.REPORTS / "eda.json")["recommendation"]
     raw = pd.read_parquet(stage.RAW_SERIES)
     frame, filled = fill_missing(raw, list(data.columns), scale.fill, data.series_id)
-    method, method_reason = _choice(scale.method, advice["scaler"], advice["scaler_reason"])
     trend = choose_trend_treatment(
         params.window.normalize, scale.difference, bool(advice["difference"]), advice["difference_reason"]
     )
@@ -38,6 +37,14 @@ def main() -> None:
     )
 
     layout = Layout.of_frame(frame, data.series_id)
+    method, method_reason = choose_scaler(
+        scale.method,
+        advice["scaler"],
+        advice["scaler_reason"],
+        transform=str(transform),
+        normalize=trend.normalize,
+        series=len(layout.names),
+    )
     levels = frame[list(data.columns)].to_numpy(dtype=np.float64)
     split_rows = panel.splits(layout, lambda n: series_split(n, scale))
     # The contract has checked the targets lie in an explicit transform's domain; the EDA

@@ -288,9 +288,9 @@ def _check(params: Params) -> None:
         )
     if scale.test_size is not None and (int(scale.test_size) < 1 or int(scale.val_size or 0) < 1):
         raise ConfigError("params.yaml: scale.val_size and scale.test_size must be >= 1 rows.")
-    if scale.method not in {"auto", "standard", "robust", "minmax"}:
+    if scale.method not in {"auto", "standard", "robust", "minmax", "global"}:
         raise ConfigError(
-            f"params.yaml: scale.method is '{scale.method}'; use auto, standard, robust or minmax."
+            f"params.yaml: scale.method is '{scale.method}'; use auto, standard, robust, minmax or global."
         )
     if scale.fill not in {"interpolate", "ffill", "drop", "fail"}:
         raise ConfigError(f"params.yaml: scale.fill is '{scale.fill}'; use interpolate, ffill, drop or fail.")

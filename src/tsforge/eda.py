@@ -460,3 +460,31 @@ def choose_trend_treatment(normalize: str, difference: str, trend: bool, trend_r
         differenced = str(difference).lower() == "true"
         difference_reason = f"set in params.yaml (EDA: {trend_reason})"
     return TrendTreatment(chosen, normalize_reason, differenced, difference_reason)
+
+
+def choose_scaler(
+    configured: str, recommended: str, reason: str, *, transform: str, normalize: str, series: int
+) -> tuple[str, str]:
+    """Resolve ``scale.method``: explicit wins; auto follows the EDA, except that a panel of
+    logarithms in window-relative windows shares one scaler (see :data:`tsforge.panel.GLOBAL`).
+
+    Args:
+        configured: ``scale.method``.
+        recommended: The EDA's scaler (standard or robust).
+        reason: The EDA's reason.
+        transform: The resolved transform.
+        normalize: The resolved window normalisation.
+        series: Number of series.
+
+    Returns:
+        The scaler method and why.
+    """
+    if configured != "auto":
+        return configured, f"set in params.yaml (EDA recommended {recommended}: {reason})"
+    if series > 1 and transform in {"log", "log1p"} and normalize == "last":
+        return "global", (
+            f"auto: {transform} levels relative to each window's last value are growth rates that "
+            "compare across series as they are; one scaler for all series keeps every series' "
+            "relative error equally weighted in the loss, as in the metrics"
+        )
+    return recommended, f"auto: {reason}"

@@ -143,21 +143,33 @@ def fit_scalers(
         layout: The row layout.
         split_rows: From :func:`splits`.
         columns: Column names.
-        method: standard, robust or minmax.
+        method: standard, robust or minmax (each series its own), or global (one shared).
         lost_rows: Leading rows of each series without values (1 when differencing).
 
     Returns:
         Series name -> its scaler.
     """
-    scalers = {}
+    rows = {}
     for i, (name, start, _) in enumerate(layout.spans()):
         stop = int(split_rows[i, 0, 1])
         if stop - (start + lost_rows) < MIN_SCALER_ROWS:
             # A short series of a panel may have (almost) no training rows: it only gives test
             # windows. Its scaler then uses every row before its test split, never the test.
             stop = int(split_rows[i, 2, 0])
-        scalers[name] = AffineScaler.fit(unscaled[start + lost_rows : stop], columns, method)
-    return scalers
+        rows[name] = unscaled[start + lost_rows : stop]
+    if method == GLOBAL:
+        shared = AffineScaler.fit(np.concatenate(list(rows.values())), columns, "standard")
+        return dict.fromkeys(rows, shared)
+    return {name: AffineScaler.fit(values, columns, method) for name, values in rows.items()}
+
+
+GLOBAL = "global"
+"""One standard scaler fitted on the training rows of every series pooled, shared by all.
+
+For logarithms with window-relative windows the per-series level is already gone and a
+change is a ratio, comparable across series as it is; dividing each series by its own
+spread would weight the loss towards the calmest series, while the metrics (sMAPE, MASE per
+series) weigh every series' relative error alike."""
 
 
 MIN_SCALER_ROWS = 8

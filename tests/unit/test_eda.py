@@ -117,3 +117,16 @@ def test_a_trend_is_treated_once_by_window_relative_levels_unless_params_say_oth
     assert (
         forced.normalize == "last" and forced.difference and "set in params.yaml" in forced.difference_reason
     )
+
+
+def test_a_panel_of_logarithms_in_window_relative_windows_shares_one_scaler():
+    from tsforge.eda import choose_scaler
+
+    shared, why = choose_scaler("auto", "robust", "outliers", transform="log", normalize="last", series=3)
+    assert shared == "global" and "one scaler for all series" in why
+    assert (
+        choose_scaler("auto", "robust", "outliers", transform="none", normalize="last", series=3)[0]
+        == "robust"
+    )
+    assert choose_scaler("auto", "standard", "", transform="log", normalize="last", series=1)[0] == "standard"
+    assert choose_scaler("minmax", "standard", "", transform="log", normalize="last", series=3)[0] == "minmax"

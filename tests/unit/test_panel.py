@@ -131,3 +131,12 @@ def test_a_short_series_gives_only_its_test_window_and_scales_on_the_rows_before
     panel.require_windows(origins)
     with pytest.raises(Exception, match="no train or val windows"):
         panel.require_windows({"train": np.empty(0), "val": np.empty(0), "test": origins["test"]})
+
+
+def test_a_global_scaler_is_one_for_every_series_fitted_on_all_training_rows():
+    rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
+    scalers = panel.fit_scalers(LEVELS, LAYOUT, rows, ("y",), method="global", lost_rows=0)
+    training = np.concatenate([LEVELS[0:12], LEVELS[20:42]])
+    assert scalers["a"] == scalers["b"]
+    assert scalers["a"].offset[0] == pytest.approx(training.mean())
+    assert scalers["a"].scale[0] == pytest.approx(training.std())
