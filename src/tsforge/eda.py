@@ -10,6 +10,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from tsforge.plotting import pyplot
 from tsforge.scaling import Split
 
 
@@ -259,10 +260,7 @@ def plot_eda(
     Returns:
         The PNG files written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from statsmodels.graphics.tsaplots import plot_acf
     from statsmodels.tsa.seasonal import seasonal_decompose
 

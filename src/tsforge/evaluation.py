@@ -6,10 +6,11 @@ import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from tsforge.plotting import pyplot
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 Fit = Callable[[np.ndarray, int], np.ndarray]
@@ -428,18 +429,9 @@ def score_per_step(
     return {name: [step[name] for step in steps] for name in steps[0]}
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_residuals(path: Path, times: np.ndarray, residuals: np.ndarray, title: str) -> None:
     """Residuals (actual − forecast) of the one-step-ahead path over time."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 3.5))
     ax.axhline(0, color="black", linewidth=0.8)
     ax.plot(times, residuals, linewidth=0.9)
@@ -452,7 +444,7 @@ def plot_residuals(path: Path, times: np.ndarray, residuals: np.ndarray, title: 
 
 def plot_per_step(path: Path, errors: dict[str, list[float]], metric: str) -> None:
     """Error of each forecaster at each horizon step."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in errors.items():
         ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
@@ -482,7 +474,7 @@ def plot_forecasts(
         forecasts: Name -> forecast values, one per point.
         title: Plot title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 4.5))
     ax.plot(times, actual, color="black", linewidth=1.6, label="actual")
     for name, values in forecasts.items():

@@ -189,11 +189,6 @@ def _history(name: str) -> list[dict[str, Any]]:
     return loaded if isinstance(loaded, list) else []
 
 
-def alias_history(name: str) -> list[dict[str, Any]]:
-    """Every alias move recorded on the registered model, oldest first."""
-    return _history(name)
-
-
 def _ranges(numbers: list[int]) -> str:
     """``[1, 2, 3, 5]`` -> ``"1-3, 5"``: a registry retrained nightly holds hundreds."""
     parts: list[str] = []

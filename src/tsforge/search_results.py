@@ -17,6 +17,7 @@ import mlflow
 import numpy as np
 
 from tsforge.errors import TsforgeError
+from tsforge.plotting import pyplot
 from tsforge.training import OBJECTIVE
 from tsforge.trial_tracking import tag_best_trial
 
@@ -85,10 +86,7 @@ def trials_table(tuner: kt.Tuner) -> list[dict[str, Any]]:
 
 def plot_trials(path: Path, table: Any) -> None:
     """Objective (validation MAE) of each trial in order, with the running best."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     scores = table["score"].astype(float).to_numpy()
     fig, ax = plt.subplots(figsize=(8, 4))

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from tsforge.models import ModelSpec, build_model, hp_values
+from tsforge.plotting import pyplot
 from tsforge.windowing import WindowSpec, gather_windows
 
 OBJECTIVE = "val_mae"
@@ -229,10 +230,7 @@ def validation_score(model: keras.Model, data: WindowedData, batch_size: int = 1
 
 def plot_learning_curve(path: Any, curve: Any) -> None:
     """Loss and val_loss per epoch (a frame with epoch, loss, val_loss) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(curve["epoch"], curve["loss"], marker="o", label="loss")

@@ -8,7 +8,6 @@ that was observed before the origin) but never forward.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,32 +75,3 @@ def gather_windows(
 def last_inputs(values: np.ndarray, origins: np.ndarray, n_targets: int) -> np.ndarray:
     """The targets' last input value of each window, shape (len(origins), n_targets)."""
     return np.asarray(values[origins - 1, :n_targets])
-
-
-def iter_batches(
-    values: np.ndarray,
-    origins: np.ndarray,
-    spec: WindowSpec,
-    n_targets: int,
-    *,
-    batch_size: int,
-    shuffle_seed: int | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield ``(x, y)`` batches, materialising one batch at a time.
-
-    Args:
-        values: Model-space series.
-        origins: Forecast origins of the split.
-        spec: Window geometry.
-        n_targets: Number of target columns.
-        batch_size: Windows per batch.
-        shuffle_seed: Shuffle window order within the split (training only); None keeps time order.
-
-    Yields:
-        One batch of inputs and targets.
-    """
-    order = origins
-    if shuffle_seed is not None:
-        order = np.random.default_rng(shuffle_seed).permutation(origins)
-    for begin in range(0, len(order), batch_size):
-        yield gather_windows(values, order[begin : begin + batch_size], spec, n_targets)

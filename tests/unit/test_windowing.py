@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tsforge.windowing import WindowSpec, gather_windows, iter_batches, window_origins
+from tsforge.windowing import WindowSpec, gather_windows, window_origins
 
 
 def test_origins_keep_targets_inside_the_split_and_inputs_in_the_past():
@@ -34,13 +34,21 @@ def test_gathered_windows_are_the_rows_before_and_after_the_origin():
 
 
 def test_batches_cover_every_window_once_and_shuffle_is_seeded():
+    from tsforge.training import WindowDataset, WindowedData
+
     values = np.random.default_rng(1).normal(size=(50, 1)).astype(np.float32)
     spec = WindowSpec(5, 1)
     origins = window_origins(0, 50, spec)
-    first = [y[:, 0, 0] for _, y in iter_batches(values, origins, spec, 1, batch_size=8, shuffle_seed=3)]
-    again = [y[:, 0, 0] for _, y in iter_batches(values, origins, spec, 1, batch_size=8, shuffle_seed=3)]
+    data = WindowedData(values, origins, origins[:0], origins[:0], spec, 1)
+
+    def epoch() -> list[np.ndarray]:
+        batches = WindowDataset(data, origins, batch_size=8, shuffle_seed=3)
+        return [batches[i][1][:, 0, 0] for i in range(len(batches))]
+
+    first, again = epoch(), epoch()
     got = np.sort(np.concatenate(first))
     np.testing.assert_array_equal(got, np.sort(values[origins, 0]))
+    assert not np.array_equal(np.concatenate(first), values[origins, 0])  # shuffled
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
 
