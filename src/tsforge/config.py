@@ -104,7 +104,9 @@ class TrainConfig:
 
     The model is the median (or mean) of ``ensemble_trials`` × ``ensemble_seeds`` networks:
     the best ``ensemble_trials`` trials of the search, each trained with ``ensemble_seeds``
-    seeds. 1 × 1 is the single best trial.
+    seeds. 1 × 1 is the single best trial. With ``refit`` each network, once early stopping
+    on the validation windows has found its epoch count, is trained afresh on the training
+    and validation windows for that many epochs.
     """
 
     epochs: int = 40
@@ -113,6 +115,7 @@ class TrainConfig:
     ensemble_trials: int = 1
     ensemble_seeds: int = 1
     ensemble_combine: str = "median"
+    refit: bool = True
 
 
 @dataclass(frozen=True)

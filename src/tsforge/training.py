@@ -6,7 +6,7 @@ import math
 import os
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -154,6 +154,34 @@ def train_best(
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
+def refit_on_validation(
+    hp: Any, space: Mapping[str, Any], data: WindowedData, *, epochs: int, seed: int, name: str
+) -> keras.Model:
+    """Train a fresh network on the training and validation windows for ``epochs`` epochs.
+
+    Early stopping on the validation windows found how long to train; this fit then learns
+    from the most recent rows too, which the test forecasts start from (the statistical
+    baselines are fitted on every row before each origin). Nothing is held out, so there
+    is no early stopping and no weights are restored.
+
+    Args:
+        hp: The hyperparameters.
+        space: ``tune.space``.
+        data: Windowed series.
+        epochs: Epochs to train (the early-stopped fit's best epoch).
+        seed: Seed for weights and shuffling.
+        name: The network's name.
+
+    Returns:
+        The trained network.
+    """
+    set_seeds(seed)
+    model = build_model(hp, data.model_spec, space, name=name)
+    both = replace(data, train=np.concatenate([data.train, data.val]))
+    fit(model, hp, space, both, seed, epochs=epochs, callbacks=[keras.callbacks.TerminateOnNaN()])
+    return model
+
+
 @dataclass
 class Member:
     """One trained network of the final model: which trial's hyperparameters, which seed."""
@@ -163,12 +191,19 @@ class Member:
     hp: Any
     model: keras.Model
     history: dict[str, list[float]]
+    refitted: bool = False
 
     @property
     def val_score(self) -> float:
-        """Its best validation objective (the restored weights' score)."""
+        """Its best validation objective (of the early-stopped fit, before any refit)."""
         finite = [v for v in self.history.get(OBJECTIVE, []) if math.isfinite(v)]
         return min(finite, default=math.inf)
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch (from 1) whose weights early stopping kept."""
+        scores = [v if math.isfinite(v) else math.inf for v in self.history.get(OBJECTIVE, [])]
+        return int(np.argmin(scores)) + 1 if scores else 1
 
 
 def train_members(
@@ -180,6 +215,7 @@ def train_members(
     epochs: int,
     patience: int,
     seed: int,
+    refit: bool = False,
     on_member: Callable[[Member], None] | None = None,
 ) -> list[Member]:
     """Train every candidate's hyperparameters with ``seeds`` seeds: the ensemble's members.
@@ -192,6 +228,8 @@ def train_members(
         epochs: Most epochs per member.
         patience: Early-stopping patience.
         seed: First seed.
+        refit: Retrain each member on the training and validation windows for its best
+            epoch count (see :func:`refit_on_validation`).
         on_member: Called with each member as soon as it is trained (to log it).
 
     Returns:
@@ -210,6 +248,11 @@ def train_members(
                 name=f"member_{rank}_{offset}",
             )
             member = Member(trial_id, seed + offset, hp, model, history)
+            if refit and len(data.val):
+                member.model = refit_on_validation(
+                    hp, space, data, epochs=member.best_epoch, seed=seed + offset, name=model.name
+                )
+                member.refitted = True
             if on_member is not None:
                 on_member(member)
             members.append(member)

@@ -268,3 +268,17 @@ def test_attention_family_trains_and_survives_a_save_and_load(seasonal_frame, tm
         model.predict(x, verbose=0),
         rtol=1e-5,
     )
+
+
+def test_a_refitted_member_trains_on_validation_windows_for_its_best_epoch_count(seasonal_frame):
+    from tsforge.training import train_members
+
+    data, _ = _data(seasonal_frame, difference=False, normalize=True)
+    hp = _hp(family="mlp", num_layers=1)
+    (plain,) = train_members([("0", hp)], SPACE, data, seeds=1, epochs=4, patience=2, seed=5)
+    (refitted,) = train_members([("0", hp)], SPACE, data, seeds=1, epochs=4, patience=2, seed=5, refit=True)
+    assert refitted.refitted and not plain.refitted
+    assert refitted.best_epoch == plain.best_epoch and refitted.val_score == plain.val_score
+    x, _ = gather_windows(data.values, data.test[:5], data.window, 1, True)
+    # Same seed and epochs, more windows: a different network than the early-stopped one.
+    assert not np.allclose(refitted.model.predict(x, verbose=0), plain.model.predict(x, verbose=0))
