@@ -45,6 +45,7 @@ import yaml
 
 from bench import m3
 from bench.run import BIN, ROOT, WORK, make_project, sh
+from tsforge.catalog import Project, read_json
 from tsforge.config import DataConfig, Params, TrainConfig, merge_sections, parse_params
 from tsforge.scaling import series_split
 from tsforge.sources import BUNDLED_TARGETS, load_source
@@ -190,7 +191,7 @@ def plan(dataset: Dataset, quick: bool) -> tuple[dict[str, Any], dict[str, Any]]
     Returns:
         (override merged onto params.yaml, settings in words and numbers).
     """
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base = yaml.safe_load(Project(ROOT).params.read_text())
     data = {
         "source": dataset.source,
         "path": None,
@@ -249,9 +250,8 @@ def plan(dataset: Dataset, quick: bool) -> tuple[dict[str, Any], dict[str, Any]]
     return override, settings
 
 
-def _read(project: Path, rel: str) -> Any:
-    path = project / rel
-    return json.loads(path.read_text()) if path.exists() else None
+def _read(path: Path) -> Any:
+    return read_json(path) if path.exists() else None
 
 
 def _finite(value: Any) -> float | None:
@@ -295,13 +295,14 @@ def representation(scale: Mapping[str, Any], windows: Mapping[str, Any] | None) 
 
 def collect(project: Path, settings: Mapping[str, Any], repro_s: float, total_s: float) -> dict[str, Any]:
     """One dataset's entry of accuracy.json from the project copy's reports."""
-    metrics = _read(project, "reports/metrics.json")
+    files = Project(project)
+    metrics = _read(files.metrics)
     methods = scores(metrics)
     best, beats = verdict(methods, "mase")
     best_smape, beats_smape = verdict(methods, "smape")
-    training = _read(project, "reports/training.json") or {}
-    tuning = _read(project, "reports/tuning.json") or {}
-    eda = _read(project, "reports/eda.json") or {}
+    training = _read(files.training) or {}
+    tuning = _read(files.tuning) or {}
+    eda = _read(files.eda) or {}
     entry: dict[str, Any] = {
         "settings": dict(settings),
         "series": metrics.get("series"),
@@ -313,7 +314,7 @@ def collect(project: Path, settings: Mapping[str, Any], repro_s: float, total_s:
         "best_baseline_smape": best_smape,
         "model_beats_best_baseline_smape": beats_smape,
         "representation": representation(
-            _read(project, "reports/scale.json") or {}, _read(project, "reports/windows.json")
+            _read(files.scale_report) or {}, _read(files.windows_report)
         ),
         "eda": {
             "season_period": eda.get("season_period"),
@@ -326,7 +327,7 @@ def collect(project: Path, settings: Mapping[str, Any], repro_s: float, total_s:
             if k in training
         },
         "tuning": {k: v for k, v in tuning.items() if isinstance(v, str | int | float | bool)},
-        "promotion": _read(project, "reports/promotion.json"),
+        "promotion": _read(files.promotion),
         "repro_s": round(repro_s, 1),
         "wall_s": round(total_s, 1),
         "run_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -16,20 +16,21 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tsforge.catalog import ProcessedSeries, Project, Windows
+
 
 def main() -> None:
-    project, epochs, units, batch_size = Path(sys.argv[1]), *map(int, sys.argv[2:5])
-    series = np.load(project / "data/processed/series.npz")
-    windows = np.load(project / "data/processed/windows.npz")
-    values, n_targets = series["values"], int(series["n_targets"])
-    input_size, horizon = (int(v) for v in windows["spec"][:2])
+    project, epochs, units, batch_size = Project(Path(sys.argv[1])), *map(int, sys.argv[2:5])
+    series, windows = ProcessedSeries.load(project.series), Windows.load(project.windows)
+    values, n_targets = series.values, series.n_targets
+    input_size, horizon = windows.spec.input_size, windows.spec.horizon
 
     def stack(origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.stack([values[t - input_size : t] for t in origins])
         y = np.stack([values[t : t + horizon, :n_targets] for t in origins])
         return x, y
 
-    (x_train, y_train), (x_val, y_val) = stack(windows["train"]), stack(windows["val"])
+    (x_train, y_train), (x_val, y_val) = stack(windows.train), stack(windows.val)
     keras.utils.set_random_seed(42)
     inputs = keras.Input(shape=(input_size, values.shape[1]))
     x = keras.layers.LSTM(units)(inputs)
@@ -41,7 +42,7 @@ def main() -> None:
         x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size, verbose=0
     )
     seconds = time.perf_counter() - started
-    model.save(project / "bench_bare_model.keras")
+    model.save(project.root / "bench_bare_model.keras")
     sys.stdout.write(
         json.dumps({"fit_seconds": seconds, "samples_per_second": len(x_train) * epochs / seconds}) + "\n"
     )

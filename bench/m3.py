@@ -11,10 +11,11 @@ and then averaged, as the competition does.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
+
+from tsforge.catalog import Project, read_json
 
 HORIZON, PERIOD, INPUT_SIZE = 18, 12, 24
 PUBLISHED = {  # sMAPE, M3 monthly, as cited in the N-BEATS paper (ICLR 2020)
@@ -77,19 +78,17 @@ def run(project: Path, repro: Any) -> dict[str, Any]:
     repro(project)
     seconds = time.perf_counter() - started
 
-    def read(rel: str) -> Any:
-        return json.loads((project / rel).read_text())
-
-    metrics = read("reports/metrics.json")
+    files = Project(project)
+    metrics = read_json(files.metrics)
     return {
         "series": metrics["series"],
         "horizon": metrics["horizon"],
         "scores": {SHOWN[k]: {"smape": metrics[k]["smape"], "mase": metrics[k]["mase"]} for k in SHOWN},
         "repro_s": seconds,
-        "tuning": read("reports/tuning.json"),
-        "training": read("reports/training.json"),
-        "scale": read("reports/scale.json"),
-        "windows": read("reports/windows.json"),
+        "tuning": read_json(files.tuning),
+        "training": read_json(files.training),
+        "scale": read_json(files.scale_report),
+        "windows": read_json(files.windows_report),
     }
 
 

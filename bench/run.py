@@ -24,12 +24,15 @@ import numpy as np
 import yaml
 
 from bench import m3, m3_variants
+from tsforge.catalog import ProcessedSeries, Project, Windows, read_json, write_text
 from tsforge.config import merge_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench/work"
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench/RESULTS.md"
+# Every step's figures, merged over runs: a partial run replaces only the steps it ran.
+RESULTS_JSON = WORK / "results.json"
 
 EPOCHS, UNITS, BATCH = 20, 32, 64
 FIXED_MODEL = {
@@ -78,8 +81,9 @@ def make_project(name: str, override: dict[str, Any]) -> Path:
         if (ROOT / rel).is_file() and not rel.startswith(("tests/", "bench/")) and rel != "dvc.lock":
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, dest / rel)
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    (dest / "params.yaml").write_text(yaml.safe_dump(merge_sections(params, override), sort_keys=False))
+    params_file = Project(dest).params
+    params = yaml.safe_load(params_file.read_text())
+    params_file.write_text(yaml.safe_dump(merge_sections(params, override), sort_keys=False))
     sh(dest, "git", "init", "-q")
     sh(dest, "git", "add", "-A")
     sh(dest, "git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench")
@@ -93,9 +97,7 @@ def bench_overhead(project: Path) -> dict[str, Any]:
     for _ in range(2):  # alternate, keep the faster of each: less noise from the machine
         seconds, _ = timed(lambda: sh(project, sys.executable, "pipelines/train.py"))
         stage_times.append(seconds)
-        stage_rates.append(
-            json.loads((project / "reports/training.json").read_text())["train_samples_per_second"]
-        )
+        stage_rates.append(read_json(Project(project).training)["train_samples_per_second"])
         seconds, out = timed(
             lambda: sh(
                 project,
@@ -124,23 +126,25 @@ def bench_incremental(project: Path) -> dict[str, Any]:
     sh(project, str(BIN / "dvc"), "repro")
     nothing_s, out = timed(lambda: sh(project, str(BIN / "dvc"), "repro"))
     ran_nothing = "Running stage" not in out.stdout
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    params_file = Project(project).params
+    params = yaml.safe_load(params_file.read_text())
     params["evaluate"]["interval_level"] = 0.8
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     evaluate_s, out = timed(lambda: sh(project, str(BIN / "dvc"), "repro"))
     stages = [line.split("'")[1] for line in out.stdout.splitlines() if line.startswith("Running stage")]
     return {"nothing_s": nothing_s, "ran_nothing": ran_nothing, "evaluate_s": evaluate_s, "stages": stages}
 
 
 def _windowed(project: Path) -> Any:
-    cwd = Path.cwd()
-    os.chdir(project)
-    try:
-        from tsforge import stage
+    """The project copy's scaled series and windows, as the tune and train stages read them."""
+    from tsforge.training import WindowedData
 
-        return stage.load_windowed()
-    finally:
-        os.chdir(cwd)
+    files = Project(project)
+    series, windows = ProcessedSeries.load(files.series), Windows.load(files.windows)
+    return WindowedData(
+        series.values, windows.train, windows.val, windows.test,
+        windows.spec, series.n_targets, windows.normalize,
+    )
 
 
 class MlflowClock:
@@ -356,10 +360,13 @@ def machine() -> str:
     )
 
 
+# The steps report() needs; m3 and m3_variants are shown when present.
+REPORTED = ("overhead", "incremental", "bookkeeping", "windowing", "efficiency")
+
+
 def report(results: dict[str, Any]) -> str:
-    o, i, b, w, e = (
-        results[k] for k in ("overhead", "incremental", "bookkeeping", "windowing", "efficiency")
-    )
+    o, i, b, w, e = (results[k] for k in REPORTED)
+    updated: dict[str, str] = results.get("updated") or {}
     mark = {True: "met", False: "NOT met"}
     w168 = w["sizes"][168]
     reached = e["reached_s"]
@@ -369,6 +376,11 @@ def report(results: dict[str, Any]) -> str:
         "# tsforge benchmarks",
         "",
         f"Date: {results['date']}  ",
+        *(
+            [f"Re-measured since by partial runs: {', '.join(f'{k} {v}' for k, v in updated.items())}  "]
+            if updated
+            else []
+        ),
         f"Machine: {machine()}  ",
         f"Versions: {versions()}  ",
         f"Reproduce: `make bench` ({results.get('total_s', 0) / 60:.0f} minutes here). Every ratio is "
@@ -423,11 +435,46 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    if sys.argv[1:] == ["--report"]:  # render RESULTS.md again from the last full run's figures
-        results = json.loads((WORK / "results.json").read_text())
+def merge_results(previous: dict[str, Any], fresh: dict[str, Any], partial: bool) -> dict[str, Any]:
+    """results.json after a run: a full run replaces it, a partial run replaces only its steps.
+
+    A partial run keeps the date and total time of the run the other figures come from and
+    records when each of its steps ran, under ``updated``.
+
+    Args:
+        previous: results.json as it was (empty when there is none).
+        fresh: This run's figures: ``date``, ``total_s`` and one entry per step it ran.
+        partial: Whether only some steps ran.
+
+    Returns:
+        What to write to results.json.
+    """
+    if not partial:
+        return dict(fresh)
+    steps = {k: v for k, v in fresh.items() if k not in ("date", "total_s")}
+    merged = {**fresh, **previous, **steps}
+    merged["updated"] = {**previous.get("updated", {}), **{name: fresh["date"] for name in steps}}
+    return merged
+
+
+def read_results() -> dict[str, Any]:
+    """results.json with the windowing sizes keyed by int again (JSON made them strings)."""
+    results: dict[str, Any] = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+    if "windowing" in results:
         results["windowing"]["sizes"] = {int(k): v for k, v in results["windowing"]["sizes"].items()}
-        RESULTS.write_text(report(results))
+    return results
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--report"]:  # render RESULTS.md again from results.json
+        saved = read_results()
+        missing = [k for k in REPORTED if k not in saved]
+        if missing:
+            sys.exit(
+                f"{RESULTS_JSON} has no figures for {', '.join(missing)}: run `python -m bench.run "
+                f"{' '.join(missing)}` (or the whole `make bench`) first."
+            )
+        RESULTS.write_text(report(saved))
         return
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
@@ -449,8 +496,9 @@ def main() -> None:
         seconds, results[name] = timed(step)
         sys.stderr.write(f"bench: {name} done in {seconds:.0f} s: {json.dumps(results[name], default=str)}\n")
     results["total_s"] = time.perf_counter() - started
-    (WORK / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    if only:  # a partial run: keep the figures of the last full run
+    merged = merge_results(read_results(), results, partial=bool(only))
+    write_text(RESULTS_JSON, json.dumps(merged, indent=2, default=str))
+    if only:  # a partial run: RESULTS.md keeps its figures; `--report` renders the merged ones
         sys.stdout.write(json.dumps(results, indent=2, default=str) + "\n")
         return
     RESULTS.write_text(report(results))

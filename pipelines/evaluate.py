@@ -7,9 +7,12 @@ import mlflow
 import numpy as np
 
 from tsforge import assessment, registry, stage, tracking
+from tsforge.catalog import ProcessedSeries, Windows, read_json, write_json
 from tsforge.config import load_params
 from tsforge.forecaster import ForecastSpec, load_network
 from tsforge.panel import Layout
+
+PROJECT = stage.project(__file__)
 
 
 def _champion_score(
@@ -35,30 +38,30 @@ def _log(result: assessment.Assessment, files: list[Path]) -> None:
 
 
 def main() -> None:
-    params = load_params(stage.PARAMS)
+    params = load_params(PROJECT.params)
     reg = params.registry
-    series, windows = np.load(stage.PROCESSED), np.load(stage.WINDOWS)
-    levels, layout = series["levels"].astype(np.float64), stage.load_layout(series)
-    spec = ForecastSpec.load(stage.FORECAST_SPEC)
-    eda = stage.read_json(stage.REPORTS / "eda.json")
+    series, windows = ProcessedSeries.load(PROJECT.series), Windows.load(PROJECT.windows)
+    levels, layout = series.levels.astype(np.float64), series.layout
+    spec = ForecastSpec.load(PROJECT.forecast_spec)
+    eda = read_json(PROJECT.eda)
     period = params.evaluate.season_period or int(eda["season_period"])
-    model, split = load_network(stage.NETWORK), series["split"]
+    model, split = load_network(PROJECT.network), series.split
     result = assessment.assess(
-        levels, layout, windows["test"], model, spec, split_rows=split, period=period, config=params.evaluate
+        levels, layout, windows.test, model, spec, split_rows=split, period=period, config=params.evaluate
     )
-    pngs = assessment.write_plots(stage.REPORTS, result, series["times"], layout, spec)
-    stage.write_json(stage.REPORTS / "metrics.json", result.report())
+    pngs = assessment.write_plots(PROJECT.reports, result, series.times, layout, spec)
+    write_json(PROJECT.metrics, result.report())
 
-    stage.start_tracking(params.tracking.experiment)
+    stage.start_tracking(PROJECT, params.tracking.experiment)
     champion = _champion_score(reg.model_name, result, levels, layout, reg.metric)
     decision = assessment.gate(result.metrics, champion, reg)
-    training, best = stage.read_json(stage.REPORTS / "training.json"), stage.read_json(stage.BEST_HPARAMS)
+    training, best = read_json(PROJECT.training), read_json(PROJECT.best_hparams)
     runs = {"train_run_id": training["run_id"], "tuning_run_id": best["tuning_run_id"]}
-    inputs = {"series": stage.PROCESSED, "windows": stage.WINDOWS, "raw": stage.RAW_SERIES}
-    lineage = tracking.lineage_tags(stage.ROOT, inputs, stage.PARAMS)
+    inputs = {"series": PROJECT.series, "windows": PROJECT.windows, "raw": PROJECT.raw_series}
+    lineage = tracking.lineage_tags(PROJECT.root, inputs, PROJECT.params)
     with mlflow.start_run(run_name="evaluate"):
         mlflow.set_tags({**lineage, **runs, "stage": "evaluate"})
-        _log(result, [*pngs, stage.REPORTS / "metrics.json"])
+        _log(result, [*pngs, PROJECT.metrics])
         # Registry changes come last: if anything above failed, no version or alias moved.
         description = (
             f"Reproduce: git checkout {lineage['git_commit']} && dvc checkout && dvc repro. "
@@ -66,7 +69,7 @@ def main() -> None:
         )
         tags = {**lineage, **runs, **result.test_tags()}
         record = registry.publish(training["model_uri"], reg.model_name, tags, description, decision)
-        stage.write_json(stage.REPORTS / "promotion.json", record)
+        write_json(PROJECT.promotion, record)
         mlflow.log_dict(record, "promotion.json")
         mlflow.set_tags({"promoted": str(decision.promote).lower(), "model_version": record["version"]})
 

@@ -4,16 +4,16 @@ With ``data.series_id`` every series is filled, differenced, split and scaled on
 (its scaler fitted on its own training rows), then stacked into one array.
 """
 
-import json
-
 import numpy as np
-import pandas as pd
 
 from tsforge import panel, stage
+from tsforge.catalog import ProcessedSeries, load_frame, read_json, save_scalers, write_json
 from tsforge.config import load_params
 from tsforge.eda import choose_scaler, choose_trend_treatment
 from tsforge.panel import Layout
 from tsforge.scaling import fill_missing, series_split
+
+PROJECT = stage.project(__file__)
 
 
 def _choice(configured: str, recommended: object, reason: str) -> tuple[object, str]:
@@ -23,10 +23,10 @@ def _choice(configured: str, recommended: object, reason: str) -> tuple[object, 
 
 
 def main() -> None:
-    params = load_params(stage.PARAMS)
+    params = load_params(PROJECT.params)
     data, scale = params.data, params.scale
-    advice = stage.read_json(stage.REPORTS / "eda.json")["recommendation"]
-    raw = pd.read_parquet(stage.RAW_SERIES)
+    advice = read_json(PROJECT.eda)["recommendation"]
+    raw = load_frame(PROJECT.raw_series)
     frame, filled = fill_missing(raw, list(data.columns), scale.fill, data.series_id)
     trend = choose_trend_treatment(
         params.window.normalize, scale.difference, bool(advice["difference"]), advice["difference_reason"]
@@ -54,25 +54,23 @@ def main() -> None:
     scalers = panel.fit_scalers(
         unscaled, layout, split_rows, data.columns, method=str(method), lost_rows=lost_rows
     )
-    stage.SCALER.parent.mkdir(parents=True, exist_ok=True)
-    stage.SCALER.write_text(json.dumps(panel.scalers_to_dict(scalers), indent=2), encoding="utf-8")
-    stage.save_arrays(
-        stage.PROCESSED,
+    save_scalers(PROJECT.scaler, scalers)
+    ProcessedSeries(
         times=frame[data.time_column].to_numpy(dtype="datetime64[ns]"),
         levels=levels.astype(np.float32),
         values=panel.scale_stacked(unscaled, layout, scalers),
-        n_targets=np.int64(len(data.target)),
+        n_targets=len(data.target),
         split=split_rows,
         bounds=layout.bounds,
-        series_names=np.array(layout.names, dtype=str),
-        lost_rows=np.int64(lost_rows),
-        difference=np.bool_(difference),
-        transform=np.str_(transform),
-        normalize=np.bool_(trend.normalize == "last"),
-    )
+        series_names=layout.names,
+        lost_rows=lost_rows,
+        difference=bool(difference),
+        transform=str(transform),
+        normalize=trend.normalize == "last",
+    ).save(PROJECT.series)
     rows = split_rows[:, :, 1] - split_rows[:, :, 0]
-    stage.write_json(
-        stage.REPORTS / "scale.json",
+    write_json(
+        PROJECT.scale_report,
         {
             "method": method,
             "method_reason": method_reason,

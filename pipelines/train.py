@@ -5,15 +5,33 @@ import time
 
 import keras_tuner as kt
 import mlflow
-import numpy as np
 import pandas as pd
 
 from tsforge import stage, tracking
+from tsforge.catalog import (
+    IngestSummary,
+    ProcessedSeries,
+    Windows,
+    load_frame,
+    load_scalers,
+    read_json,
+    save_csv,
+    save_network,
+    write_json,
+)
 from tsforge.config import load_params
 from tsforge.forecaster import ForecastSpec, example_history, log_forecaster
 from tsforge.models import combine
-from tsforge.panel import scalers_from_dict
-from tsforge.training import OBJECTIVE, Member, plot_learning_curve, train_members, validation_score
+from tsforge.training import (
+    OBJECTIVE,
+    Member,
+    WindowedData,
+    plot_learning_curve,
+    train_members,
+    validation_score,
+)
+
+PROJECT = stage.project(__file__)
 
 
 def _log_member(member: Member) -> None:
@@ -32,20 +50,23 @@ def _log_member(member: Member) -> None:
 
 
 def main() -> None:
-    params = load_params(stage.PARAMS)
+    params = load_params(PROJECT.params)
     cfg = params.train
-    best = stage.read_json(stage.BEST_HPARAMS)
+    best = read_json(PROJECT.best_hparams)
     ranked = best.get("top") or [best]
     candidates = [(str(t["trial_id"]), kt.HyperParameters.from_config(t["config"])) for t in ranked]
     candidates = candidates[: cfg.ensemble_trials]
-    data = stage.load_windowed()
-    series = np.load(stage.PROCESSED)
-    stage.start_tracking(params.tracking.experiment)
+    series, windows = ProcessedSeries.load(PROJECT.series), Windows.load(PROJECT.windows)
+    data = WindowedData(
+        series.values, windows.train, windows.val, windows.test,
+        windows.spec, series.n_targets, windows.normalize,
+    )
+    stage.start_tracking(PROJECT, params.tracking.experiment)
     with mlflow.start_run(run_name="train") as run:
         mlflow.set_tags(
             {
                 **tracking.lineage_tags(
-                    stage.ROOT, {"series": stage.PROCESSED, "windows": stage.WINDOWS}, stage.PARAMS
+                    PROJECT.root, {"series": PROJECT.series, "windows": PROJECT.windows}, PROJECT.params
                 ),
                 "stage": "train",
                 "tuning_run_id": best["tuning_run_id"],
@@ -89,28 +110,28 @@ def main() -> None:
         )
         for row in curve.to_dict("records"):
             mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
-        curve.to_csv(stage.REPORTS / "learning_curve.csv", index=False)
-        plot_learning_curve(stage.REPORTS / "learning_curve.png", curve)
-        mlflow.log_artifact(str(stage.REPORTS / "learning_curve.csv"))
-        mlflow.log_artifact(str(stage.REPORTS / "learning_curve.png"))
-        model.save(stage.NETWORK)
+        save_csv(PROJECT.learning_curve, curve)
+        plot_learning_curve(PROJECT.learning_curve_plot, curve)
+        mlflow.log_artifact(str(PROJECT.learning_curve))
+        mlflow.log_artifact(str(PROJECT.learning_curve_plot))
+        save_network(PROJECT.network, model)
         spec = ForecastSpec(
             time_column=params.data.time_column,
             targets=params.data.target,
             features=params.data.features,
             input_size=data.window.input_size,
             horizon=data.window.horizon,
-            difference=bool(series["difference"]),
-            freq=stage.read_json(stage.RAW_META)["freq"],
-            scalers=scalers_from_dict(stage.read_json(stage.SCALER)),
+            difference=series.difference,
+            freq=IngestSummary.load(PROJECT.raw_meta).freq,
+            scalers=load_scalers(PROJECT.scaler),
             series_id=params.data.series_id,
-            transform=str(series["transform"]),
+            transform=series.transform,
             normalize=data.normalize,
         )
-        spec.save(stage.FORECAST_SPEC)
-        raw = pd.read_parquet(stage.RAW_SERIES)
+        spec.save(PROJECT.forecast_spec)
+        raw = load_frame(PROJECT.raw_series)
         model_uri = log_forecaster(
-            stage.NETWORK, stage.FORECAST_SPEC, example_history(raw, spec), model, spec
+            PROJECT.network, PROJECT.forecast_spec, example_history(raw, spec), model, spec
         )
         ensemble = {
             "members": [
@@ -120,8 +141,8 @@ def main() -> None:
             "refit_on_validation": cfg.refit,
             f"{OBJECTIVE}": ensemble_score,
         }
-        stage.write_json(
-            stage.REPORTS / "training.json",
+        write_json(
+            PROJECT.training,
             {
                 "run_id": run.info.run_id,
                 "model_uri": model_uri,

@@ -17,6 +17,7 @@ import sys
 import mlflow
 
 from tsforge import stage, tracking
+from tsforge.catalog import ProcessedSeries, Windows, write_json
 from tsforge.config import load_params
 from tsforge.distributed_search import distributed_role, run_local_cluster, wait_for_parent_run
 from tsforge.search import (
@@ -29,9 +30,10 @@ from tsforge.search import (
     space_size,
 )
 from tsforge.search_results import record_results, top_trials
-from tsforge.training import set_seeds
+from tsforge.training import WindowedData, set_seeds
 from tsforge.trial_tracking import remember_parent_run, remembered_parent_run
 
+PROJECT = stage.project(__file__)
 TOP_TRIALS_KEPT = 10
 
 
@@ -39,19 +41,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, help="override tune.workers")
     args = parser.parse_args()
-    params = load_params(stage.PARAMS)
+    params = load_params(PROJECT.params)
     cfg = params.tune if args.workers is None else dataclasses.replace(params.tune, workers=args.workers)
     role = distributed_role(os.environ)
     if role == "single" and cfg.workers > 1:
         # Create the tracking store and experiment once, before the processes race to.
-        stage.start_tracking(params.tracking.experiment)
+        stage.start_tracking(PROJECT, params.tracking.experiment)
         run_local_cluster([sys.executable, __file__], cfg.workers, dict(os.environ))
         return
-    data = stage.load_windowed()
-    stage.start_tracking(params.tracking.experiment)
-    inputs = {"series": stage.PROCESSED, "windows": stage.WINDOWS}
-    tags = tracking.lineage_tags(stage.ROOT, inputs, stage.PARAMS)
-    directory = stage.TUNER_DIR / search_key(cfg, {k: v for k, v in tags.items() if k.startswith("data.")})
+    series, windows = ProcessedSeries.load(PROJECT.series), Windows.load(PROJECT.windows)
+    data = WindowedData(
+        series.values, windows.train, windows.val, windows.test,
+        windows.spec, series.n_targets, windows.normalize,
+    )
+    stage.start_tracking(PROJECT, params.tracking.experiment)
+    inputs = {"series": PROJECT.series, "windows": PROJECT.windows}
+    tags = tracking.lineage_tags(PROJECT.root, inputs, PROJECT.params)
+    directory = PROJECT.tuner / search_key(cfg, {k: v for k, v in tags.items() if k.startswith("data.")})
     set_seeds(cfg.seed)
     hypermodel = ForecastHyperModel(data, cfg.space, cfg.seed, cfg.folds)
     if role == "worker":
@@ -67,9 +73,9 @@ def main() -> None:
             mlflow.log_params(search_params(cfg))
         tuner = make_tuner(cfg, hypermodel, directory, parent_run_id=parent.info.run_id, tags=tags)
         search(tuner, cfg.max_epochs, cfg.patience)
-        best, summary = record_results(tuner, parent.info.run_id, stage.REPORTS)
-        stage.write_json(
-            stage.BEST_HPARAMS,
+        best, summary = record_results(tuner, parent.info.run_id, PROJECT.reports)
+        write_json(
+            PROJECT.best_hparams,
             {
                 "trial_id": best.trial_id,
                 "score": best.score,
@@ -82,7 +88,7 @@ def main() -> None:
         )
         extra = {"space": space_size(cfg.space), "budget": budget(cfg)}
         settings = {"strategy": cfg.strategy, "folds": cfg.folds, "workers": cfg.workers}
-        stage.write_json(stage.REPORTS / "tuning.json", {**summary, **settings, **extra})
+        write_json(PROJECT.tuning, {**summary, **settings, **extra})
 
 
 if __name__ == "__main__":

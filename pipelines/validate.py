@@ -6,9 +6,9 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import pandas as pd
 
 from tsforge import panel, stage, tracking
+from tsforge.catalog import IngestSummary, load_frame, write_json
 from tsforge.config import load_params
 from tsforge.eda import adf_test, plot_eda, recommend, recommend_panel, seasonal_period, summarize
 from tsforge.errors import ValidationError
@@ -17,26 +17,25 @@ from tsforge.scaling import fill_missing, series_split
 from tsforge.validation import as_dicts, contract, failure_message
 from tsforge.windowing import WindowSpec
 
-DATA_DOCS = stage.REPORTS / "data_docs"
-EDA_FIGURES = stage.REPORTS / "eda"
+PROJECT = stage.project(__file__)
 
 
 def main() -> None:
-    params = load_params(stage.PARAMS)
+    params = load_params(PROJECT.params)
     data, scale = params.data, params.scale
-    frame = pd.read_parquet(stage.RAW_SERIES)
-    meta = stage.read_json(stage.RAW_META)
+    frame = load_frame(PROJECT.raw_series)
+    meta = IngestSummary.load(PROJECT.raw_meta)
     spec = WindowSpec(params.window.input_size, params.window.horizon, params.window.step)
     # Docs go to a scratch folder first: a failed run must not replace the last good docs.
     scratch = Path(tempfile.mkdtemp(prefix="tsforge-data-docs-"))
-    checks, needed = contract(frame, params, meta["freq"], docs_dir=scratch)
+    checks, needed = contract(frame, params, meta.freq, docs_dir=scratch)
     if not all(c.success for c in checks):
-        message = failure_message(checks, meta["source"])
+        message = failure_message(checks, meta.source)
         raise ValidationError(
             f"{message}\nGreat Expectations data docs of this run: {scratch / 'index.html'}"
         )
-    shutil.rmtree(DATA_DOCS, ignore_errors=True)
-    shutil.move(scratch, DATA_DOCS)
+    shutil.rmtree(PROJECT.data_docs, ignore_errors=True)
+    shutil.move(scratch, PROJECT.data_docs)
 
     layout = Layout.of_frame(frame, data.series_id)
     filled, _ = fill_missing(frame, [data.target[0]], "interpolate", data.series_id)
@@ -79,18 +78,15 @@ def main() -> None:
             f"consider at least {advice.min_input_size}"
         ),
     }
-    stage.write_json(
-        stage.REPORTS / "validation.json",
-        {"success": True, "rows_needed": needed, "checks": as_dicts(checks)},
-    )
-    stage.write_json(stage.REPORTS / "eda.json", eda)
+    write_json(PROJECT.validation, {"success": True, "rows_needed": needed, "checks": as_dicts(checks)})
+    write_json(PROJECT.eda, eda)
     # With many series the figures show the first one (the per-series votes are in eda.json).
     first = frame.iloc[layout.bounds[0] : layout.bounds[1]] if len(layout.names) else frame
-    figures = plot_eda(EDA_FIGURES, first, data.time_column, data.columns, period)
+    figures = plot_eda(PROJECT.eda_figures, first, data.time_column, data.columns, period)
 
-    stage.start_tracking(params.tracking.experiment)
+    stage.start_tracking(PROJECT, params.tracking.experiment)
     with mlflow.start_run(run_name="validate"):
-        mlflow.set_tags(tracking.lineage_tags(stage.ROOT, {"raw": stage.RAW_SERIES}, stage.PARAMS))
+        mlflow.set_tags(tracking.lineage_tags(PROJECT.root, {"raw": PROJECT.raw_series}, PROJECT.params))
         mlflow.set_tags(
             {
                 "stage": "validate",
@@ -105,11 +101,11 @@ def main() -> None:
         mlflow.log_metrics(
             {"rows": len(frame), "series": len(layout.names), "season_period": period, "adf_p_value": p_value}
         )
-        mlflow.log_artifact(str(stage.REPORTS / "validation.json"))
-        mlflow.log_artifact(str(stage.REPORTS / "eda.json"))
+        mlflow.log_artifact(str(PROJECT.validation))
+        mlflow.log_artifact(str(PROJECT.eda))
         for figure in figures:
             mlflow.log_artifact(str(figure), artifact_path="eda")
-        mlflow.log_artifacts(str(DATA_DOCS), artifact_path="data_docs")
+        mlflow.log_artifacts(str(PROJECT.data_docs), artifact_path="data_docs")
 
 
 if __name__ == "__main__":

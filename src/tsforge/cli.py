@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,9 +22,10 @@ def _table(metrics: dict[str, dict[str, float]]) -> str:
 
 def summary(root: Path) -> str:
     """Headline metrics, the registered version and the promotion decision, as text."""
-    reports = root / "reports"
-    metrics = json.loads((reports / "metrics.json").read_text())
-    promotion = json.loads((reports / "promotion.json").read_text())
+    from tsforge.catalog import Project, read_json
+
+    project = Project(root)
+    metrics, promotion = read_json(project.metrics), read_json(project.promotion)
     if promotion["promote"]:
         verdict = "promoted to champion"
     elif promotion.get("champion_after") == promotion["version"]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tsforge.catalog import write_text
 from tsforge.panel import (
     SINGLE,
     Layout,
@@ -55,10 +56,10 @@ class ForecastSpec:
         return self.targets + self.features
 
     def save(self, path: Path) -> None:
-        """Write as JSON."""
+        """Write as JSON, atomically."""
         raw = {k: v for k, v in asdict(self).items() if k != "scalers"}
         raw["scalers"] = scalers_to_dict(self.scalers)
-        path.write_text(json.dumps(raw, indent=2), encoding="utf-8")
+        write_text(path, json.dumps(raw, indent=2))
 
     @classmethod
     def load(cls, path: Path) -> ForecastSpec:

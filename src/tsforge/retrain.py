@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tsforge.catalog import IngestSummary, Project, read_json, write_json
 from tsforge.config import load_params
 from tsforge.errors import TsforgeError
 from tsforge.sources import content_hash, load_source
@@ -22,7 +23,6 @@ from tsforge.sources import content_hash, load_source
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".tsforge-retrain.lock"
-RECORDS = Path("logs/retrain")
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 
 
@@ -106,16 +106,14 @@ def has_remote(root: Path) -> bool:
 
 
 def _previous_hash(root: Path) -> str | None:
-    meta = root / "data/raw/ingest.json"
-    return json.loads(meta.read_text())["sha256"] if meta.exists() else None
+    meta = Project(root).raw_meta
+    return IngestSummary.load(meta).sha256 if meta.exists() else None
 
 
 def write_record(root: Path, record: RetrainRecord) -> Path:
     """Write the decision record to logs/retrain/<start time>.json."""
-    directory = root / RECORDS
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{record.started.replace(':', '')}.json"
-    path.write_text(json.dumps(asdict(record), indent=2) + "\n", encoding="utf-8")
+    path = Project(root).retrain_records / f"{record.started.replace(':', '')}.json"
+    write_json(path, asdict(record))
     return path
 
 
@@ -149,10 +147,11 @@ def _run_pipeline(root: Path, record: RetrainRecord, source_changed: bool) -> No
     if source_changed:
         _repro(root, "--force", "--single-item", "ingest")
     _repro(root)
-    promotion = json.loads((root / "reports/promotion.json").read_text())
+    project = Project(root)
+    promotion = read_json(project.promotion)
     record.status, record.model_version = "retrained", str(promotion["version"])
     record.promoted, record.reason = bool(promotion["promote"]), str(promotion["reason"])
-    record.metrics = json.loads((root / "reports/metrics.json").read_text())["model"]
+    record.metrics = read_json(project.metrics)["model"]
     if has_remote(root):
         push = _dvc(root, "push")
         if push.returncode != 0:
@@ -192,7 +191,7 @@ def retrain(root: Path) -> RetrainRecord:
     started = time.monotonic()
     record = RetrainRecord(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     try:
-        params = load_params(root / "params.yaml")
+        params = load_params(Project(root).params)
         loaded = load_source(params.data, root)
         frame = loaded.frame
         record.data_sha256, record.rows = content_hash(frame), len(frame)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -157,19 +155,9 @@ class AffineScaler:
         offset, scale = self._params(columns)
         return np.asarray(values, dtype=np.float64) * scale + offset
 
-    def save(self, path: Path) -> None:
-        """Write the scaler as JSON."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> AffineScaler:
-        """Read a scaler written by :meth:`save`."""
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> AffineScaler:
-        """Rebuild from the dictionary form written by :meth:`save`."""
+        """Rebuild from the dictionary form, ``dataclasses.asdict(scaler)``."""
         return cls(
             str(raw["method"]),
             tuple(raw["columns"]),

@@ -17,6 +17,7 @@ import mlflow
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
+from tsforge.catalog import Project
 from tsforge.config import load_params
 from tsforge.errors import TsforgeError
 
@@ -37,7 +38,7 @@ def resolve_tracking_uri(env_uri: str | None, root: Path) -> str:
     Returns:
         A tracking URI.
     """
-    return env_uri or f"sqlite:///{(root / 'mlflow.db').resolve()}"
+    return env_uri or f"sqlite:///{Project(root).tracking_db.resolve()}"
 
 
 def configure(tracking_uri: str, experiment: str, root: Path) -> str:
@@ -61,7 +62,9 @@ def configure(tracking_uri: str, experiment: str, root: Path) -> str:
             experiment_id = found.experiment_id
         else:
             location = (
-                (root / "mlartifacts").resolve().as_uri() if tracking_uri.startswith("sqlite") else None
+                Project(root).tracking_artifacts.resolve().as_uri()
+                if tracking_uri.startswith("sqlite")
+                else None
             )
             experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
     except Exception as exc:  # MLflow raises many types for an unreachable store
@@ -84,7 +87,7 @@ def configure_project(root: Path, env_uri: str | None) -> str:
     Returns:
         The registered model name (``registry.model_name``).
     """
-    params = load_params(root / "params.yaml")
+    params = load_params(Project(root).params)
     configure(resolve_tracking_uri(env_uri, root), params.tracking.experiment, root)
     return params.registry.model_name
 

@@ -18,6 +18,7 @@ import keras_tuner as kt
 import mlflow
 import numpy as np
 
+from tsforge.catalog import write_text
 from tsforge.training import OBJECTIVE
 
 PARENT_RUN_MARKER = "mlflow_parent_run_id"
@@ -75,8 +76,7 @@ def remembered_parent_run(directory: Path) -> str | None:
 
 def remember_parent_run(directory: Path, run_id: str) -> None:
     """Record the search's MLflow run next to the tuner state, for resuming."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / PARENT_RUN_MARKER).write_text(run_id, encoding="utf-8")
+    write_text(directory / PARENT_RUN_MARKER, run_id)
 
 
 def best_objective(result: Any) -> float:

@@ -14,6 +14,7 @@ import mlflow
 import pytest
 
 from tsforge import stage, tracking
+from tsforge.catalog import Project
 
 # Starts a run tagged as the stages tag theirs, prints its id, then waits to be killed.
 CHILD = """
@@ -46,7 +47,7 @@ def _status(run_id: str) -> str:
 
 
 def test_stage_start_ends_runs_of_killed_processes_only(
-    mlflow_store: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    mlflow_store: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     experiment_id = mlflow.get_experiment_by_name("test").experiment_id
     client = mlflow.MlflowClient()
@@ -60,7 +61,7 @@ def test_stage_start_ends_runs_of_killed_processes_only(
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     with caplog.at_level(logging.WARNING, logger="tsforge.tracking"):
-        assert stage.start_tracking("test") == experiment_id
+        assert stage.start_tracking(Project(tmp_path), "test") == experiment_id
 
     assert _status(zombie) == "KILLED"
     assert client.get_run(zombie).info.end_time is not None
