@@ -15,6 +15,7 @@ DEFAULT_SPACE: dict[str, Any] = {
     "num_layers": 1,
     "cell": "lstm",
     "units": 32,
+    "width": 256,
     "dropout": 0.0,
     "learning_rate": 1e-3,
     "optimizer": "adam",
@@ -26,7 +27,10 @@ DEFAULT_SPACE: dict[str, Any] = {
 ``family`` is rnn (stacked LSTM/GRU, ``cell`` picks which), mlp (dense layers over the
 flattened window, in the spirit of N-BEATS) or attention (a small transformer encoder over
 the window's steps); ``input_size`` 0 means the whole window, and
-a smaller value makes the network read only the window's last ``input_size`` steps, so the
+``units`` sizes recurrent cells and attention, ``width`` the dense layers of the mlp family
+(dense layers want more width than cells for the same job, and a shared dimension would
+starve one family or make the other slow); a smaller ``input_size`` value makes the network
+read only the window's last ``input_size`` steps, so the
 input size can be searched (and ensemble members can differ in it) while the windows stay
 one set of indices into one array."""
 
@@ -169,7 +173,7 @@ def _body(values: Mapping[str, Any], x: Any) -> Any:
     if values["family"] == "mlp":
         x = keras.layers.Flatten(name="flatten")(x)
         for layer in range(values["num_layers"]):
-            x = keras.layers.Dense(values["units"], activation="relu", name=f"dense_{layer}")(x)
+            x = keras.layers.Dense(values["width"], activation="relu", name=f"dense_{layer}")(x)
             if values["dropout"] > 0:
                 x = keras.layers.Dropout(values["dropout"], name=f"dropout_{layer}")(x)
         return x

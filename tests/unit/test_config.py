@@ -8,7 +8,7 @@ from tsforge.errors import ConfigError
 def test_the_shipped_params_parse():
     params = load_params("params.yaml")
     assert params.data.target == ("co2",)
-    assert params.tune.space["units"]["values"] == [32, 64, 128, 256]
+    assert params.tune.space["width"]["values"] == [256, 512]
     assert params.train.ensemble_trials * params.train.ensemble_seeds > 1 and params.train.refit
 
 
