@@ -141,10 +141,7 @@ def _windowed(project: Path) -> Any:
 
     files = Project(project)
     series, windows = ProcessedSeries.load(files.series), Windows.load(files.windows)
-    return WindowedData(
-        series.values, windows.train, windows.val, windows.test,
-        windows.spec, series.n_targets, windows.normalize,
-    )
+    return WindowedData.of(series, windows)
 
 
 class MlflowClock:

@@ -1,35 +1,14 @@
 """Stage train: rebuild the best trials with the tuner's builder, train them (one network or
 an ensemble of the best trials x seeds), log the forecaster."""
 
-import time
-
-import keras_tuner as kt
 import mlflow
 import pandas as pd
 
-from tsforge import stage, tracking
-from tsforge.catalog import (
-    IngestSummary,
-    ProcessedSeries,
-    Windows,
-    load_frame,
-    load_scalers,
-    read_json,
-    save_csv,
-    save_network,
-    write_json,
-)
+from tsforge import catalog, stage, tracking, training
 from tsforge.config import load_params
 from tsforge.forecaster import ForecastSpec, example_history, log_forecaster
-from tsforge.models import combine
-from tsforge.training import (
-    OBJECTIVE,
-    Member,
-    WindowedData,
-    plot_learning_curve,
-    train_members,
-    validation_score,
-)
+from tsforge.models import model_values
+from tsforge.training import OBJECTIVE, Member, WindowedData, ensemble_candidates, train_final
 
 PROJECT = stage.project(__file__)
 
@@ -38,122 +17,56 @@ def _log_member(member: Member) -> None:
     """Each member is a child run of the train run, with its hyperparameters and score."""
     with mlflow.start_run(run_name=member.model.name, nested=True):
         mlflow.set_tags({"stage": "train-member", "kt_trial_id": member.trial_id})
-        mlflow.log_params({**member.hp.values, "seed": member.seed})
-        mlflow.log_metrics(
-            {
-                f"best_{OBJECTIVE}": member.val_score,
-                "epochs": len(member.history["loss"]),
-                "best_epoch": member.best_epoch,
-                "refitted": float(member.refitted),
-            }
-        )
+        mlflow.log_params({**model_values(member.hp.values), "seed": member.seed})
+        scores = {f"best_{OBJECTIVE}": member.val_score, "best_epoch": member.best_epoch}
+        mlflow.log_metrics({**scores, "epochs": len(member.history["loss"]), "refitted": member.refitted})
 
 
 def main() -> None:
     params = load_params(PROJECT.params)
-    cfg = params.train
-    best = read_json(PROJECT.best_hparams)
-    ranked = best.get("top") or [best]
-    candidates = [(str(t["trial_id"]), kt.HyperParameters.from_config(t["config"])) for t in ranked]
-    candidates = candidates[: cfg.ensemble_trials]
-    series, windows = ProcessedSeries.load(PROJECT.series), Windows.load(PROJECT.windows)
-    data = WindowedData(
-        series.values, windows.train, windows.val, windows.test,
-        windows.spec, series.n_targets, windows.normalize,
-    )
+    best = catalog.read_json(PROJECT.best_hparams)
+    candidates = ensemble_candidates(best, params.train.ensemble_trials)
+    series, windows = catalog.ProcessedSeries.load(PROJECT.series), catalog.Windows.load(PROJECT.windows)
     stage.start_tracking(PROJECT, params.tracking.experiment)
     with mlflow.start_run(run_name="train") as run:
-        mlflow.set_tags(
-            {
-                **tracking.lineage_tags(
-                    PROJECT.root, {"series": PROJECT.series, "windows": PROJECT.windows}, PROJECT.params
-                ),
-                "stage": "train",
-                "tuning_run_id": best["tuning_run_id"],
-            }
+        inputs = {"series": PROJECT.series, "windows": PROJECT.windows}
+        lineage = tracking.lineage_tags(PROJECT.root, inputs, PROJECT.params)
+        mlflow.set_tags({**lineage, "stage": "train", "tuning_run_id": best["tuning_run_id"]})
+        mlflow.log_params(model_values(candidates[0][1].values))
+        several = len(candidates) * params.train.ensemble_seeds > 1
+        data = WindowedData.of(series, windows)
+        final = train_final(
+            candidates, params.tune.space, data, params.train, _log_member if several else None
         )
-        mlflow.log_params(candidates[0][1].values)
-        fit_started = time.perf_counter()
-        members = train_members(
-            candidates,
-            params.tune.space,
-            data,
-            seeds=cfg.ensemble_seeds,
-            epochs=cfg.epochs,
-            patience=cfg.patience,
-            seed=cfg.seed,
-            refit=cfg.refit,
-            on_member=_log_member if len(candidates) * cfg.ensemble_seeds > 1 else None,
-        )
-        fit_seconds = time.perf_counter() - fit_started
-        model = combine([m.model for m in members], cfg.ensemble_combine)
-        # A refitted model has learnt the validation windows: it has no held-out score.
-        ensemble_score = None if cfg.refit else validation_score(model, data)
-        history = members[0].history
-        epochs_run = sum(len(m.history["loss"]) for m in members)
-        throughput = len(data.train) * epochs_run / fit_seconds
-        mlflow.log_metrics(
-            {
-                "fit_seconds": fit_seconds,
-                "train_samples_per_second": throughput,
-                "members": len(members),
-                **({} if ensemble_score is None else {f"ensemble_{OBJECTIVE}": ensemble_score}),
-            }
-        )
-        curve = pd.DataFrame(
-            {
-                "epoch": range(1, len(history["loss"]) + 1),
-                "loss": history["loss"],
-                "val_loss": history["val_loss"],
-                OBJECTIVE: history[OBJECTIVE],
-            }
-        )
+        figures = {"fit_seconds": final.fit_seconds, "train_samples_per_second": final.samples_per_second}
+        held_out = {} if final.val_score is None else {f"ensemble_{OBJECTIVE}": final.val_score}
+        mlflow.log_metrics({**figures, **held_out, "members": len(final.members)})
+        curve = pd.DataFrame(final.curve())
         for row in curve.to_dict("records"):
             mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
-        save_csv(PROJECT.learning_curve, curve)
-        plot_learning_curve(PROJECT.learning_curve_plot, curve)
-        mlflow.log_artifact(str(PROJECT.learning_curve))
-        mlflow.log_artifact(str(PROJECT.learning_curve_plot))
-        save_network(PROJECT.network, model)
-        spec = ForecastSpec(
-            time_column=params.data.time_column,
-            targets=params.data.target,
-            features=params.data.features,
-            input_size=data.window.input_size,
-            horizon=data.window.horizon,
-            difference=series.difference,
-            freq=IngestSummary.load(PROJECT.raw_meta).freq,
-            scalers=load_scalers(PROJECT.scaler),
-            series_id=params.data.series_id,
-            transform=series.transform,
-            normalize=data.normalize,
+        catalog.save_csv(PROJECT.learning_curve, curve)
+        training.plot_learning_curve(PROJECT.learning_curve_plot, curve)
+        for path in (PROJECT.learning_curve, PROJECT.learning_curve_plot):
+            mlflow.log_artifact(str(path))
+        catalog.save_network(PROJECT.network, final.model)
+        freq, scalers = (
+            catalog.IngestSummary.load(PROJECT.raw_meta).freq,
+            catalog.load_scalers(PROJECT.scaler),
         )
+        spec = ForecastSpec.of_pipeline(params.data, series, windows, freq, scalers)
         spec.save(PROJECT.forecast_spec)
-        raw = load_frame(PROJECT.raw_series)
-        model_uri = log_forecaster(
-            PROJECT.network, PROJECT.forecast_spec, example_history(raw, spec), model, spec
-        )
-        ensemble = {
-            "members": [
-                {"trial_id": m.trial_id, "seed": m.seed, f"best_{OBJECTIVE}": m.val_score} for m in members
-            ],
-            "combine": cfg.ensemble_combine if len(members) > 1 else "single network",
-            "refit_on_validation": cfg.refit,
-            f"{OBJECTIVE}": ensemble_score,
+        example = example_history(catalog.load_frame(PROJECT.raw_series), spec)
+        model_uri = log_forecaster(PROJECT.network, PROJECT.forecast_spec, example, final.model, spec)
+        report = {
+            "run_id": run.info.run_id,
+            "model_uri": model_uri,
+            "epochs": len(curve),
+            f"best_{OBJECTIVE}": float(curve[OBJECTIVE].min()),
+            "fit_seconds": round(final.fit_seconds, 3),
+            "train_samples_per_second": round(final.samples_per_second, 1),
+            "hyperparameters": model_values(candidates[0][1].values),
         }
-        write_json(
-            PROJECT.training,
-            {
-                "run_id": run.info.run_id,
-                "model_uri": model_uri,
-                "epochs": len(curve),
-                f"best_{OBJECTIVE}": float(curve[OBJECTIVE].min()),
-                "fit_seconds": round(fit_seconds, 3),
-                "train_samples_per_second": round(throughput, 1),
-                "hyperparameters": candidates[0][1].values,
-                "ensemble": ensemble,
-            },
-        )
+        catalog.write_json(PROJECT.training, {**report, "ensemble": final.summary()})
 
 
 if __name__ == "__main__":

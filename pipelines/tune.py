@@ -50,10 +50,7 @@ def main() -> None:
         run_local_cluster([sys.executable, __file__], cfg.workers, dict(os.environ))
         return
     series, windows = ProcessedSeries.load(PROJECT.series), Windows.load(PROJECT.windows)
-    data = WindowedData(
-        series.values, windows.train, windows.val, windows.test,
-        windows.spec, series.n_targets, windows.normalize,
-    )
+    data = WindowedData.of(series, windows)
     stage.start_tracking(PROJECT, params.tracking.experiment)
     inputs = {"series": PROJECT.series, "windows": PROJECT.windows}
     tags = tracking.lineage_tags(PROJECT.root, inputs, PROJECT.params)

@@ -55,6 +55,36 @@ class ForecastSpec:
         """Input columns, targets first."""
         return self.targets + self.features
 
+    @classmethod
+    def of_pipeline(
+        cls, data: Any, series: Any, windows: Any, freq: str | None, scalers: Mapping[str, AffineScaler]
+    ) -> ForecastSpec:
+        """The spec of a model trained by the pipeline.
+
+        Args:
+            data: The data section of params (:class:`tsforge.config.DataConfig`).
+            series: The scale stage's :class:`tsforge.catalog.ProcessedSeries`.
+            windows: The window stage's :class:`tsforge.catalog.Windows`.
+            freq: The series' frequency, as ingest recorded it.
+            scalers: The scale stage's per-series scalers.
+
+        Returns:
+            The spec.
+        """
+        return cls(
+            time_column=data.time_column,
+            targets=data.target,
+            features=data.features,
+            input_size=windows.spec.input_size,
+            horizon=windows.spec.horizon,
+            difference=series.difference,
+            freq=freq,
+            scalers=scalers,
+            series_id=data.series_id,
+            transform=series.transform,
+            normalize=windows.normalize,
+        )
+
     def save(self, path: Path) -> None:
         """Write as JSON, atomically."""
         raw = {k: v for k, v in asdict(self).items() if k != "scalers"}

@@ -91,6 +91,11 @@ def declare(hp: Any, name: str, entry: Any) -> Any:
     raise ValueError(f"tune.space.{name}: unknown type {kind!r}; use int, float, choice or fixed")
 
 
+def model_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Hyperparameter values without keras-tuner's ``tuner/*`` bookkeeping (epochs, bracket, round)."""
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+
+
 def hp_values(hp: Any, space: Mapping[str, Any]) -> dict[str, Any]:
     """Declare every dimension (params entries over defaults) and return the values."""
     merged = {**DEFAULT_SPACE, **space}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import mlflow
 import numpy as np
 
 from tsforge.errors import TsforgeError
+from tsforge.models import model_values
 from tsforge.plotting import pyplot
 from tsforge.training import OBJECTIVE
 from tsforge.trial_tracking import tag_best_trial
@@ -62,11 +62,6 @@ def distinct_best(ranked: list[Any], count: int) -> list[dict[str, Any]]:
         if len(chosen) == count:
             break
     return chosen
-
-
-def model_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Hyperparameter values without keras-tuner's ``tuner/*`` bookkeeping (epochs, bracket, round)."""
-    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
 
 
 def trials_table(tuner: kt.Tuner) -> list[dict[str, Any]]:

@@ -39,6 +39,20 @@ class WindowedData:
         """The shapes a model for this data must have."""
         return ModelSpec(self.window.input_size, self.values.shape[1], self.window.horizon, self.n_targets)
 
+    @classmethod
+    def of(cls, series: Any, windows: Any) -> WindowedData:
+        """From the scale and window stages' outputs (:class:`tsforge.catalog.ProcessedSeries`
+        and :class:`tsforge.catalog.Windows`)."""
+        return cls(
+            series.values,
+            windows.train,
+            windows.val,
+            windows.test,
+            windows.spec,
+            series.n_targets,
+            windows.normalize,
+        )
+
 
 class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
     """Batches gathered on demand from one array; no window is stored."""
@@ -257,6 +271,101 @@ def train_members(
                 on_member(member)
             members.append(member)
     return members
+
+
+def ensemble_candidates(best_hparams: Mapping[str, Any], count: int) -> list[tuple[str, Any]]:
+    """``(trial_id, HyperParameters)`` of the best ``count`` distinct trials the tune stage
+    recorded in best_hparams.json (its ``top`` list; the single best for older files)."""
+    import keras_tuner as kt
+
+    ranked = best_hparams.get("top") or [best_hparams]
+    return [(str(t["trial_id"]), kt.HyperParameters.from_config(t["config"])) for t in ranked[:count]]
+
+
+@dataclass(frozen=True)
+class FinalModel:
+    """The train stage's result: the network served (one member or their combination), its
+    members, and what the run reports."""
+
+    model: keras.Model
+    members: list[Member]
+    fit_seconds: float
+    samples_per_second: float
+    val_score: float | None
+    combine: str
+    refit: bool
+
+    def curve(self) -> dict[str, list[float]]:
+        """The first member's learning curve: epoch, loss, val_loss and the objective."""
+        history = self.members[0].history
+        return {
+            "epoch": [float(e) for e in range(1, len(history["loss"]) + 1)],
+            "loss": history["loss"],
+            "val_loss": history["val_loss"],
+            OBJECTIVE: history[OBJECTIVE],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What reports/training.json says about the ensemble."""
+        return {
+            "members": [
+                {"trial_id": m.trial_id, "seed": m.seed, f"best_{OBJECTIVE}": m.val_score}
+                for m in self.members
+            ],
+            "combine": self.combine if len(self.members) > 1 else "single network",
+            "refit_on_validation": self.refit,
+            OBJECTIVE: self.val_score,
+        }
+
+
+def train_final(
+    candidates: list[tuple[str, Any]],
+    space: Mapping[str, Any],
+    data: WindowedData,
+    cfg: Any,
+    on_member: Callable[[Member], None] | None = None,
+) -> FinalModel:
+    """Train the ensemble's members and combine them into the network that is served.
+
+    Args:
+        candidates: From :func:`ensemble_candidates`.
+        space: ``tune.space``.
+        data: Windowed series.
+        cfg: The train section (:class:`tsforge.config.TrainConfig`).
+        on_member: Called with each member once it is trained (to log it).
+
+    Returns:
+        The final model and its figures.
+    """
+    import time
+
+    from tsforge.models import combine
+
+    started = time.perf_counter()
+    members = train_members(
+        candidates,
+        space,
+        data,
+        seeds=cfg.ensemble_seeds,
+        epochs=cfg.epochs,
+        patience=cfg.patience,
+        seed=cfg.seed,
+        refit=cfg.refit,
+        on_member=on_member,
+    )
+    seconds = time.perf_counter() - started
+    model = combine([m.model for m in members], cfg.ensemble_combine)
+    epochs = sum(len(m.history["loss"]) for m in members)
+    return FinalModel(
+        model=model,
+        members=members,
+        fit_seconds=seconds,
+        samples_per_second=len(data.train) * epochs / seconds,
+        # A refitted model has learnt the validation windows: it has no held-out score.
+        val_score=None if cfg.refit else validation_score(model, data),
+        combine=cfg.ensemble_combine,
+        refit=cfg.refit,
+    )
 
 
 def validation_score(model: keras.Model, data: WindowedData, batch_size: int = 1024) -> float:

@@ -37,7 +37,7 @@ TINY: dict[str, Any] = {
         },
     },
     # The median of both trials' networks: the served champion is an ensemble.
-    "train": {"epochs": 2, "patience": 1, "ensemble_trials": 2},
+    "train": {"epochs": 2, "patience": 1, "ensemble_trials": 2, "ensemble_seeds": 1},
 }
 """Tiny profile: ten years of weekly CO2, 2 trials of 2 epochs, tiny networks."""
 

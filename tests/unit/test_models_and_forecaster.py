@@ -282,3 +282,21 @@ def test_a_refitted_member_trains_on_validation_windows_for_its_best_epoch_count
     x, _ = gather_windows(data.values, data.test[:5], data.window, 1, True)
     # Same seed and epochs, more windows: a different network than the early-stopped one.
     assert not np.allclose(refitted.model.predict(x, verbose=0), plain.model.predict(x, verbose=0))
+
+
+def test_final_training_combines_the_recorded_best_trials_and_reports_them(seasonal_frame):
+    from tsforge.config import TrainConfig
+    from tsforge.training import ensemble_candidates, train_final
+
+    data, _ = _data(seasonal_frame, difference=False, normalize=True)
+    trials = [_hp(family="mlp", num_layers=1, width=8), _hp(family="rnn", num_layers=1, cell="gru")]
+    best = {"top": [{"trial_id": f"000{i}", "config": hp.get_config()} for i, hp in enumerate(trials)]}
+    candidates = ensemble_candidates(best, 5)
+    assert [c[0] for c in candidates] == ["0000", "0001"]
+    cfg = TrainConfig(epochs=2, patience=1, ensemble_trials=2, ensemble_seeds=1, refit=False)
+    final = train_final(candidates, SPACE, data, cfg)
+    summary = final.summary()
+    assert [m["trial_id"] for m in summary["members"]] == ["0000", "0001"]
+    assert summary["combine"] == "median" and summary["val_mae"] == final.val_score
+    assert final.val_score is not None and np.isfinite(final.val_score)
+    assert len(final.curve()["loss"]) == len(final.members[0].history["loss"])
