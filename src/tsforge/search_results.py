@@ -121,7 +121,7 @@ def record_results(tuner: kt.Tuner, parent_run_id: str, reports: Path) -> tuple[
     plot_trials(reports / "tuning_trials.png", table)
     mlflow.log_artifact(str(reports / "tuning_trials.csv"))
     mlflow.log_artifact(str(reports / "tuning_trials.png"))
-    mlflow.log_dict(best.hyperparameters.values, "best_hparams.json")
+    mlflow.log_dict(model_values(best.hyperparameters.values), "best_hparams.json")
     failed = int((table["status"] == "FAILED").sum())
     mlflow.log_metrics(
         {f"best_{OBJECTIVE}": float(best.score), "trials": len(table), "failed_trials": failed}

@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 
 from tsforge.catalog import write_text
+from tsforge.models import model_values
 from tsforge.training import OBJECTIVE
 
 PARENT_RUN_MARKER = "mlflow_parent_run_id"
@@ -123,7 +124,7 @@ def with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
                     }
                 )
                 if existing is None:
-                    mlflow.log_params(trial.hyperparameters.values)
+                    mlflow.log_params(model_values(trial.hyperparameters.values))
                 logger = EpochLogger(run.info.run_id)
                 kwargs["callbacks"] = [*kwargs.get("callbacks", []), logger]
                 try:
