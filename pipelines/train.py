@@ -56,7 +56,14 @@ def main() -> None:
         spec = ForecastSpec.of_pipeline(params.data, series, windows, freq, scalers)
         spec.save(PROJECT.forecast_spec)
         example = example_history(catalog.load_frame(PROJECT.raw_series), spec)
-        model_uri = log_forecaster(PROJECT.network, PROJECT.forecast_spec, example, final.model, spec)
+        model_uri = log_forecaster(
+            PROJECT.network,
+            PROJECT.forecast_spec,
+            example,
+            final.model,
+            spec,
+            with_example=params.train.input_example,
+        )
         report = {
             "run_id": run.info.run_id,
             "model_uri": model_uri,

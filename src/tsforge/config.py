@@ -106,7 +106,8 @@ class TrainConfig:
     the best ``ensemble_trials`` trials of the search, each trained with ``ensemble_seeds``
     seeds. 1 × 1 is the single best trial. With ``refit`` each network, once early stopping
     on the validation windows has found its epoch count, is trained afresh on the training
-    and validation windows for that many epochs.
+    and validation windows for that many epochs. ``input_example`` stores an example history
+    with the logged model (MLflow then serves it once to check it, which costs a second or two).
     """
 
     epochs: int = 40
@@ -116,6 +117,7 @@ class TrainConfig:
     ensemble_seeds: int = 1
     ensemble_combine: str = "median"
     refit: bool = True
+    input_example: bool = False
 
 
 @dataclass(frozen=True)

@@ -360,16 +360,27 @@ def example_history(raw: pd.DataFrame, spec: ForecastSpec, series: int = 2) -> p
 
 
 def log_forecaster(
-    network_path: Path, spec_path: Path, example: pd.DataFrame, model: Any, spec: ForecastSpec
+    network_path: Path,
+    spec_path: Path,
+    example: pd.DataFrame,
+    model: Any,
+    spec: ForecastSpec,
+    *,
+    with_example: bool = False,
 ) -> str:
     """Log the pyfunc forecaster to the active MLflow run.
+
+    The signature always comes from ``example`` and its forecast. Storing the example with
+    the model makes MLflow load the model and serve it the example once more while logging
+    (about 1.2 s, most of the train stage's fixed cost), so it is stored only when asked.
 
     Args:
         network_path: Saved Keras model (.keras).
         spec_path: Saved :class:`ForecastSpec`.
-        example: A raw history frame (input example; at least ``input_size`` rows).
+        example: A raw history frame (at least ``input_size`` rows).
         model: The loaded network, used to compute the example output for the signature.
         spec: The forecast spec.
+        with_example: Store ``example`` as the model's input example (validated by serving).
 
     Returns:
         The URI of the logged model.
@@ -391,7 +402,7 @@ def log_forecaster(
         artifacts={"network": str(network_path), "spec": str(spec_path)},
         code_paths=[str(Path(__file__).parent)],
         signature=infer_signature(example, output),
-        input_example=example,
+        input_example=example if with_example else None,
         pip_requirements=requirements,
     )
     return str(info.model_uri)

@@ -124,7 +124,10 @@ def test_pyfunc_takes_raw_history_and_returns_dated_forecasts(seasonal_frame, ml
     spec.save(tmp_path / "spec.json")
     history = seasonal_frame.tail(30).reset_index(drop=True)
     with mlflow.start_run():
-        uri = log_forecaster(tmp_path / "model.keras", tmp_path / "spec.json", history.copy(), model, spec)
+        uri = log_forecaster(
+            tmp_path / "model.keras", tmp_path / "spec.json", history.copy(), model, spec, with_example=True
+        )
+    assert mlflow.models.get_model_info(uri).saved_input_example_info is not None
     loaded = mlflow.pyfunc.load_model(uri)
     as_text = history.assign(date=history["date"].dt.strftime("%Y-%m-%d"))
     out = loaded.predict(as_text)
@@ -222,6 +225,7 @@ def test_an_ensemble_is_the_median_of_its_members_and_is_served_as_one_model(
     history = seasonal_frame.tail(20).reset_index(drop=True)
     with mlflow.start_run():
         uri = log_forecaster(tmp_path / "model.keras", tmp_path / "spec.json", history.copy(), ensemble, spec)
+    assert mlflow.models.get_model_info(uri).saved_input_example_info is None  # not asked for
     # Dates as ISO text: the JSON route of `mlflow models serve` sends them so.
     served = mlflow.pyfunc.load_model(uri).predict(
         history.assign(date=history["date"].dt.strftime("%Y-%m-%d"))
