@@ -293,6 +293,24 @@ def representation(scale: Mapping[str, Any], windows: Mapping[str, Any] | None) 
     return out
 
 
+def member_families(project: Path, training: Mapping[str, Any]) -> dict[str, int]:
+    """How many of the ensemble's members are of each model family (rnn, mlp, attention),
+    from the trials table of the search they came from."""
+    import csv
+
+    table = Project(project).tuning_trials
+    if not table.exists():
+        return {}
+    with table.open(encoding="utf-8") as handle:
+        family = {row["trial_id"]: row.get("family") or "rnn" for row in csv.DictReader(handle)}
+    members = (training.get("ensemble") or {}).get("members") or []
+    counts: dict[str, int] = {}
+    for member in members:
+        name = family.get(str(member.get("trial_id")), "?")
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def collect(project: Path, settings: Mapping[str, Any], repro_s: float, total_s: float) -> dict[str, Any]:
     """One dataset's entry of accuracy.json from the project copy's reports."""
     files = Project(project)
@@ -313,9 +331,7 @@ def collect(project: Path, settings: Mapping[str, Any], repro_s: float, total_s:
         "model_beats_best_baseline": beats,
         "best_baseline_smape": best_smape,
         "model_beats_best_baseline_smape": beats_smape,
-        "representation": representation(
-            _read(files.scale_report) or {}, _read(files.windows_report)
-        ),
+        "representation": representation(_read(files.scale_report) or {}, _read(files.windows_report)),
         "eda": {
             "season_period": eda.get("season_period"),
             "recommendation": eda.get("recommendation"),
@@ -323,10 +339,11 @@ def collect(project: Path, settings: Mapping[str, Any], repro_s: float, total_s:
         },
         "training": {
             k: training[k]
-            for k in ("hyperparameters", "epochs", "best_val_loss", "fit_seconds", "ensemble")
+            for k in ("hyperparameters", "epochs", "best_val_mae", "fit_seconds", "ensemble")
             if k in training
         },
         "tuning": {k: v for k, v in tuning.items() if isinstance(v, str | int | float | bool)},
+        "member_families": member_families(project, training),
         "promotion": _read(files.promotion),
         "repro_s": round(repro_s, 1),
         "wall_s": round(total_s, 1),
@@ -477,6 +494,9 @@ def _dataset_section(name: str, entry: Mapping[str, Any]) -> list[str]:
             f"Training: {training.get('epochs')} epochs, {_minutes(training.get('fit_seconds'))} of fitting; "
             f"hyperparameters `{json.dumps(training.get('hyperparameters'))}`.",
         ]
+        if entry.get("member_families"):
+            families = ", ".join(f"{n} {k}" for k, n in sorted(entry["member_families"].items()))
+            lines += ["", f"Ensemble members by family: {families}."]
         if "ensemble" in training:
             lines += ["", f"Ensemble: `{json.dumps(training['ensemble'])}`"]
     promotion = entry.get("promotion") or {}
@@ -539,8 +559,8 @@ def report(results: Mapping[str, Any]) -> str:
         "## Settings",
         "",
         f"`window.input_size` = max(2·horizon, 2·season, {MIN_INPUT}), lowered only when the shortest "
-        "series cannot give a validation and a test window (and, for a single series, a training "
-        "window) with it; co2 keeps params.yaml's. Competition panels: the official split "
+        "series cannot give its test window with it (a single series needs a training, a validation "
+        "and a test window; in a panel, the longer series give the training and validation windows); co2 keeps params.yaml's. Competition panels: the official split "
         "(`scale.val_size` = `scale.test_size` = h) and Theta fitted on each series' whole history "
         "(`evaluate.theta_history: 1000`); single series: params.yaml's fraction split. MASE is scaled "
         "per series by its in-sample seasonal-naive error at the season shown.",
