@@ -309,7 +309,12 @@ class FinalModel:
         """What reports/training.json says about the ensemble."""
         return {
             "members": [
-                {"trial_id": m.trial_id, "seed": m.seed, f"best_{OBJECTIVE}": m.val_score}
+                {
+                    "trial_id": m.trial_id,
+                    "family": m.hp.values.get("family", "rnn"),
+                    "seed": m.seed,
+                    f"best_{OBJECTIVE}": m.val_score,
+                }
                 for m in self.members
             ],
             "combine": self.combine if len(self.members) > 1 else "single network",
