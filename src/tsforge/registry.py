@@ -325,7 +325,7 @@ def publish(
     return {
         **decision_record(decision, number),
         "new_version": created,
-        "champion_after": None if holder is None else str(holder),
+        "champion_after": None if holder is None else str(holder.version),
     }
 
 

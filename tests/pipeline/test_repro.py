@@ -107,9 +107,11 @@ def test_nothing_changed_reruns_nothing_and_an_evaluate_param_reruns_only_evalua
 
 def test_promote_and_rollback_move_the_champion_with_a_recorded_reason(project: Path):
     client = _client(project)
-    first = client.get_model_version("tsforge-forecaster", "1")
-    # A second version to move to (retraining would make one; the registry's own call is quicker).
-    client.create_model_version("tsforge-forecaster", first.source, first.run_id)
+    # A second version to move to: retrain with another seed (min_improvement 0.5 keeps it challenger).
+    set_params(project, {"train": {"seed": 7}})
+    retrained = run(project, str(BIN / "dvc"), "repro")
+    assert [s for s in STAGES if f"Running stage '{s}'" in retrained.stdout] == ["train", "evaluate"]
+    assert json.loads((project / "reports/promotion.json").read_text())["version"] == "2"
     run(project, str(BIN / "tsforge"), "promote", "2", "--reason", "try two")
     assert str(client.get_model_version_by_alias("tsforge-forecaster", "champion").version) == "2"
     back = run(project, str(BIN / "tsforge"), "rollback", "--reason", "two was worse")

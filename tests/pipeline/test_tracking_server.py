@@ -90,7 +90,8 @@ def test_the_pipeline_tracks_and_registers_through_a_real_server(server: Server,
     stages = sorted(
         {tag["value"] for r in runs["runs"] for tag in r["data"]["tags"] if tag["key"] == "stage"}
     )
-    assert stages == ["evaluate", "train", "tune", "tune-trial", "validate"]
+    # train-member: one child run per network of the tiny profile's two-member ensemble.
+    assert stages == ["evaluate", "train", "train-member", "tune", "tune-trial", "validate"]
 
     evaluate = next(r for r in runs["runs"] if {"key": "stage", "value": "evaluate"} in r["data"]["tags"])
     artifacts = server.get("artifacts/list", run_id=evaluate["info"]["run_id"])

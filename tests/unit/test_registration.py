@@ -77,13 +77,14 @@ def test_re_evaluating_the_champion_keeps_it_without_new_alias_moves():
     assert json.loads(client.get_registered_model(NAME).tags[registry.HISTORY_TAG]) == moves
     assert client.get_model_version(NAME, "1").tags["test.mase"] == "0.4"
     # Not promoted this time (e.g. a stricter gate): the champion stays where it is.
-    registry.publish(uri, NAME, {}, "strict", _decision(promote=False))
+    strict = registry.publish(uri, NAME, {}, "strict", _decision(promote=False))
     assert str(client.get_model_version_by_alias(NAME, registry.CHAMPION).version) == "1"
+    assert strict["champion_after"] == "1"  # the record says so, not only the alias
 
     # A new model becomes challenger; the champion moves only when the gate promotes it.
     other, _ = _logged_model()
     record = registry.publish(other, NAME, {}, "second", _decision(promote=False))
-    assert record["version"] == "2" and record["new_version"]
+    assert record["version"] == "2" and record["new_version"] and record["champion_after"] == "1"
     assert str(client.get_model_version_by_alias(NAME, registry.CHALLENGER).version) == "2"
     assert str(client.get_model_version_by_alias(NAME, registry.CHAMPION).version) == "1"
 
