@@ -102,7 +102,9 @@ def test_nothing_changed_reruns_nothing_and_an_evaluate_param_reruns_only_evalua
     # The same trained model was re-scored, not registered again: version 1 got new tags.
     assert promotion["version"] == "1" and promotion["new_version"] is False
     assert promotion["champion_after"] == "1"
-    assert [v.version for v in _client(project).search_model_versions("name = 'tsforge-forecaster'")] == ["1"]
+    assert [
+        str(v.version) for v in _client(project).search_model_versions("name = 'tsforge-forecaster'")
+    ] == ["1"]
 
 
 def test_promote_and_rollback_move_the_champion_with_a_recorded_reason(project: Path):
