@@ -47,8 +47,14 @@ FIXED_MODEL = {
 }
 BENCH_PARAMS: dict[str, Any] = {
     "tune": {"strategy": "random", "max_trials": 1, "max_epochs": 1, "space": FIXED_MODEL},
-    # Patience above the epoch count: both sides train exactly EPOCHS epochs, one network.
-    "train": {"epochs": EPOCHS, "patience": EPOCHS + 1, "ensemble_trials": 1, "ensemble_seeds": 1},
+    # Patience above the epoch count: both sides train exactly EPOCHS epochs, one network, once.
+    "train": {
+        "epochs": EPOCHS,
+        "patience": EPOCHS + 1,
+        "ensemble_trials": 1,
+        "ensemble_seeds": 1,
+        "refit": False,
+    },
 }
 
 
