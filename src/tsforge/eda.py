@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
+from tsforge.panel import Layout, splits
 from tsforge.plotting import pyplot
-from tsforge.scaling import Split
+from tsforge.scaling import Split, fill_missing, series_split
 
 
 def column_stats(values: pd.Series, iqr_factor: float) -> dict[str, float | int]:
@@ -486,3 +487,70 @@ def choose_scaler(
             "relative error equally weighted in the loss, as in the metrics"
         )
     return recommended, f"auto: {reason}"
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """The validate stage's EDA: the recommendation, the findings behind it, and the report."""
+
+    advice: Recommendation
+    period: int
+    adf_p_value: float
+    report: dict[str, Any]
+
+
+def explore(frame: pd.DataFrame, params: Any) -> Exploration:
+    """Run the EDA on the snapshot: statistics, stationarity, season and the recommendation
+    (per series and a vote when the data holds many).
+
+    Args:
+        frame: The canonical snapshot.
+        params: All of params.yaml (:class:`tsforge.config.Params`).
+
+    Returns:
+        The exploration; ``report`` is reports/eda.json.
+    """
+    data, scale, window = params.data, params.scale, params.window
+    layout = Layout.of_frame(frame, data.series_id)
+    filled, _ = fill_missing(frame, [data.target[0]], "interpolate", data.series_id)
+    target = filled[data.target[0]].to_numpy(dtype=np.float64)
+    stats = summarize(frame, data.columns, params.validate.outlier_iqr_factor)
+    findings: dict[str, Any]
+    if data.series_id is None:
+        adf = adf_test(target)
+        period, strength = seasonal_period(target)
+        advice = recommend(
+            target,
+            series_split(len(frame), scale),
+            stats[data.target[0]],
+            adf,
+            period=period,
+            robust_outlier_fraction=params.validate.robust_outlier_fraction,
+        )
+        findings = {"adf": adf, "season_period": period, "season_acf": strength}
+        p_value = float(adf["p_value"])
+    else:
+        advice, summary = recommend_panel(
+            target,
+            splits(layout, lambda n: series_split(n, scale)),
+            layout.bounds,
+            layout.names,
+            iqr_factor=params.validate.outlier_iqr_factor,
+            robust_outlier_fraction=params.validate.robust_outlier_fraction,
+        )
+        period = advice.season_period
+        findings = {"per_series": summary, "season_period": period}
+        p_value = float(summary["median_adf_p_value"])
+    note = (
+        f"window.input_size={window.input_size} covers the seasonal period {period}"
+        if window.input_size >= period
+        else f"window.input_size={window.input_size} is shorter than the seasonal period {period}; "
+        f"consider at least {advice.min_input_size}"
+    )
+    report = {"columns": stats, **findings, "recommendation": asdict(advice), "input_size_note": note}
+    return Exploration(advice, period, p_value, report)
+
+
+def advice_tags(advice: Recommendation) -> dict[str, str]:
+    """The recommendation as MLflow tags (``eda.*``), each choice with its reason."""
+    return {f"eda.{k}": str(v).lower() if isinstance(v, bool) else str(v) for k, v in asdict(advice).items()}

@@ -130,3 +130,16 @@ def test_a_panel_of_logarithms_in_window_relative_windows_shares_one_scaler():
     )
     assert choose_scaler("auto", "standard", "", transform="log", normalize="last", series=1)[0] == "standard"
     assert choose_scaler("minmax", "standard", "", transform="log", normalize="last", series=3)[0] == "minmax"
+
+
+def test_explore_reports_the_recommendation_and_whether_the_input_covers_a_season(seasonal_frame):
+    from tsforge.config import parse_params
+    from tsforge.eda import advice_tags, explore
+
+    params = parse_params({"data": {"source": "file", "target": ["y"]}, "window": {"input_size": 8}})
+    found = explore(seasonal_frame, params)
+    assert found.period == 12 and found.report["season_period"] == 12
+    assert found.report["recommendation"]["transform"] == found.advice.transform
+    assert "shorter than the seasonal period 12" in found.report["input_size_note"]
+    tags = advice_tags(found.advice)
+    assert tags["eda.difference"] in {"true", "false"} and tags["eda.transform_reason"]
