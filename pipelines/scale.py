@@ -22,8 +22,9 @@ def main() -> None:
     frame, filled = fill_missing(
         load_frame(PROJECT.raw_series), list(data.columns), scale.fill, data.series_id
     )
-    chosen = representation.choose(params, advice, len(Layout.of_frame(frame, data.series_id).names))
-    series, scalers = representation.prepare(frame, data, scale, chosen)
+    layout = Layout.of_frame(frame, data.series_id)
+    chosen = representation.choose(params, advice, len(layout.names))
+    series, scalers = representation.prepare(frame, layout, data, scale, chosen)
     save_scalers(PROJECT.scaler, scalers)
     series.save(PROJECT.series)
     many = data.series_id is not None

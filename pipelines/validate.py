@@ -11,7 +11,6 @@ from tsforge.catalog import IngestSummary, load_frame, write_json
 from tsforge.config import load_params
 from tsforge.eda import advice_tags, explore, plot_eda
 from tsforge.errors import ValidationError
-from tsforge.panel import Layout
 from tsforge.validation import as_dicts, contract, failure_message
 
 PROJECT = stage.project(__file__)
@@ -33,7 +32,7 @@ def main() -> None:
     write_json(PROJECT.validation, {"success": True, "rows_needed": needed, "checks": as_dicts(checks)})
     write_json(PROJECT.eda, found.report)
     # With many series the figures show the first one (the per-series votes are in eda.json).
-    layout = Layout.of_frame(frame, params.data.series_id)
+    layout = found.layout
     first = frame.iloc[layout.bounds[0] : layout.bounds[1]] if len(layout.names) else frame
     columns = params.data.target + params.data.features
     figures = plot_eda(PROJECT.eda_figures, first, params.data.time_column, columns, found.period)

@@ -479,14 +479,22 @@ def choose_scaler(
         The scaler method and why.
     """
     if configured != "auto":
-        return configured, f"set in params.yaml (EDA recommended {recommended}: {reason})"
+        return settle(configured, recommended, reason)
     if series > 1 and transform in {"log", "log1p"} and normalize == "last":
         return "global", (
             f"auto: {transform} levels relative to each window's last value are growth rates that "
             "compare across series as they are; one scaler for all series keeps every series' "
             "relative error equally weighted in the loss, as in the metrics"
         )
-    return recommended, f"auto: {reason}"
+    return settle(configured, recommended, reason)
+
+
+def settle(configured: str, recommended: str, reason: str) -> tuple[str, str]:
+    """A params setting that may be ``auto``: the EDA's recommendation then, the setting
+    otherwise, each with the reason recorded in reports/scale.json."""
+    if configured == "auto":
+        return recommended, f"auto: {reason}"
+    return configured, f"set in params.yaml (EDA recommended {recommended}: {reason})"
 
 
 @dataclass(frozen=True)
@@ -497,6 +505,7 @@ class Exploration:
     period: int
     adf_p_value: float
     report: dict[str, Any]
+    layout: Layout
 
 
 def explore(frame: pd.DataFrame, params: Any) -> Exploration:
@@ -548,7 +557,7 @@ def explore(frame: pd.DataFrame, params: Any) -> Exploration:
         f"consider at least {advice.min_input_size}"
     )
     report = {"columns": stats, **findings, "recommendation": asdict(advice), "input_size_note": note}
-    return Exploration(advice, period, p_value, report)
+    return Exploration(advice, period, p_value, report, layout)
 
 
 def advice_tags(advice: Recommendation) -> dict[str, str]:

@@ -13,7 +13,7 @@ import pandas as pd
 from tsforge import panel
 from tsforge.catalog import ProcessedSeries
 from tsforge.config import DataConfig, Params, ScaleConfig
-from tsforge.eda import choose_scaler, choose_trend_treatment
+from tsforge.eda import choose_scaler, choose_trend_treatment, settle
 from tsforge.panel import Layout
 from tsforge.scaling import AffineScaler, series_split
 
@@ -48,15 +48,9 @@ def choose(params: Params, advice: Mapping[str, Any], series: int) -> Representa
     trend = choose_trend_treatment(
         params.window.normalize, scale.difference, bool(advice["difference"]), advice["difference_reason"]
     )
-    recommended = str(advice.get("transform", "none"))
-    why = str(advice.get("transform_reason", ""))
-    if scale.transform == "auto":
-        transform, transform_reason = recommended, f"auto: {why}"
-    else:
-        transform, transform_reason = (
-            scale.transform,
-            f"set in params.yaml (EDA recommended {recommended}: {why})",
-        )
+    transform, transform_reason = settle(
+        scale.transform, str(advice.get("transform", "none")), str(advice.get("transform_reason", ""))
+    )
     method, method_reason = choose_scaler(
         scale.method,
         advice["scaler"],
@@ -78,7 +72,7 @@ def choose(params: Params, advice: Mapping[str, Any], series: int) -> Representa
 
 
 def prepare(
-    frame: pd.DataFrame, data: DataConfig, scale: ScaleConfig, chosen: Representation
+    frame: pd.DataFrame, layout: Layout, data: DataConfig, scale: ScaleConfig, chosen: Representation
 ) -> tuple[ProcessedSeries, dict[str, AffineScaler]]:
     """Split, transform, difference and scale every series of a filled frame.
 
@@ -87,6 +81,7 @@ def prepare(
 
     Args:
         frame: The snapshot with gaps filled (sorted by series, then time).
+        layout: Its series (``Layout.of_frame``).
         data: The data section of params.
         scale: The scale section of params.
         chosen: From :func:`choose`.
@@ -94,7 +89,6 @@ def prepare(
     Returns:
         The processed series and the scaler of every series.
     """
-    layout = Layout.of_frame(frame, data.series_id)
     levels = frame[list(data.columns)].to_numpy(dtype=np.float64)
     split_rows = panel.splits(layout, lambda n: series_split(n, scale))
     # The contract has checked the targets lie in an explicit transform's domain; the EDA

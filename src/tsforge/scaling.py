@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,30 +179,35 @@ def difference_targets(levels: np.ndarray, n_targets: int) -> np.ndarray:
     return out
 
 
-TRANSFORMS = ("none", "log", "log1p")
-"""Value transforms of the targets: none, log (every value > 0) or log1p (every value >= 0)."""
+def _identity(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+TRANSFORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
+    "none": (_identity, _identity),
+    "log": (np.log, np.exp),
+    "log1p": (np.log1p, np.expm1),
+}
+"""Value transforms of the targets and their inverses: none, log (every value > 0) or
+log1p (every value >= 0)."""
+
+
+def _transform_pair(
+    transform: str,
+) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    if transform not in TRANSFORMS:
+        raise ValueError(f"unknown transform '{transform}'; use one of {tuple(TRANSFORMS)}")
+    return TRANSFORMS[transform]
 
 
 def forward_transform(values: np.ndarray, transform: str) -> np.ndarray:
     """Apply ``transform`` (none, log or log1p) to target values."""
-    if transform == "log":
-        return np.log(values)
-    if transform == "log1p":
-        return np.log1p(values)
-    if transform == "none":
-        return np.asarray(values, dtype=np.float64)
-    raise ValueError(f"unknown transform '{transform}'; use one of {TRANSFORMS}")
+    return _transform_pair(transform)[0](values)
 
 
 def inverse_transform(values: np.ndarray, transform: str) -> np.ndarray:
     """Undo :func:`forward_transform`."""
-    if transform == "log":
-        return np.exp(values)
-    if transform == "log1p":
-        return np.expm1(values)
-    if transform == "none":
-        return np.asarray(values, dtype=np.float64)
-    raise ValueError(f"unknown transform '{transform}'; use one of {TRANSFORMS}")
+    return _transform_pair(transform)[1](values)
 
 
 def model_space(levels: np.ndarray, n_targets: int, difference: bool, transform: str = "none") -> np.ndarray:

@@ -5,6 +5,7 @@ import pandas as pd
 
 from tsforge import representation
 from tsforge.config import parse_params
+from tsforge.panel import Layout
 
 ADVICE = {
     "scaler": "robust",
@@ -35,7 +36,10 @@ def test_a_panel_of_trending_positive_series_gets_logs_window_relative_levels_an
         "global",
     )
     assert all(r.startswith("auto:") for r in (chosen.transform_reason, chosen.normalize_reason))
-    series, scalers = representation.prepare(_panel(), params.data, params.scale, chosen)
+    frame = _panel()
+    series, scalers = representation.prepare(
+        frame, Layout.of_frame(frame, "item"), params.data, params.scale, chosen
+    )
     assert series.series_names == ("a", "b") and series.normalize and series.transform == "log"
     assert scalers["a"] == scalers["b"]
     # The model space is the scaled logarithm of the levels, row for row.
