@@ -254,7 +254,13 @@ def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarra
         raise ValueError(f"history has {len(history)} rows; the model needs at least {need}")
     frame = history.assign(**{spec.time_column: pd.to_datetime(history[spec.time_column])})
     frame = frame.sort_values(spec.time_column).tail(need)
-    values = frame[list(spec.columns)].astype("float64").interpolate(limit_direction="both")
+    numbers = {}
+    for column in spec.columns:  # the signature lets any type through: say which column is wrong
+        try:
+            numbers[column] = frame[column].astype("float64")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"history column '{column}' must hold numbers ({exc})") from exc
+    values = pd.DataFrame(numbers).interpolate(limit_direction="both")
     if values.isna().any().any():
         raise ValueError("history has a column with no values at all")
     targets = values[list(spec.targets)].to_numpy()
@@ -370,9 +376,16 @@ def log_forecaster(
 ) -> str:
     """Log the pyfunc forecaster to the active MLflow run.
 
-    The signature always comes from ``example`` and its forecast. Storing the example with
-    the model makes MLflow load the model and serve it the example once more while logging
-    (about 1.2 s, most of the train stage's fixed cost), so it is stored only when asked.
+    The input signature takes what pandas gives: MLflow enforces it before ``predict`` (in
+    ``pyfunc.load_model(...).predict``, ``mlflow models predict`` and ``mlflow models
+    serve``) and refuses any conversion it deems unsafe, so types inferred from the example
+    (a float32 target, a string date) turned away ``pd.read_csv`` output. The time column is
+    declared ``datetime``: ISO strings and ``datetime64`` both arrive as ``datetime64``.
+    Targets, features and the series id are ``Any``: MLflow will not cast an int64 column to
+    double, so :func:`history_levels` converts them and names a column it cannot use. The
+    output signature comes from ``example``'s forecast. Storing the example with the model
+    makes MLflow load the model and serve it the example once more while logging (about
+    1.2 s, most of the train stage's fixed cost), so it is stored only when asked.
 
     Args:
         network_path: Saved Keras model (.keras).
@@ -388,11 +401,18 @@ def log_forecaster(
     import importlib.metadata as md
 
     import mlflow
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, DataType, Schema
+    from mlflow.types.schema import AnyType
 
     example = example.reset_index(drop=True)
     example[spec.time_column] = example[spec.time_column].dt.strftime("%Y-%m-%dT%H:%M:%S")
     output = forecast_frame(model, example, spec)
+    ids = [] if spec.series_id is None else [ColSpec(AnyType(), spec.series_id)]
+    inputs = Schema(
+        [*ids, ColSpec(DataType.datetime, spec.time_column), *(ColSpec(AnyType(), c) for c in spec.columns)]
+    )
+    signature = ModelSignature(inputs=inputs, outputs=infer_signature(output).inputs)
     requirements = [
         f"{name}=={md.version(name)}" for name in ("tensorflow-cpu", "keras", "pandas", "numpy", "mlflow")
     ]
@@ -401,7 +421,7 @@ def log_forecaster(
         python_model=Forecaster(),
         artifacts={"network": str(network_path), "spec": str(spec_path)},
         code_paths=[str(Path(__file__).parent)],
-        signature=infer_signature(example, output),
+        signature=signature,
         input_example=example if with_example else None,
         pip_requirements=requirements,
     )
