@@ -61,6 +61,7 @@ def main() -> None:
     lineage = tracking.lineage_tags(PROJECT.root, inputs, PROJECT.params)
     with mlflow.start_run(run_name="evaluate"):
         mlflow.set_tags({**lineage, **runs, "stage": "evaluate"})
+        tracking.log_snapshot_input(PROJECT, "evaluate")
         _log(result, [*pngs, PROJECT.metrics])
         # Registry changes come last: if anything above failed, no version or alias moved.
         description = (

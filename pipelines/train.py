@@ -32,6 +32,7 @@ def main() -> None:
         inputs = {"series": PROJECT.series, "windows": PROJECT.windows}
         lineage = tracking.lineage_tags(PROJECT.root, inputs, PROJECT.params)
         mlflow.set_tags({**lineage, "stage": "train", "tuning_run_id": best["tuning_run_id"]})
+        tracking.log_snapshot_input(PROJECT, "train")
         mlflow.log_params(model_values(candidates[0][1].values))
         several = len(candidates) * params.train.ensemble_seeds > 1
         data = WindowedData.of(series, windows)

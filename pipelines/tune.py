@@ -66,6 +66,7 @@ def main() -> None:
     with mlflow.start_run(run_id=resumed, run_name=None if resumed else f"tune-{cfg.strategy}") as parent:
         remember_parent_run(directory, parent.info.run_id)
         mlflow.set_tags({**tags, "stage": "tune", "search_key": directory.name})
+        tracking.log_snapshot_input(PROJECT, "tune")
         if resumed is None:
             mlflow.log_params(search_params(cfg))
         tuner = make_tuner(cfg, hypermodel, directory, parent_run_id=parent.info.run_id, tags=tags)

@@ -41,6 +41,7 @@ def main() -> None:
     with mlflow.start_run(run_name="validate"):
         mlflow.set_tags(tracking.lineage_tags(PROJECT.root, {"raw": PROJECT.raw_series}, PROJECT.params))
         mlflow.set_tags({"stage": "validate", **advice_tags(found.advice)})
+        tracking.log_snapshot_input(PROJECT, "validate")
         counts = {"rows": len(frame), "series": len(layout.names), "season_period": found.period}
         mlflow.log_metrics({**counts, "adf_p_value": found.adf_p_value})
         for path in (PROJECT.validation, PROJECT.eda):

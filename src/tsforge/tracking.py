@@ -6,6 +6,7 @@ Called from a stage's ``main``; nothing here runs at import time.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -14,10 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import mlflow
+from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
+from mlflow.types import Schema
 
-from tsforge.catalog import Project
+from tsforge.catalog import IngestSummary, Project
 from tsforge.config import load_params
 from tsforge.errors import TsforgeError
 
@@ -99,6 +103,60 @@ def file_md5(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class SnapshotDataset(MetaDataset):
+    """A metadata-only MLflow dataset with a row count for its profile (the UI shows it)."""
+
+    def __init__(self, source: DatasetSource, name: str, digest: str, schema: Schema, rows: int) -> None:
+        super().__init__(source, name=name, digest=digest, schema=schema)
+        self._rows = rows
+
+    @property
+    def profile(self) -> dict[str, int]:
+        """``{"num_rows": ...}``, as MLflow's pandas datasets report it."""
+        return {"num_rows": self._rows}
+
+    def to_dict(self) -> dict[str, str]:
+        """MetaDataset's fields and the profile."""
+        return {**super().to_dict(), "profile": json.dumps(self.profile)}
+
+
+def snapshot_dataset(project: Project) -> SnapshotDataset:
+    """The ingest stage's snapshot as an MLflow dataset: its source's name, DVC (md5) digest, path.
+
+    Only metadata: the schema and row count come from the Parquet footer, so no stage loads
+    the rows again just to name its data.
+
+    Args:
+        project: The project whose snapshot it is.
+
+    Returns:
+        The dataset; its digest is the md5 DVC records for the file in dvc.lock.
+    """
+    import pyarrow.parquet as pq
+    from mlflow.data.sources import LocalArtifactDatasetSource  # type: ignore[attr-defined]
+    from mlflow.models import infer_signature
+
+    path, meta = project.raw_series, project.raw_meta
+    name = IngestSummary.load(meta).source if meta.is_file() else path.stem
+    schema = infer_signature(pq.read_schema(path).empty_table().to_pandas()).inputs
+    source = LocalArtifactDatasetSource(str(path))
+    return SnapshotDataset(source, name, file_md5(path), schema, pq.read_metadata(path).num_rows)
+
+
+def log_snapshot_input(project: Project, context: str) -> None:
+    """Log the snapshot as a dataset input of the active run (the UI's Dataset column).
+
+    Every stage that opens a run calls this, so each run names the data version it came from
+    the way the MLflow UI and model lineage look for it, beside the ``data.*.md5`` tags.
+
+    Args:
+        project: The project.
+        context: How the run used the data (the stage's name).
+    """
+    if project.raw_series.is_file():  # nothing ingested yet: nothing to name
+        mlflow.log_input(snapshot_dataset(project), context=context)
 
 
 def git_state(root: Path) -> tuple[str, bool]:
