@@ -1,4 +1,4 @@
-"""Stage scale: fill gaps, settle the representation (transform, trend treatment, scaler)
+"""Stage scale: fill gaps, settle the representation (transform, season, trend treatment, scaler)
 from params and the EDA, split by time, and fit the scalers on the training rows only.
 
 With ``data.series_id`` every series is filled, transformed, split and scaled on its own
@@ -7,7 +7,7 @@ array.
 """
 
 from tsforge import representation, stage
-from tsforge.catalog import load_frame, read_json, save_scalers, write_json
+from tsforge.catalog import IngestSummary, load_frame, read_json, save_scalers, write_json
 from tsforge.config import load_params
 from tsforge.panel import Layout
 from tsforge.scaling import fill_missing
@@ -23,8 +23,9 @@ def main() -> None:
         load_frame(PROJECT.raw_series), list(data.columns), scale.fill, data.series_id
     )
     layout = Layout.of_frame(frame, data.series_id)
-    chosen = representation.choose(params, advice, len(layout.names))
-    series, scalers = representation.prepare(frame, layout, data, scale, chosen)
+    freq = IngestSummary.load(PROJECT.raw_meta).freq
+    chosen = representation.choose(params, advice, len(layout.names), freq)
+    series, scalers = representation.prepare(frame, layout, data, scale, chosen, freq=freq)
     save_scalers(PROJECT.scaler, scalers)
     series.save(PROJECT.series)
     many = data.series_id is not None

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from tsforge.panel import Layout
     from tsforge.scaling import AffineScaler
+    from tsforge.seasonality import Seasonality
 
 
 class ArtifactPath:
@@ -74,6 +75,8 @@ class Project:
     tracking_db = ArtifactPath("mlflow.db")
     tracking_artifacts = ArtifactPath("mlartifacts")
     retrain_records = ArtifactPath("logs/retrain")
+    # tsforge forecast and every retrain cycle write <last timestamp>.parquet here
+    forecasts = ArtifactPath("forecasts")
     # ingest
     raw_series = ArtifactPath("data/raw/series.parquet")
     raw_meta = ArtifactPath("data/raw/ingest.json")
@@ -239,6 +242,19 @@ class IngestSummary:
         )
 
 
+def _no_seasonality() -> Seasonality:
+    from tsforge.seasonality import Seasonality
+
+    return Seasonality()
+
+
+def _seasonality_of(raw: Any) -> Seasonality:
+    from tsforge.seasonality import Seasonality
+
+    # Arrays written before deseasonalisation existed carry none.
+    return Seasonality.from_dict(json.loads(str(raw["seasonality"])) if "seasonality" in raw else None)
+
+
 @dataclass(frozen=True)
 class ProcessedSeries:
     """``data/processed/series.npz``: every series stacked in one array, scaled for the model.
@@ -255,6 +271,7 @@ class ProcessedSeries:
         difference: Whether the model sees first differences.
         transform: ``none``, ``log`` or ``log1p``, applied before differencing.
         normalize: Whether windows are made relative to their last input (window.normalize).
+        seasonality: The seasonal indices removed after the transform (scale.deseasonalize).
     """
 
     times: np.ndarray
@@ -268,6 +285,7 @@ class ProcessedSeries:
     difference: bool
     transform: str
     normalize: bool
+    seasonality: Seasonality = field(default_factory=_no_seasonality)
 
     @property
     def layout(self) -> Layout:
@@ -292,6 +310,7 @@ class ProcessedSeries:
                 difference=np.bool_(self.difference),
                 transform=np.str_(self.transform),
                 normalize=np.bool_(self.normalize),
+                seasonality=np.str_(json.dumps(self.seasonality.to_dict())),
             )
 
     @classmethod
@@ -310,6 +329,7 @@ class ProcessedSeries:
                 difference=bool(raw["difference"]),
                 transform=str(raw["transform"]),
                 normalize=bool(raw["normalize"]),
+                seasonality=_seasonality_of(raw),
             )
 
 

@@ -69,6 +69,7 @@ class ScaleConfig:
     val_size: int | None = None
     test_size: int | None = None
     transform: str = "auto"
+    deseasonalize: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,10 @@ def _check(params: Params) -> None:
         raise ConfigError(f"params.yaml: scale.fill is '{scale.fill}'; use interpolate, ffill, drop or fail.")
     if str(scale.difference).lower() not in {"auto", "true", "false"}:
         raise ConfigError(f"params.yaml: scale.difference is '{scale.difference}'; use auto, true or false.")
+    if str(scale.deseasonalize).lower() not in {"auto", "true", "false"}:
+        raise ConfigError(
+            f"params.yaml: scale.deseasonalize is '{scale.deseasonalize}'; use auto, true or false."
+        )
     _check_choices(params)
     if window.input_size < 1 or window.horizon < 1 or window.step < 1:
         raise ConfigError("params.yaml: window.input_size, horizon and step must all be >= 1.")

@@ -27,6 +27,7 @@ from tsforge.panel import (
     stacked_model_space,
 )
 from tsforge.scaling import AffineScaler, forward_transform, inverse_transform
+from tsforge.seasonality import Seasonality
 from tsforge.windowing import last_inputs
 
 
@@ -49,6 +50,7 @@ class ForecastSpec:
     series_id: str | None = None
     transform: str = "none"
     normalize: bool = False
+    seasonality: Seasonality = Seasonality()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -83,12 +85,14 @@ class ForecastSpec:
             series_id=data.series_id,
             transform=series.transform,
             normalize=windows.normalize,
+            seasonality=series.seasonality,
         )
 
     def save(self, path: Path) -> None:
         """Write as JSON, atomically."""
-        raw = {k: v for k, v in asdict(self).items() if k != "scalers"}
+        raw = {k: v for k, v in asdict(self).items() if k not in ("scalers", "seasonality")}
         raw["scalers"] = scalers_to_dict(self.scalers)
+        raw["seasonality"] = self.seasonality.to_dict()
         write_text(path, json.dumps(raw, indent=2))
 
     @classmethod
@@ -108,6 +112,7 @@ class ForecastSpec:
             # Specs from before log1p stored a flag ``log``.
             transform=str(raw.get("transform") or ("log" if raw.get("log") else "none")),
             normalize=bool(raw.get("normalize", False)),
+            seasonality=Seasonality.from_dict(raw.get("seasonality")),
         )
 
 
@@ -115,14 +120,29 @@ def _one_series(levels: np.ndarray, layout: Layout | None) -> Layout:
     return layout if layout is not None else Layout.single(len(levels))
 
 
-def to_model_space(levels: np.ndarray, spec: ForecastSpec, layout: Layout | None = None) -> np.ndarray:
+def to_model_space(
+    levels: np.ndarray, spec: ForecastSpec, layout: Layout | None = None, phases: np.ndarray | None = None
+) -> np.ndarray:
     """Levels (rows, columns) -> scaled model inputs, row-aligned with ``levels``.
 
-    Each series of ``layout`` (default: one series) is differenced and scaled on its own.
+    Each series of ``layout`` (default: one series) is deseasonalised, differenced and scaled
+    on its own; ``phases`` places each row in its season (see :func:`season_phases`).
     """
     layout = _one_series(levels, layout)
-    unscaled = stacked_model_space(levels, layout, len(spec.targets), spec.difference, spec.transform)
+    n_targets = len(spec.targets)
+    seasons = spec.seasonality
+    component = None
+    if seasons.active:
+        component = seasons.component(season_phases(spec, layout, phases), layout, n_targets)
+    unscaled = stacked_model_space(
+        levels, layout, n_targets, spec.difference, spec.transform, seasonal=component
+    )
     return scale_stacked(unscaled, layout, spec.scalers)
+
+
+def season_phases(spec: ForecastSpec, layout: Layout, phases: np.ndarray | None) -> np.ndarray:
+    """``phases`` when given, else those of series that start at their anchor (the pipeline's arrays)."""
+    return phases if phases is not None else spec.seasonality.phases(None, layout)
 
 
 def to_levels(
@@ -131,6 +151,8 @@ def to_levels(
     origins: np.ndarray,
     spec: ForecastSpec,
     layout: Layout | None = None,
+    *,
+    phases: np.ndarray | None = None,
 ) -> np.ndarray:
     """Model outputs (n, horizon, targets) -> forecasts in original units.
 
@@ -140,21 +162,29 @@ def to_levels(
         origins: Forecast origin of each window (first forecast row).
         spec: The forecast spec.
         layout: The series of ``levels`` (default: one series).
+        phases: Each row's phase in its season (default: series start at their anchor).
 
     Returns:
         Forecast levels of shape (n, horizon, targets).
     """
     layout = _one_series(levels, layout)
     require_scalers(spec.scalers, layout.names)
+    n_targets = len(spec.targets)
+    seasons = spec.seasonality
+    phases = season_phases(spec, layout, phases) if seasons.active else None
     of_origin = layout.series_of(origins)
     steps = np.empty(np.shape(predictions), dtype=np.float64)
     for i in np.unique(of_origin):
         rows = of_origin == i
         steps[rows] = spec.scalers[layout.names[i]].inverse(predictions[rows], spec.targets)
     if spec.difference:
-        last_level = np.asarray(levels, dtype=np.float64)[origins - 1, : len(spec.targets)]
+        last_level = np.asarray(levels, dtype=np.float64)[origins - 1, :n_targets]
         last_level = forward_transform(last_level, spec.transform)
+        if phases is not None:
+            last_level -= seasons.ahead(phases, layout, origins - 1, 1, n_targets)[:, 0]
         steps = last_level[:, None, :] + np.cumsum(steps, axis=1)
+    if phases is not None:
+        steps = steps + seasons.ahead(phases, layout, origins, spec.horizon, n_targets)
     return inverse_transform(steps, spec.transform)
 
 
@@ -165,6 +195,7 @@ def forecast_origins(
     spec: ForecastSpec,
     *,
     layout: Layout | None = None,
+    phases: np.ndarray | None = None,
     batch_size: int = 1024,
 ) -> np.ndarray:
     """Forecast from many origins at once (for evaluation and re-scoring).
@@ -175,6 +206,7 @@ def forecast_origins(
         origins: Origins to forecast from.
         spec: The forecast spec.
         layout: The series of ``levels`` (default: one series).
+        phases: Each row's phase in its season (default: series start at their anchor).
         batch_size: Windows per predict call.
 
     Returns:
@@ -182,7 +214,7 @@ def forecast_origins(
     """
     from tsforge.windowing import WindowSpec, gather_windows
 
-    values = to_model_space(levels, spec, layout)
+    values = to_model_space(levels, spec, layout, phases)
     window = WindowSpec(spec.input_size, 1)
     outputs = []
     for begin in range(0, len(origins), batch_size):
@@ -190,7 +222,9 @@ def forecast_origins(
         x, _ = gather_windows(values, chunk, window, len(spec.targets), spec.normalize)
         outputs.append(np.asarray(model.predict(x, verbose=0)))
     predictions = np.concatenate(outputs) if outputs else np.empty((0, spec.horizon, len(spec.targets)))
-    return to_levels(_denormalize(predictions, values, origins, spec), levels, origins, spec, layout)
+    return to_levels(
+        _denormalize(predictions, values, origins, spec), levels, origins, spec, layout, phases=phases
+    )
 
 
 def _denormalize(
@@ -316,7 +350,17 @@ def forecast_frame(model: Any, history: pd.DataFrame, spec: ForecastSpec) -> pd.
     lengths = np.array([len(b) for b in blocks])
     layout = Layout(tuple(name for name, _ in groups), np.concatenate([[0], np.cumsum(lengths)]))
     origins = layout.bounds[1:] - 1
-    forecasts = forecast_origins(model, np.vstack(blocks), origins, spec, layout=layout)
+    phases = None
+    if spec.seasonality.active:
+        # Only each block's first timestamp places it in the season; the rows follow at freq.
+        starts = np.concatenate(
+            [
+                np.asarray(times[:1].to_numpy()).repeat(len(b))
+                for (_, times), b in zip(parts, blocks, strict=True)
+            ]
+        )
+        phases = spec.seasonality.phases(starts, layout)
+    forecasts = forecast_origins(model, np.vstack(blocks), origins, spec, layout=layout, phases=phases)
     frames = []
     for (name, _), (_, times), forecast in zip(groups, parts, forecasts, strict=True):
         out = pd.DataFrame(forecast, columns=list(spec.targets))

@@ -118,13 +118,33 @@ def origins(
 
 
 def stacked_model_space(
-    levels: np.ndarray, layout: Layout, n_targets: int, difference: bool, transform: str = "none"
+    levels: np.ndarray,
+    layout: Layout,
+    n_targets: int,
+    difference: bool,
+    transform: str = "none",
+    *,
+    seasonal: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Unscaled model-space values, differenced within each series only."""
+    """Unscaled model-space values, differenced within each series only; ``seasonal`` is the
+    row-aligned seasonal component to remove (see :mod:`tsforge.seasonality`)."""
     out = np.empty_like(np.asarray(levels, dtype=np.float64))
     for _, start, stop in layout.spans():
-        out[start:stop] = model_space(levels[start:stop], n_targets, difference, transform)
+        part = None if seasonal is None else seasonal[start:stop]
+        out[start:stop] = model_space(levels[start:stop], n_targets, difference, transform, part)
     return out
+
+
+def fit_stops(layout: Layout, split_rows: np.ndarray, lost_rows: int, min_rows: int) -> np.ndarray:
+    """One past the last row each series' statistics (scaler, seasonal indices) are fitted on.
+
+    Its training rows; a series of a panel with fewer than ``min_rows`` of them (it may only
+    give test windows) uses every row before its test split instead, never the test.
+    """
+    stops = split_rows[:, 0, 1].copy()
+    short = stops - (layout.bounds[:-1] + lost_rows) < min_rows
+    stops[short] = split_rows[short, 2, 0]
+    return np.asarray(stops, dtype=np.int64)
 
 
 def fit_scalers(
@@ -149,14 +169,10 @@ def fit_scalers(
     Returns:
         Series name -> its scaler.
     """
-    rows = {}
-    for i, (name, start, _) in enumerate(layout.spans()):
-        stop = int(split_rows[i, 0, 1])
-        if stop - (start + lost_rows) < MIN_SCALER_ROWS:
-            # A short series of a panel may have (almost) no training rows: it only gives test
-            # windows. Its scaler then uses every row before its test split, never the test.
-            stop = int(split_rows[i, 2, 0])
-        rows[name] = unscaled[start + lost_rows : stop]
+    stops = fit_stops(layout, split_rows, lost_rows, MIN_SCALER_ROWS)
+    rows = {
+        name: unscaled[start + lost_rows : int(stops[i])] for i, (name, start, _) in enumerate(layout.spans())
+    }
     if method == GLOBAL:
         shared = AffineScaler.fit(np.concatenate(list(rows.values())), columns, "standard")
         return dict.fromkeys(rows, shared)

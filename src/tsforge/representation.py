@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tsforge import panel
+from tsforge import panel, seasonality
 from tsforge.catalog import ProcessedSeries
 from tsforge.config import DataConfig, Params, ScaleConfig
 from tsforge.eda import choose_scaler, choose_trend_treatment, settle
 from tsforge.panel import Layout
 from tsforge.scaling import AffineScaler, series_split
+from tsforge.seasonality import MIN_SEASONS, Seasonality, calendar_period
 
 
 @dataclass(frozen=True)
@@ -31,20 +32,25 @@ class Representation:
     difference_reason: str
     normalize: str
     normalize_reason: str
+    deseasonalize: bool = False
+    deseasonalize_reason: str = ""
+    season_period: int = 1
 
 
-def choose(params: Params, advice: Mapping[str, Any], series: int) -> Representation:
+def choose(params: Params, advice: Mapping[str, Any], series: int, freq: str | None = None) -> Representation:
     """Resolve every ``auto`` of params against the EDA's recommendation.
 
     Args:
         params: All of params.yaml.
         advice: ``recommendation`` of reports/eda.json.
         series: How many series the data holds.
+        freq: The series' frequency, as ingest recorded it.
 
     Returns:
         The representation.
     """
     scale = params.scale
+    season = choose_deseasonalization(scale.deseasonalize, int(advice.get("season_period", 1)), freq)
     trend = choose_trend_treatment(
         params.window.normalize, scale.difference, bool(advice["difference"]), advice["difference_reason"]
     )
@@ -68,11 +74,20 @@ def choose(params: Params, advice: Mapping[str, Any], series: int) -> Representa
         trend.difference_reason,
         trend.normalize,
         trend.normalize_reason,
+        season.deseasonalize,
+        season.reason,
+        season.period,
     )
 
 
 def prepare(
-    frame: pd.DataFrame, layout: Layout, data: DataConfig, scale: ScaleConfig, chosen: Representation
+    frame: pd.DataFrame,
+    layout: Layout,
+    data: DataConfig,
+    scale: ScaleConfig,
+    chosen: Representation,
+    *,
+    freq: str | None = None,
 ) -> tuple[ProcessedSeries, dict[str, AffineScaler]]:
     """Split, transform, difference and scale every series of a filled frame.
 
@@ -85,23 +100,34 @@ def prepare(
         data: The data section of params.
         scale: The scale section of params.
         chosen: From :func:`choose`.
+        freq: The series' frequency (places served histories in the season).
 
     Returns:
         The processed series and the scaler of every series.
     """
     levels = frame[list(data.columns)].to_numpy(dtype=np.float64)
+    times = frame[data.time_column].to_numpy(dtype="datetime64[ns]")
     split_rows = panel.splits(layout, lambda n: series_split(n, scale))
+    n_targets = len(data.target)
     # The contract has checked the targets lie in an explicit transform's domain; the EDA
     # only recommends one whose domain holds every value.
+    seasons = Seasonality()
+    if chosen.deseasonalize:
+        transformed = panel.stacked_model_space(levels, layout, n_targets, False, chosen.transform)
+        stops = panel.fit_stops(layout, split_rows, 0, MIN_SEASONS * chosen.season_period)
+        seasons = seasonality.fit(
+            transformed, layout, stops, times, n_targets=n_targets, period=chosen.season_period, freq=freq
+        )
+    component = seasons.component(seasons.phases(None, layout), layout, n_targets) if seasons.active else None
     unscaled = panel.stacked_model_space(
-        levels, layout, len(data.target), chosen.difference, chosen.transform
+        levels, layout, n_targets, chosen.difference, chosen.transform, seasonal=component
     )
     lost_rows = int(chosen.difference)
     scalers = panel.fit_scalers(
         unscaled, layout, split_rows, data.columns, method=chosen.method, lost_rows=lost_rows
     )
     series = ProcessedSeries(
-        times=frame[data.time_column].to_numpy(dtype="datetime64[ns]"),
+        times=times,
         levels=levels.astype(np.float32),
         values=panel.scale_stacked(unscaled, layout, scalers),
         n_targets=len(data.target),
@@ -112,6 +138,7 @@ def prepare(
         difference=chosen.difference,
         transform=chosen.transform,
         normalize=chosen.normalize == "last",
+        seasonality=seasons,
     )
     return series, scalers
 
@@ -133,8 +160,10 @@ def report(
     """
     split = series.split
     rows = split[:, :, 1] - split[:, :, 0]
+    seasons = series.seasonality
     return {
         **asdict(chosen),
+        "seasonal_series": len(seasons.indices),
         "fill_policy": fill,
         "filled_values": filled,
         "series": len(series.series_names),
@@ -143,3 +172,43 @@ def report(
             for k, name in enumerate(("train", "val", "test"))
         },
     }
+
+
+@dataclass(frozen=True)
+class SeasonalTreatment:
+    """``scale.deseasonalize`` resolved: whether, at which period, and why."""
+
+    deseasonalize: bool
+    period: int
+    reason: str
+
+
+def choose_deseasonalization(configured: str, eda_period: int, freq: str | None) -> SeasonalTreatment:
+    """Resolve ``scale.deseasonalize`` (auto, true or false).
+
+    The period is the EDA's when it found one, else the one the frequency implies (12 for
+    monthly data): series of a few seasons each are too short for the EDA's autocorrelation
+    peak, yet Theta's per-series test still finds their season. Each series is then tested
+    on its own training rows, and only the seasonal ones are adjusted.
+
+    Args:
+        configured: ``scale.deseasonalize``.
+        eda_period: The EDA's seasonal period (1: none found).
+        freq: The series' frequency.
+
+    Returns:
+        The treatment.
+    """
+    period, origin = (eda_period, "the EDA's") if eda_period > 1 else (calendar_period(freq), f"{freq}'s")
+    setting = str(configured).lower()
+    if setting == "false":
+        return SeasonalTreatment(False, period, "set in params.yaml")
+    if period < 2:
+        return SeasonalTreatment(
+            False, 1, f"no seasonal period (EDA found none; frequency {freq} implies none)"
+        )
+    how = (
+        f"{origin} period {period}; each series whose autocorrelation at lag {period} is significant (90 %) "
+        "on its training rows has its classical seasonal indices removed, and added back to its forecasts"
+    )
+    return SeasonalTreatment(True, period, f"{'auto' if setting == 'auto' else 'set in params.yaml'}: {how}")

@@ -210,9 +210,18 @@ def inverse_transform(values: np.ndarray, transform: str) -> np.ndarray:
     return _transform_pair(transform)[1](values)
 
 
-def model_space(levels: np.ndarray, n_targets: int, difference: bool, transform: str = "none") -> np.ndarray:
-    """Unscaled model-space values: the targets under ``transform`` (none, log, log1p), then
+def model_space(
+    levels: np.ndarray,
+    n_targets: int,
+    difference: bool,
+    transform: str = "none",
+    seasonal: np.ndarray | None = None,
+) -> np.ndarray:
+    """Unscaled model-space values: the targets under ``transform`` (none, log, log1p), less
+    their ``seasonal`` component (rows x targets, in transformed units) when given, then
     their first differences when ``difference``; features stay as they are."""
     out = np.array(levels, dtype=np.float64)
     out[:, :n_targets] = forward_transform(out[:, :n_targets], transform)
+    if seasonal is not None:
+        out[:, :n_targets] -= seasonal
     return difference_targets(out, n_targets) if difference else out
