@@ -1,4 +1,4 @@
-"""The ``tsforge`` command: run summaries and hand moves of the champion alias."""
+"""The ``tsforge`` command: run summaries, batch forecasts and hand moves of the champion alias."""
 
 from __future__ import annotations
 
@@ -75,6 +75,19 @@ def rollback(root: Path, reason: str) -> str:
     return f"{name}: champion rolled back from version {current} to {target}"
 
 
+def forecast(root: Path, version: str | None, alias: str | None) -> str:
+    """Forecast every series of the snapshot with the champion (or ``version`` / ``alias``)."""
+    from tsforge import delivery
+    from tsforge.catalog import Project
+
+    name = _configure(root)
+    done = delivery.deliver(Project(root), name, version=version, alias=alias)
+    return (
+        f"{name} version {done.model_version}: {done.rows} forecast rows for {done.series} series "
+        f"-> {done.path}"
+    )
+
+
 def tune_job(root: Path, workers: int) -> int:
     """Bring the inputs up to date, run the tune stage with ``workers`` workers, record it in DVC.
 
@@ -143,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         "retrain",
         help="scheduled job: re-ingest; if the data changed, run the pipeline and the gate",
     )
+    forecast_cmd = commands.add_parser(
+        "forecast", help="forecast the next horizon steps of every series with the champion"
+    )
+    which = forecast_cmd.add_mutually_exclusive_group()
+    which.add_argument("--version", help="a registered version instead of the champion")
+    which.add_argument("--alias", help="the version holding this alias (default: champion)")
     tune_cmd = commands.add_parser(
         "tune", help="run the search now, in keras-tuner's distributed mode with --workers N"
     )
@@ -157,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "summary":
             out = summary(args.project)
+        elif args.command == "forecast":
+            out = forecast(args.project, args.version, args.alias)
         elif args.command == "promote":
             out = promote(args.project, args.version, args.reason)
         else:
