@@ -25,7 +25,11 @@ def main() -> None:
     layout = Layout.of_frame(frame, data.series_id)
     freq = IngestSummary.load(PROJECT.raw_meta).freq
     chosen = representation.choose(params, advice, len(layout.names), freq)
-    series, scalers = representation.prepare(frame, layout, data, scale, chosen, freq=freq)
+    # The gate's MASE period: the loss `mase` weights windows as that MASE weighs them.
+    mase_period = params.evaluate.season_period or int(advice["season_period"])
+    series, scalers = representation.prepare(
+        frame, layout, data, scale, chosen, freq=freq, mase_period=mase_period
+    )
     save_scalers(PROJECT.scaler, scalers)
     series.save(PROJECT.series)
     many = data.series_id is not None

@@ -272,6 +272,8 @@ class ProcessedSeries:
         transform: ``none``, ``log`` or ``log1p``, applied before differencing.
         normalize: Whether windows are made relative to their last input (window.normalize).
         seasonality: The seasonal indices removed after the transform (scale.deseasonalize).
+        weights: Row-aligned weight of a window whose inputs end at each row, for the ``mase``
+            loss (:func:`tsforge.representation.mase_weights`); None in older arrays.
     """
 
     times: np.ndarray
@@ -286,6 +288,7 @@ class ProcessedSeries:
     transform: str
     normalize: bool
     seasonality: Seasonality = field(default_factory=_no_seasonality)
+    weights: np.ndarray | None = None
 
     @property
     def layout(self) -> Layout:
@@ -311,6 +314,9 @@ class ProcessedSeries:
                 transform=np.str_(self.transform),
                 normalize=np.bool_(self.normalize),
                 seasonality=np.str_(json.dumps(self.seasonality.to_dict())),
+                weights=np.asarray(
+                    self.weights if self.weights is not None else np.ones(len(self.levels)), dtype=np.float32
+                ),
             )
 
     @classmethod
@@ -330,6 +336,7 @@ class ProcessedSeries:
                 transform=str(raw["transform"]),
                 normalize=bool(raw["normalize"]),
                 seasonality=_seasonality_of(raw),
+                weights=raw["weights"] if "weights" in raw else None,
             )
 
 

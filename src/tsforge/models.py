@@ -39,9 +39,15 @@ LOSSES: dict[str, Any] = {
     "mse": "mse",
     "mae": "mae",
     "huber": keras.losses.Huber(delta=1.0),
+    # MAE with each training window weighted as MASE weighs its errors (tsforge.training.fit
+    # passes the weights; see tsforge.representation.mase_weights).
+    "mase": "mae",
 }
 """Training losses by name. Trials are compared on validation MAE whatever their loss
 (see :data:`tsforge.training.OBJECTIVE`), so losses can be searched."""
+
+WEIGHTED_LOSSES = frozenset({"mase"})
+"""Losses whose training windows carry the series' MASE weights."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from tsforge.models import ModelSpec, build_model, hp_values
+from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, hp_values
 from tsforge.plotting import pyplot
 from tsforge.windowing import WindowSpec, gather_windows
 
@@ -33,6 +33,7 @@ class WindowedData:
     window: WindowSpec
     n_targets: int
     normalize: bool = False
+    weights: np.ndarray | None = None
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -51,11 +52,13 @@ class WindowedData:
             windows.spec,
             series.n_targets,
             windows.normalize,
+            series.weights,
         )
 
 
 class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
-    """Batches gathered on demand from one array; no window is stored."""
+    """Batches gathered on demand from one array; no window is stored. ``weighted`` adds
+    each window's weight (the weight of its last input row) as Keras sample weights."""
 
     def __init__(
         self,
@@ -63,19 +66,27 @@ class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
         origins: np.ndarray,
         batch_size: int,
         shuffle_seed: int | None = None,
+        *,
+        weighted: bool = False,
     ) -> None:
         super().__init__()
         self.data, self.origins, self.batch_size = data, origins, batch_size
+        self.weights = data.weights if weighted and data.weights is not None else None
         self._rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
         self._order = self._rng.permutation(origins) if self._rng is not None else origins
 
     def __len__(self) -> int:
         return math.ceil(len(self.origins) / self.batch_size)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         data = self.data
-        return gather_windows(data.values, chosen, data.window, data.n_targets, data.normalize)
+        x, y = gather_windows(data.values, chosen, data.window, data.n_targets, data.normalize)
+        if self.weights is None:
+            return x, y
+        # One weight per window and horizon step: the shape of MAE's per-step losses.
+        weights = np.asarray(self.weights[chosen - 1], dtype=np.float32)
+        return x, y, np.repeat(weights[:, None], data.window.horizon, axis=1)
 
     def on_epoch_end(self) -> None:
         if self._rng is not None:
@@ -115,7 +126,8 @@ def fit(
         The Keras history.
     """
     values = hp_values(hp, space)
-    train = WindowDataset(data, data.train, int(values["batch_size"]), shuffle_seed=seed)
+    weighted = values["loss"] in WEIGHTED_LOSSES
+    train = WindowDataset(data, data.train, int(values["batch_size"]), shuffle_seed=seed, weighted=weighted)
     val = WindowDataset(data, data.val, int(values["batch_size"]))
     if values["lr_schedule"] == "plateau":
         plateau = keras.callbacks.ReduceLROnPlateau(monitor=OBJECTIVE, factor=0.5, patience=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The keys and order every released version wrote: existing project copies must load.
 SERIES_KEYS = [
     "times", "levels", "values", "n_targets", "split", "bounds", "series_names",
-    "lost_rows", "difference", "transform", "normalize", "seasonality",
+    "lost_rows", "difference", "transform", "normalize", "seasonality", "weights",
 ]  # fmt: skip
 WINDOWS_KEYS = ["spec", "normalize", "train", "val", "test"]
 
@@ -42,6 +43,7 @@ def _series() -> ProcessedSeries:
         difference=True,
         transform="log",
         normalize=False,
+        weights=np.linspace(0.5, 1.5, rows, dtype=np.float32),
     )
 
 
@@ -101,7 +103,8 @@ def test_arrays_written_by_the_stages_before_the_catalog_still_load(tmp_path: Pa
         spec=np.array([4, 2, 1]), normalize=np.bool_(True), train=np.array([4, 5, 6]),
         val=np.array([7]), test=np.empty(0, dtype=np.int64),
     )  # fmt: skip
-    _assert_same(ProcessedSeries.load(tmp_path / "series.npz"), s)
+    # Older arrays carry neither seasonal indices nor loss weights.
+    _assert_same(ProcessedSeries.load(tmp_path / "series.npz"), replace(s, weights=None))
     _assert_same(Windows.load(tmp_path / "windows.npz"), _windows())
 
 
@@ -190,9 +193,7 @@ def test_paths_resolve_under_the_explicit_root_from_any_working_directory(
         assert project.root == tmp_path / "proj"
         assert project.series == tmp_path / "proj/data/processed/series.npz"
         assert project.metrics == tmp_path / "proj/reports/metrics.json"
-        assert all(
-            getattr(project, name).is_relative_to(tmp_path / "proj") for name in Project.declared()
-        )
+        assert all(getattr(project, name).is_relative_to(tmp_path / "proj") for name in Project.declared())
     # A stage script's project is the folder above pipelines/, whatever the working directory.
     assert stage.project(tmp_path / "proj/pipelines/train.py").root == tmp_path / "proj"
     assert stage.project(ROOT / "pipelines/train.py").params == ROOT / "params.yaml"

@@ -24,7 +24,17 @@ def _log_levels(rows: int, slope: float = 0.01) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("freq", "period"),
-    [("MS", 12), ("ME", 12), ("QS-OCT", 4), ("W-SAT", 52), ("D", 7), ("h", 24), ("30min", 48), ("YS", 1), (None, 1)],
+    [
+        ("MS", 12),
+        ("ME", 12),
+        ("QS-OCT", 4),
+        ("W-SAT", 52),
+        ("D", 7),
+        ("h", 24),
+        ("30min", 48),
+        ("YS", 1),
+        (None, 1),
+    ],
 )
 def test_calendar_period_of_common_frequencies(freq: str | None, period: int) -> None:
     assert calendar_period(freq) == period
@@ -120,8 +130,10 @@ def test_only_seasonal_series_of_a_panel_are_adjusted() -> None:
     assert np.all(component[48:] == 0) and np.abs(component[:48]).max() > 0.1
 
 
-def test_deseasonalize_auto_falls_back_to_the_frequency_and_says_so() -> None:
-    chosen = choose_deseasonalization("auto", 1, "QS-OCT")
+def test_deseasonalize_falls_back_to_the_frequency_and_auto_keeps_the_season_saying_why() -> None:
+    chosen = choose_deseasonalization("true", 1, "QS-OCT")
     assert chosen.deseasonalize and chosen.period == 4 and "QS-OCT" in chosen.reason
-    assert not choose_deseasonalization("auto", 1, "YS").deseasonalize
+    assert not choose_deseasonalization("true", 1, "YS").deseasonalize
     assert not choose_deseasonalization("false", 12, "MS").deseasonalize
+    auto = choose_deseasonalization("auto", 12, "MS")
+    assert not auto.deseasonalize and "scored worse" in auto.reason
