@@ -126,8 +126,9 @@ def retrain_job(root: Path) -> int:
         sys.stderr.write(f"ERROR: {exc}\n")
         return retrain.EXIT_LOCKED
     line = retrain.summary_line(record)
-    (sys.stderr if record.status == "failed" else sys.stdout).write(line + "\n")
-    return 1 if record.status == "failed" else 0
+    failed = record.status == "failed" or record.forecast_error is not None
+    (sys.stderr if failed else sys.stdout).write(line + "\n")
+    return 1 if failed else 0
 
 
 def _worker_count(text: str) -> int:

@@ -1,5 +1,6 @@
 """The scheduled retraining job: re-ingest, skip when nothing changed, otherwise run the
-pipeline and the promotion gate, push data, and leave a decision record."""
+pipeline and the promotion gate, push data, forecast with the champion, and leave a
+decision record."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class RetrainRecord:
     reason: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     pushed: bool = False
+    forecasts: str | None = None  # the file the champion's forecasts went to, under the project
+    forecast_error: str | None = None
     duration_s: float = 0.0
     error: str | None = None
 
@@ -173,6 +176,26 @@ def _undo_promotion(root: Path, record: RetrainRecord) -> None:
             record.promoted = False
 
 
+def _forecast(root: Path, record: RetrainRecord) -> None:
+    """Forecast every series with the champion, so a scheduled job ends with fresh forecasts.
+
+    Runs after every cycle that did not fail, an unchanged one included: the champion may
+    have been moved by hand since, and the file of the same data is replaced, not added to.
+    A failure here is recorded beside the cycle's outcome; it moves no alias.
+    """
+    from tsforge import delivery
+
+    project = Project(root)
+    try:
+        done = delivery.deliver(project, _configure_tracking(root))
+    except Exception as exc:  # recorded; the retraining itself stands
+        if not isinstance(exc, TsforgeError):
+            log.exception("forecasting failed")
+        record.forecast_error = str(exc)
+        return
+    record.forecasts = done.path.relative_to(project.root).as_posix()
+
+
 def _configure_tracking(root: Path) -> str:
     from tsforge import tracking
 
@@ -206,6 +229,8 @@ def retrain(root: Path) -> RetrainRecord:
         if not isinstance(exc, TsforgeError):
             log.exception("retrain failed")
         record.status, record.error = "failed", str(exc)
+    if record.status != "failed":
+        _forecast(root, record)
     record.duration_s = round(time.monotonic() - started, 1)
     write_record(root, record)
     with contextlib.suppress(Exception):  # the record on disk stands even if tracking is down
@@ -215,13 +240,17 @@ def retrain(root: Path) -> RetrainRecord:
 
 def summary_line(record: RetrainRecord) -> str:
     """One line a scheduler's log shows for the cycle."""
-    if record.status == "unchanged":
-        return f"tsforge retrain: {record.reason} (data {str(record.data_sha256)[:12]}, {record.rows} rows)."
     if record.status == "failed":
         return f"tsforge retrain FAILED: {record.error}\nThe champion alias was not touched."
-    verdict = "promoted to champion" if record.promoted else "kept as challenger"
-    return (
-        f"tsforge retrain: version {record.model_version} {verdict}: {record.reason}. "
-        f"Data up to {record.data_end} ({record.rows} rows)"
-        + ("; data pushed to the DVC remote." if record.pushed else ".")
-    )
+    if record.status == "unchanged":
+        line = f"tsforge retrain: {record.reason} (data {str(record.data_sha256)[:12]}, {record.rows} rows)."
+    else:
+        verdict = "promoted to champion" if record.promoted else "kept as challenger"
+        line = (
+            f"tsforge retrain: version {record.model_version} {verdict}: {record.reason}. "
+            f"Data up to {record.data_end} ({record.rows} rows)"
+            + ("; data pushed to the DVC remote." if record.pushed else ".")
+        )
+    if record.forecast_error is not None:
+        return f"{line}\nForecasting FAILED: {record.forecast_error}"
+    return f"{line}\nForecasts of the champion: {record.forecasts}"

@@ -128,6 +128,60 @@ def test_promote_and_rollback_move_the_champion_with_a_recorded_reason(project: 
     ]
 
 
+def test_forecast_writes_every_series_next_steps_with_the_champion_and_logs_them(project: Path):
+    """`tsforge forecast` after the rollback above: version 1 is champion."""
+    done = run(project, str(BIN / "tsforge"), "forecast")
+    raw = pd.read_parquet(project / "data/raw/series.parquet")
+    last = raw["date"].max()
+    path = project / "forecasts" / f"{last:%Y-%m-%d}.parquet"
+    assert str(path) in done.stdout and "version 1: 2 forecast rows for 1 series" in done.stdout
+    table = pd.read_parquet(path)
+    assert list(table.columns) == ["series", "timestamp", "forecast", "lower", "upper", "model_version"]
+    assert list(table["timestamp"]) == [last + pd.Timedelta(weeks=w) for w in (1, 2)]  # the tiny horizon
+    assert (abs(table["forecast"] - raw["co2"].dropna().iloc[-1]) < 10).all()  # original units
+    assert set(table["model_version"]) == {"1"} and table["lower"].isna().all()
+    client = _client(project)
+    (logged,) = client.search_runs(
+        [client.get_experiment_by_name("tsforge").experiment_id], "tags.stage = 'forecast'"
+    )
+    assert logged.data.tags["model_version"] == "1"
+    assert [a.path for a in client.list_artifacts(logged.info.run_id, "forecasts")] == [
+        f"forecasts/{path.name}"
+    ]
+    other = run(project, str(BIN / "tsforge"), "forecast", "--version", "9", check=False)
+    assert other.returncode != 0 and "tsforge-forecaster has no version 9" in other.stderr
+
+
+def test_mlflow_models_predict_takes_a_plain_csv_of_history(project: Path, tmp_path: Path):
+    """The CSV route the issue found broken: dates as text, values as read_csv gives them."""
+    history = pd.read_parquet(project / "data/raw/series.parquet").tail(20)
+    history.assign(date=history["date"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "history.csv", index=False)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    command = [str(BIN / "mlflow"), "models", "predict", "-m", "models:/tsforge-forecaster@champion"]
+    files = ["-i", str(tmp_path / "history.csv"), "-t", "csv", "-o", str(tmp_path / "out.json")]
+    run(project, *command, *files, "--env-manager", "local", env=env)
+    predictions = json.loads((tmp_path / "out.json").read_text())["predictions"]
+    assert [pd.Timestamp(p["date"]) for p in predictions] == [
+        history["date"].iloc[-1] + pd.Timedelta(weeks=w) for w in (1, 2)
+    ]
+
+
+def test_every_stage_run_names_the_snapshot_as_its_dataset(project: Path):
+    client = _client(project)
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    raw_md5 = next(
+        o["md5"] for o in lock["stages"]["ingest"]["outs"] if o["path"] == "data/raw/series.parquet"
+    )
+    runs = client.search_runs([client.get_experiment_by_name("tsforge").experiment_id])
+    latest = {r.data.tags.get("stage"): r for r in reversed(runs)}  # search_runs: newest first
+    for stage in ("validate", "tune", "train", "evaluate", "forecast"):
+        (dataset_input,) = latest[stage].inputs.dataset_inputs
+        dataset = dataset_input.dataset
+        assert (dataset.name, dataset.digest) == ("bundled dataset 'co2'", raw_md5), stage
+        assert json.loads(dataset.source)["uri"] == str(project / "data/raw/series.parquet")
+        assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == stage
+
+
 CACHED_OUTPUTS = (
     "data/raw/series.parquet",
     "data/processed/series.npz",

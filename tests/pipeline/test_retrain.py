@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
 from tests.pipeline.conftest import BIN, make_project, pipeline_env, run, set_params
@@ -30,6 +31,16 @@ def _champion(client: mlflow.MlflowClient) -> str:
     return str(client.get_model_version_by_alias(MODEL, "champion").version)
 
 
+def _assert_forecasts(project: Path, record: dict, champion: str) -> None:
+    """Every cycle ends with the champion's forecasts from the data it saw, in the record."""
+    assert record["forecast_error"] is None
+    last = pd.read_parquet(project / "data/raw/series.parquet")["date"].max()
+    assert record["forecasts"] == f"forecasts/{last:%Y-%m-%d}.parquet"
+    table = pd.read_parquet(project / record["forecasts"])
+    assert len(table) == 2 and set(table["model_version"]) == {champion}  # the tiny horizon
+    assert table["timestamp"].min() > last
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_project(tmp_path_factory.mktemp("retrain"))
@@ -43,6 +54,7 @@ def test_scheduled_cycles_register_versions_and_move_champion_only_when_the_gate
     unchanged, record = _retrain(project)
     assert unchanged.returncode == 0, unchanged.stderr[-2000:]
     assert record["status"] == "unchanged" and "nothing retrained" in unchanged.stdout
+    _assert_forecasts(project, record, "1")
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 1
 
     cycles = [
@@ -65,6 +77,7 @@ def test_scheduled_cycles_register_versions_and_move_champion_only_when_the_gate
         assert _champion(client) == (str(number) if record["promoted"] else champion_before)
         if bar == 0.99:
             assert record["promoted"] is False
+        _assert_forecasts(project, record, _champion(client))
         # MLflow tells the same story as the record.
         version = client.get_model_version(MODEL, str(number))
         assert version.tags["data.raw.md5"]

@@ -126,3 +126,15 @@ def test_the_champion_forecasts_every_series_in_one_table_logged_to_mlflow(mlflo
     assert [d.dataset.digest for d in run.inputs.dataset_inputs] != []
     with pytest.raises(TsforgeError, match="no version of tsforge-forecaster holds the alias 'nightly'"):
         delivery.deliver(project, NAME, alias="nightly")
+
+
+def test_the_command_without_a_champion_exits_non_zero_and_says_what_to_run(
+    tmp_path: Path, mlflow_store: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tsforge import cli
+
+    (tmp_path / "params.yaml").write_text(f"registry: {{model_name: {NAME}}}\n", encoding="utf-8")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
+    assert cli.main(["--project", str(tmp_path), "forecast"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: no champion is registered for tsforge-forecaster") and "`dvc repro`" in err
