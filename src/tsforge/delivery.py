@@ -112,8 +112,11 @@ def check_history(history: pd.DataFrame, spec: Any) -> None:
     need = int(spec.input_size) + int(spec.difference)
     short = counts[counts < need]
     if len(short):
-        named = ", ".join(f"'{name}' ({rows} rows)" for name, rows in short.head(5).items())
-        what = "the data has" if spec.series_id is None else f"{len(short)} series have"
+        if spec.series_id is None:
+            what, named = "the data has", f"{int(short.iloc[0])} rows"
+        else:
+            what = f"{len(short)} series have"
+            named = ", ".join(f"'{name}' ({rows} rows)" for name, rows in short.head(5).items())
         raise TsforgeError(
             f"{what} too little history to forecast: {named}; the model needs at least {need} rows "
             f"per series (its input_size {spec.input_size}"
@@ -161,6 +164,34 @@ def file_name(history: pd.DataFrame, time_column: str) -> str:
     last = times.max()
     daily = bool((times == times.dt.normalize()).all())
     return f"{last.strftime('%Y-%m-%d' if daily else '%Y-%m-%dT%H%M')}.parquet"
+
+
+def delivered(project: Project, name: str, time_column: str) -> Path | None:
+    """The file that already holds the champion's forecasts of the current snapshot, if any.
+
+    Lets a retrain cycle that found nothing new skip loading the model (seconds of
+    TensorFlow) and logging the same forecasts again.
+
+    Args:
+        project: The project.
+        name: Registered model name.
+        time_column: The snapshot's time column (``data.time_column``).
+
+    Returns:
+        The file, or None when there is none, no champion, or another version wrote it.
+    """
+    if not project.raw_series.is_file():
+        return None
+    times = pd.read_parquet(project.raw_series, columns=[time_column])
+    path = project.forecasts / file_name(times, time_column)
+    if not path.is_file():
+        return None
+    try:
+        champion = resolve_version(name)
+    except TsforgeError:
+        return None
+    written = pd.read_parquet(path, columns=["model_version"])["model_version"].unique()
+    return path if list(written) == [champion] else None
 
 
 def load_forecaster(name: str, version: str) -> Any:

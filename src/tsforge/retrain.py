@@ -176,24 +176,27 @@ def _undo_promotion(root: Path, record: RetrainRecord) -> None:
             record.promoted = False
 
 
-def _forecast(root: Path, record: RetrainRecord) -> None:
+def _forecast(root: Path, record: RetrainRecord, time_column: str) -> None:
     """Forecast every series with the champion, so a scheduled job ends with fresh forecasts.
 
-    Runs after every cycle that did not fail, an unchanged one included: the champion may
-    have been moved by hand since, and the file of the same data is replaced, not added to.
-    A failure here is recorded beside the cycle's outcome; it moves no alias.
+    Runs after every cycle that did not fail. An unchanged cycle forecasts only when the
+    champion's forecasts of this data are missing (the champion was moved by hand, or the
+    last try failed); the file of the same data is replaced, never added to. A failure here
+    is recorded beside the cycle's outcome; it moves no alias.
     """
     from tsforge import delivery
 
     project = Project(root)
     try:
-        done = delivery.deliver(project, _configure_tracking(root))
+        name = _configure_tracking(root)
+        found = delivery.delivered(project, name, time_column) if record.status == "unchanged" else None
+        path = found or delivery.deliver(project, name).path
     except Exception as exc:  # recorded; the retraining itself stands
         if not isinstance(exc, TsforgeError):
             log.exception("forecasting failed")
         record.forecast_error = str(exc)
         return
-    record.forecasts = done.path.relative_to(project.root).as_posix()
+    record.forecasts = path.relative_to(project.root).as_posix()
 
 
 def _configure_tracking(root: Path) -> str:
@@ -230,7 +233,7 @@ def retrain(root: Path) -> RetrainRecord:
             log.exception("retrain failed")
         record.status, record.error = "failed", str(exc)
     if record.status != "failed":
-        _forecast(root, record)
+        _forecast(root, record, params.data.time_column)
     record.duration_s = round(time.monotonic() - started, 1)
     write_record(root, record)
     with contextlib.suppress(Exception):  # the record on disk stands even if tracking is down

@@ -148,8 +148,6 @@ def test_forecast_writes_every_series_next_steps_with_the_champion_and_logs_them
     assert [a.path for a in client.list_artifacts(logged.info.run_id, "forecasts")] == [
         f"forecasts/{path.name}"
     ]
-    other = run(project, str(BIN / "tsforge"), "forecast", "--version", "9", check=False)
-    assert other.returncode != 0 and "tsforge-forecaster has no version 9" in other.stderr
 
 
 def test_mlflow_models_predict_takes_a_plain_csv_of_history(project: Path, tmp_path: Path):

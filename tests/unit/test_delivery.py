@@ -58,7 +58,9 @@ def test_a_series_too_short_is_named_with_the_rows_it_needs():
     with pytest.raises(TsforgeError, match=short):
         delivery.check_history(_panel({"a": 10, "b": 5}), spec)
     single = _panel({"": 4}).drop(columns="store")
-    with pytest.raises(TsforgeError, match=r"the data has too little history.*at least 8 rows"):
+    with pytest.raises(
+        TsforgeError, match=r"the data has too little history to forecast: 4 rows; .* at least 8 rows"
+    ):
         delivery.check_history(single, _spec())
     delivery.check_history(_panel({"a": 9, "b": 9}), spec)  # exactly enough passes
 
@@ -126,6 +128,10 @@ def test_the_champion_forecasts_every_series_in_one_table_logged_to_mlflow(mlflo
     assert [d.dataset.digest for d in run.inputs.dataset_inputs] != []
     with pytest.raises(TsforgeError, match="no version of tsforge-forecaster holds the alias 'nightly'"):
         delivery.deliver(project, NAME, alias="nightly")
+    # A retrain cycle that found nothing new finds these forecasts and does not make them again.
+    assert delivery.delivered(project, NAME, "date") == done.path
+    mlflow.MlflowClient().delete_registered_model_alias(NAME, "champion")
+    assert delivery.delivered(project, NAME, "date") is None
 
 
 def test_the_command_without_a_champion_exits_non_zero_and_says_what_to_run(
