@@ -2,10 +2,12 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tsforge import representation
 from tsforge.config import parse_params
 from tsforge.panel import Layout
+from tsforge.scaling import AffineScaler
 
 ADVICE = {
     "scaler": "robust",
@@ -65,3 +67,21 @@ def test_explicit_settings_win_over_the_eda_and_say_so():
         "none",
     )
     assert "set in params.yaml (EDA recommended log" in chosen.transform_reason
+
+
+def test_mase_weights_count_each_window_as_the_gates_mase_does():
+    # Two series on one shared scaler: "calm" moves 1 a month at level 100, "wild" 10 a month
+    # at level 100. An error of 1 % costs the calm series ten times more MASE.
+    steps = np.arange(24)
+    calm, wild = 100 + np.where(steps % 2, 1.0, 0.0), 100 + np.where(steps % 2, 10.0, 0.0)
+    levels = np.concatenate([calm, wild])[:, None]
+    layout = Layout(("calm", "wild"), np.array([0, 24, 48]))
+    split_rows = np.array([[[0, 16], [16, 20], [20, 24]], [[24, 40], [40, 44], [44, 48]]])
+    shared = AffineScaler("standard", ("y",), (0.0,), (0.1,))
+    weights = representation.mase_weights(
+        levels, layout, split_rows, {"calm": shared, "wild": shared}, transform="log", period=1, n_targets=1
+    )
+    assert weights.shape == (48,) and weights.dtype == np.float32
+    assert weights.mean() == pytest.approx(1.0, rel=1e-5)
+    ratio = weights[:24].mean() / weights[24:].mean()
+    assert 8 < ratio <= 10.5, "calm windows weigh about ten times more"

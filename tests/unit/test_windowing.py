@@ -53,6 +53,22 @@ def test_batches_cover_every_window_once_and_shuffle_is_seeded():
         np.testing.assert_array_equal(a, b)
 
 
+def test_weighted_batches_carry_each_windows_weight_for_every_horizon_step():
+    from tsforge.training import WindowDataset, WindowedData
+
+    values = np.arange(30, dtype=np.float32)[:, None]
+    spec = WindowSpec(4, 3)
+    origins = window_origins(0, 30, spec)
+    weights = np.linspace(0.5, 2.0, 30).astype(np.float32)
+    data = WindowedData(values, origins, origins[:0], origins[:0], spec, 1, weights=weights)
+    x, y, w = WindowDataset(data, origins, batch_size=5, weighted=True)[0]
+    assert w.shape == (5, 3)
+    # A window's weight is that of its last input row, the same for all its steps.
+    np.testing.assert_array_equal(w[:, 0], weights[origins[:5] - 1])
+    np.testing.assert_array_equal(w, np.repeat(w[:, :1], 3, axis=1))
+    assert len(WindowDataset(data, origins, batch_size=5)[0]) == 2, "unweighted: (x, y) only"
+
+
 @pytest.mark.parametrize("input_size", [1, 7])
 def test_windows_do_not_copy_the_series(input_size):
     values = np.zeros((100, 3), dtype=np.float32)
