@@ -31,6 +31,8 @@ def _log(result: assessment.Assessment, files: list[Path]) -> None:
     """Every method's scores, the interval coverage and the reports, to the active run."""
     for name, values in result.metrics.items():
         mlflow.log_metrics({f"{name}.{k}": v for k, v in values.items() if np.isfinite(v)})
+    if result.conformal is not None:
+        mlflow.log_metrics({f"conformal.{k}": v for k, v in result.conformal.items() if np.isfinite(v)})
     if result.intervals is not None:
         mlflow.log_metrics({f"interval.{k}": v for k, v in result.intervals.items()})
     for path in files:

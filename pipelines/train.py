@@ -1,12 +1,16 @@
 """Stage train: rebuild the best trials with the tuner's builder, train them (one network or
 an ensemble of the best trials x seeds), log the forecaster."""
 
+from dataclasses import replace
+
 import mlflow
+import numpy as np
 import pandas as pd
 
-from tsforge import catalog, stage, tracking, training
+from tsforge import catalog, conformal, stage, tracking, training
 from tsforge.config import load_params
-from tsforge.forecaster import ForecastSpec, example_history, log_forecaster
+from tsforge.evaluation import actuals
+from tsforge.forecaster import ForecastSpec, example_history, forecast_origins, log_forecaster
 from tsforge.models import model_values
 from tsforge.training import OBJECTIVE, Member, WindowedData, ensemble_candidates, train_final
 
@@ -20,6 +24,26 @@ def _log_member(member: Member) -> None:
         mlflow.log_params({**model_values(member.hp.values), "seed": member.seed})
         scores = {f"best_{OBJECTIVE}": member.val_score, "best_epoch": member.best_epoch}
         mlflow.log_metrics({**scores, "epochs": len(member.history["loss"]), "refitted": member.refitted})
+
+
+def _calibrate(
+    final: training.FinalModel,
+    spec: ForecastSpec,
+    series: catalog.ProcessedSeries,
+    origins: np.ndarray,
+    period: int,
+) -> conformal.Calibration | None:
+    """Conformal calibration from held-out validation errors (see :mod:`tsforge.conformal`)."""
+    if not len(origins):
+        return None
+    network, source = final.held_out_network()
+    levels, layout = series.levels.astype(np.float64), series.layout
+    forecast = forecast_origins(network, levels, origins, spec, layout=layout)
+    actual = actuals(levels, origins, spec.horizon, len(spec.targets))
+    scales = conformal.series_scales(levels, layout.bounds, series.split[:, 2, 0], period, len(spec.targets))
+    return conformal.calibrate(
+        actual, forecast, layout.series_of(origins), scales, layout.names, source=source
+    )
 
 
 def main() -> None:
@@ -55,7 +79,13 @@ def main() -> None:
             catalog.load_scalers(PROJECT.scaler),
         )
         spec = ForecastSpec.of_pipeline(params.data, series, windows, freq, scalers)
+        # Intervals' scales are the gate's MASE scales: the same period.
+        period = params.evaluate.season_period or int(catalog.read_json(PROJECT.eda)["season_period"])
+        calibration = _calibrate(final, spec, series, windows.val, period)
+        spec = replace(spec, conformal=calibration)
         spec.save(PROJECT.forecast_spec)
+        if calibration is not None:
+            mlflow.log_metric("conformal_calibration_windows", calibration.count)
         example = example_history(catalog.load_frame(PROJECT.raw_series), spec)
         model_uri = log_forecaster(
             PROJECT.network,

@@ -16,9 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from tsforge import conformal
 from tsforge import evaluation as ev
 from tsforge.config import EvaluateConfig, RegistryConfig
-from tsforge.forecaster import ForecastSpec, forecast_origins, forecast_samples, has_dropout
+from tsforge.forecaster import (
+    ForecastSpec,
+    forecast_intervals,
+    forecast_origins,
+    forecast_samples,
+    has_dropout,
+)
 from tsforge.panel import Layout
 from tsforge.registry import Decision, decide
 
@@ -39,6 +46,9 @@ class Assessment:
         actual: True values of the same windows, same shape.
         intervals: Monte Carlo dropout interval coverage (``level``, ``coverage``,
             ``mean_width``), or None when not asked for or the model has no dropout.
+        conformal: Conformal interval coverage on the test windows (``level``, ``coverage``,
+            ``mean_width``, ``mean_scaled_width``, per-step coverage, ``calibration_windows``),
+            or None when not asked for or the model carries no calibration.
         origins: Forecast origin (first forecast row) of each window.
         of_series: Series index of each window.
         scales: MASE scale of each series and target, shape (series, targets).
@@ -56,6 +66,7 @@ class Assessment:
     scales: np.ndarray
     period: int
     n_series: int
+    conformal: dict[str, float] | None = None
 
     def score(self, forecast: np.ndarray) -> dict[str, float]:
         """Score another forecast of the same windows with the same series weighting and scales.
@@ -72,8 +83,9 @@ class Assessment:
         """The content of reports/metrics.json.
 
         Returns:
-            Counts, every method's metrics, the intervals when computed and the per-step
-            metrics; numbers only, since ``dvc exp show --csv`` makes a column of every key.
+            Counts, every method's metrics, the intervals when computed (``conformal``, and
+            Monte Carlo dropout's under ``intervals`` as before) and the per-step metrics;
+            numbers only, since ``dvc exp show --csv`` makes a column of every key.
         """
         report: dict[str, Any] = {
             "season_period": self.period,
@@ -82,6 +94,8 @@ class Assessment:
             "horizon": int(self.actual.shape[1]),
             **self.metrics,
         }
+        if self.conformal is not None:
+            report["conformal"] = self.conformal
         if self.intervals is not None:
             report["intervals"] = self.intervals
         return {**report, "per_step": self.per_step}
@@ -106,7 +120,7 @@ def _intervals(
     config: EvaluateConfig,
 ) -> dict[str, float] | None:
     """Coverage of Monte Carlo dropout intervals, or None when not asked for or not possible."""
-    if not config.intervals:
+    if not config.dropout:
         return None
     if not has_dropout(model):
         log.warning(
@@ -118,6 +132,47 @@ def _intervals(
         model, levels, origins, spec, samples=config.interval_samples, seed=0, layout=layout
     )
     return ev.interval_coverage(actual, samples, config.interval_level)
+
+
+def conformal_coverage(
+    forecast: np.ndarray,
+    actual: np.ndarray,
+    names: list[str],
+    spec: ForecastSpec,
+    level: float,
+) -> dict[str, float] | None:
+    """Coverage of the forecaster's own conformal intervals on windows it was not calibrated on.
+
+    Args:
+        forecast: The forecaster's forecasts of the windows, original units.
+        actual: Their true values.
+        names: The series of each window.
+        spec: The forecast spec (with its calibration).
+        level: Nominal coverage (``evaluate.interval_level``).
+
+    Returns:
+        :func:`tsforge.conformal.coverage`'s figures and ``calibration_windows``; None (with
+        the reason logged) for a model without a calibration or with too few windows for
+        ``level``.
+    """
+    calibration = spec.conformal
+    if calibration is None:
+        log.warning(
+            "no conformal intervals: the model carries no calibration (saved before intervals, or "
+            "trained with no validation window); retrain it (dvc repro) to get them"
+        )
+        return None
+    if not np.isfinite(calibration.quantile(level)).all():
+        log.warning(
+            "no conformal intervals at level %s: %d calibration windows are too few (need at least %d)",
+            level,
+            calibration.count,
+            conformal.min_windows(level),
+        )
+        return None
+    lower, upper = forecast_intervals(forecast, names, spec, level)
+    figures = conformal.coverage(actual, lower, upper, calibration.scale_of(names), level)
+    return {**figures, "calibration_windows": calibration.count}
 
 
 def assess(
@@ -142,7 +197,7 @@ def assess(
         layout: The series of ``levels``.
         origins: Test-window origins.
         model: The network: anything with ``predict(x, verbose=0)`` returning model-space
-            outputs (and ``layers`` / ``__call__`` when ``config.intervals`` is on).
+            outputs (and ``layers`` / ``__call__`` for Monte Carlo dropout intervals).
         spec: The forecast spec the model was trained with.
         split_rows: Absolute row ranges of every series' train / val / test split, shape
             (series, 3, 2), as :func:`tsforge.panel.splits` gives.
@@ -170,6 +225,12 @@ def assess(
             theta_history=config.theta_history,
         ),
     }
+    names = [layout.names[i] for i in of_series]
+    covered = (
+        conformal_coverage(forecasts[MODEL], actual, names, spec, config.interval_level)
+        if config.conformal
+        else None
+    )
     log.info(
         "metrics per series, then averaged over %d series; MASE scales each target by its own "
         "in-sample seasonal-naive error (period %d)",
@@ -187,6 +248,7 @@ def assess(
         scales=scales,
         period=period,
         n_series=len(layout.names),
+        conformal=covered,
     )
 
 

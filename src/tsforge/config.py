@@ -121,15 +121,52 @@ class TrainConfig:
     input_example: bool = False
 
 
+INTERVAL_METHODS = ("conformal", "dropout", "both", "none")
+"""``evaluate.intervals``: which prediction intervals the evaluate stage measures."""
+
+
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """Test-split scoring, baselines and plots."""
+    """Test-split scoring, baselines and plots.
+
+    ``intervals`` picks the prediction intervals measured on the test split: ``conformal``
+    (the default: calibrated on validation errors, stored in the forecaster, served and
+    written by ``tsforge forecast``), ``dropout`` (Monte Carlo dropout, needs dropout > 0),
+    ``both`` or ``none`` (``tsforge forecast`` then leaves lower/upper empty). The old
+    boolean still parses: it switched Monte Carlo dropout on or off, so ``true`` is ``both``
+    and ``false`` is ``conformal``. ``interval_level`` is the nominal coverage of either.
+    """
 
     season_period: int | None = None
-    intervals: bool = False
+    intervals: str = "conformal"
     interval_level: float = 0.9
     interval_samples: int = 50
     theta_history: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.intervals, bool):  # params written before conformal intervals
+            object.__setattr__(self, "intervals", "both" if self.intervals else "conformal")
+        if self.intervals not in INTERVAL_METHODS:
+            raise ConfigError(
+                f"params.yaml: evaluate.intervals is {self.intervals!r}; "
+                "use conformal, dropout, both or none."
+            )
+        level = self.interval_level
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < float(level) < 1:
+            raise ConfigError(
+                f"params.yaml: evaluate.interval_level is {level!r}; give a coverage strictly between "
+                "0 and 1, such as 0.9."
+            )
+
+    @property
+    def conformal(self) -> bool:
+        """Whether conformal intervals are measured (and written by ``tsforge forecast``)."""
+        return self.intervals in ("conformal", "both")
+
+    @property
+    def dropout(self) -> bool:
+        """Whether Monte Carlo dropout intervals are measured."""
+        return self.intervals in ("dropout", "both")
 
 
 @dataclass(frozen=True)
@@ -256,6 +293,17 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     with path.open(encoding="utf-8") as handle:
         raw = yaml.safe_load(handle) or {}
     return parse_params(raw)
+
+
+def load_evaluate(path: str | Path) -> EvaluateConfig:
+    """Only the ``evaluate`` section of a params file (defaults when the file or section is absent).
+
+    ``tsforge forecast`` takes its interval level from it without requiring the other sections
+    to be complete.
+    """
+    path = Path(path)
+    raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+    return _section(EvaluateConfig, raw.get("evaluate") if isinstance(raw, Mapping) else None, "evaluate")
 
 
 def _check_choices(params: Params) -> None:

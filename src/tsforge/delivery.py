@@ -9,8 +9,9 @@ they were made: forecasting the same data again replaces the same file, and ever
 with new data leaves a new one, so forecasts can later be scored against the actuals that
 arrive after them.
 
-``lower`` and ``upper`` are NaN for now: they are the columns prediction intervals will
-fill; the table keeps its shape when they do.
+``lower`` and ``upper`` are the forecaster's conformal prediction interval at
+``evaluate.interval_level`` (:mod:`tsforge.conformal`); they stay NaN for a version registered
+before intervals, or when ``evaluate.intervals`` is ``dropout`` or ``none``.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def forecast_table(forecast: pd.DataFrame, spec: Any, model_version: str) -> pd.
     """The forecaster's wide output -> one row per series, step and target (:data:`COLUMNS`).
 
     Args:
-        forecast: The forecaster's output: series id (if any), time column, one column per target.
+        forecast: The forecaster's output: series id (if any), time column, one column per
+            target (and ``<target>_lower`` / ``<target>_upper`` when it gave intervals).
         spec: The model's forecast spec.
         model_version: The registered version that forecast.
 
@@ -138,6 +140,11 @@ def forecast_table(forecast: pd.DataFrame, spec: Any, model_version: str) -> pd.
     """
     n = len(forecast)
     series = forecast[spec.series_id].astype(str).to_numpy() if spec.series_id else [SINGLE_SERIES] * n
+
+    def bound(target: str, side: str) -> np.ndarray:
+        column = f"{target}_{side}"
+        return forecast[column].to_numpy(dtype=np.float64) if column in forecast else np.full(n, np.nan)
+
     parts = [
         pd.DataFrame(
             {
@@ -145,13 +152,15 @@ def forecast_table(forecast: pd.DataFrame, spec: Any, model_version: str) -> pd.
                 "timestamp": pd.to_datetime(forecast[spec.time_column]).to_numpy(),
                 "target": target,
                 "forecast": forecast[target].to_numpy(dtype=np.float64),
+                "lower": bound(target, "lower"),
+                "upper": bound(target, "upper"),
             }
         )
         for target in spec.targets
     ]
     table = pd.concat(parts, ignore_index=True)
     table = table.sort_values(["series", "target", "timestamp"], kind="stable", ignore_index=True)
-    table = table.assign(lower=np.nan, upper=np.nan, model_version=str(model_version))
+    table = table.assign(model_version=str(model_version))
     columns = list(COLUMNS)
     if len(spec.targets) > 1:
         columns.insert(2, "target")
@@ -205,13 +214,16 @@ def load_forecaster(name: str, version: str) -> Any:
     return mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model()
 
 
-def forecast_snapshot(forecaster: Any, history: pd.DataFrame, model_version: str) -> pd.DataFrame:
+def forecast_snapshot(
+    forecaster: Any, history: pd.DataFrame, model_version: str, level: float | None = None
+) -> pd.DataFrame:
     """Forecast every series of ``history`` in one call of ``forecaster`` and tabulate it.
 
     Args:
         forecaster: A loaded :class:`tsforge.forecaster.Forecaster`.
         history: The raw rows of every series.
         model_version: The registered version, recorded in every row.
+        level: Coverage of the ``lower`` / ``upper`` interval; None leaves them NaN.
 
     Returns:
         The :func:`forecast_table`.
@@ -222,10 +234,20 @@ def forecast_snapshot(forecaster: Any, history: pd.DataFrame, model_version: str
     spec = forecaster.spec
     check_history(history, spec)
     try:
-        wide = forecaster.predict(None, history)
+        asked = {"intervals": True, "level": level} if level is not None else None
+        wide = forecaster.predict(None, history, asked)
     except ValueError as exc:  # the forecaster's own checks: columns, values, domains
         raise TsforgeError(f"model version {model_version} cannot forecast this data: {exc}") from exc
     return forecast_table(wide, spec, model_version)
+
+
+def interval_level(project: Project) -> float | None:
+    """The coverage of the delivered intervals: ``evaluate.interval_level``, or None when
+    ``evaluate.intervals`` leaves conformal intervals out."""
+    from tsforge.config import load_evaluate
+
+    evaluate = load_evaluate(project.params)
+    return float(evaluate.interval_level) if evaluate.conformal else None
 
 
 def log_delivery(project: Project, delivery: Delivery, name: str) -> str:
@@ -288,7 +310,7 @@ def deliver(
         )
     history = load_frame(project.raw_series)
     forecaster = load_forecaster(name, chosen)
-    table = forecast_snapshot(forecaster, history, chosen)
+    table = forecast_snapshot(forecaster, history, chosen, interval_level(project))
     path = project.forecasts / file_name(history, forecaster.spec.time_column)
     save_frame(path, table)
     delivery = Delivery(path, chosen, int(table["series"].nunique()), len(table))

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tsforge.catalog import write_text
+from tsforge.conformal import Calibration, bounds
 from tsforge.panel import (
     SINGLE,
     Layout,
@@ -37,6 +38,8 @@ class ForecastSpec:
 
     ``scalers`` holds one scaler per series (the single series of a project without
     ``data.series_id`` is named ``""``); ``series_id`` names the id column of the input.
+    ``conformal`` is the prediction intervals' calibration (:mod:`tsforge.conformal`), None
+    for a model saved before intervals (or calibrated on no validation window).
     """
 
     time_column: str
@@ -51,6 +54,7 @@ class ForecastSpec:
     transform: str = "none"
     normalize: bool = False
     seasonality: Seasonality = Seasonality()
+    conformal: Calibration | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -90,9 +94,12 @@ class ForecastSpec:
 
     def save(self, path: Path) -> None:
         """Write as JSON, atomically."""
-        raw = {k: v for k, v in asdict(self).items() if k not in ("scalers", "seasonality")}
+        skip = ("scalers", "seasonality", "conformal")
+        raw = {k: v for k, v in asdict(self).items() if k not in skip}
         raw["scalers"] = scalers_to_dict(self.scalers)
         raw["seasonality"] = self.seasonality.to_dict()
+        if self.conformal is not None:
+            raw["conformal"] = self.conformal.to_dict()
         write_text(path, json.dumps(raw, indent=2))
 
     @classmethod
@@ -113,6 +120,7 @@ class ForecastSpec:
             transform=str(raw.get("transform") or ("log" if raw.get("log") else "none")),
             normalize=bool(raw.get("normalize", False)),
             seasonality=Seasonality.from_dict(raw.get("seasonality")),
+            conformal=Calibration.from_dict(raw.get("conformal")),
         )
 
 
@@ -329,7 +337,35 @@ def _groups(history: pd.DataFrame, spec: ForecastSpec) -> list[tuple[str, pd.Dat
     return [(str(name), part) for name, part in history.groupby(spec.series_id, sort=False)]
 
 
-def forecast_frame(model: Any, history: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
+def interval_columns(spec: ForecastSpec) -> list[str]:
+    """The columns intervals add: ``<target>_lower`` and ``<target>_upper`` for each target."""
+    return [f"{t}_{side}" for t in spec.targets for side in ("lower", "upper")]
+
+
+def forecast_intervals(
+    forecasts: np.ndarray, names: list[str], spec: ForecastSpec, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Conformal bounds of forecasts of the named series, in original units.
+
+    Args:
+        forecasts: Shape (series, horizon, targets).
+        names: The series of each forecast.
+        spec: A spec with a calibration.
+        level: Nominal coverage.
+
+    Returns:
+        ``(lower, upper)`` shaped like ``forecasts``; NaN when the spec has no calibration.
+    """
+    if spec.conformal is None:
+        nan = np.full(np.shape(forecasts), np.nan)
+        return nan, nan.copy()
+    floor = 0.0 if spec.transform in ("log", "log1p") else None  # such targets are never negative
+    return bounds(forecasts, spec.conformal.scale_of(names), spec.conformal, level, floor=floor)
+
+
+def forecast_frame(
+    model: Any, history: pd.DataFrame, spec: ForecastSpec, *, level: float | None = None
+) -> pd.DataFrame:
     """Forecast the next ``horizon`` steps after ``history`` (of every series in it).
 
     Args:
@@ -337,6 +373,9 @@ def forecast_frame(model: Any, history: pd.DataFrame, spec: ForecastSpec) -> pd.
         history: Recent raw rows: the time column and every input column (and the series
             id column for a model of many series).
         spec: The forecast spec.
+        level: Add conformal prediction intervals at this coverage (``<target>_lower`` and
+            ``<target>_upper`` after the targets; NaN for a model without a calibration).
+            None: the forecast columns only.
 
     Returns:
         A frame with the series id (if any), the time column and one column per target,
@@ -361,9 +400,14 @@ def forecast_frame(model: Any, history: pd.DataFrame, spec: ForecastSpec) -> pd.
         )
         phases = spec.seasonality.phases(starts, layout)
     forecasts = forecast_origins(model, np.vstack(blocks), origins, spec, layout=layout, phases=phases)
+    if level is not None:
+        lower, upper = forecast_intervals(forecasts, [name for name, _ in groups], spec, level)
     frames = []
-    for (name, _), (_, times), forecast in zip(groups, parts, forecasts, strict=True):
+    for i, ((name, _), (_, times), forecast) in enumerate(zip(groups, parts, forecasts, strict=True)):
         out = pd.DataFrame(forecast, columns=list(spec.targets))
+        if level is not None:
+            for j, target in enumerate(spec.targets):
+                out[f"{target}_lower"], out[f"{target}_upper"] = lower[i, :, j], upper[i, :, j]
         out.insert(0, spec.time_column, future_times(times.iloc[-1], times, spec.horizon, spec.freq))
         if spec.series_id is not None:
             out.insert(0, spec.series_id, name)
@@ -386,8 +430,32 @@ def _python_model_base() -> type:
     return mlflow.pyfunc.PythonModel  # type: ignore[no-any-return]
 
 
+DEFAULT_LEVEL = 0.9
+"""Interval coverage when a caller asks for intervals without a level (as ``evaluate.interval_level``)."""
+
+
+def interval_level(params: Mapping[str, Any] | None) -> float | None:
+    """The coverage a predict call asks for: None without ``intervals``, else ``level`` (default 0.9).
+
+    Raises:
+        ValueError: ``level`` is not strictly between 0 and 1.
+    """
+    params = params or {}
+    if not params.get("intervals"):
+        return None
+    level = float(params.get("level") or DEFAULT_LEVEL)
+    if not 0 < level < 1:
+        raise ValueError(f"params level is {level}; give a coverage strictly between 0 and 1, such as 0.9")
+    return level
+
+
 class Forecaster(_python_model_base()):  # type: ignore[misc]
-    """MLflow pyfunc: ``predict(history DataFrame) -> forecast DataFrame`` in real units."""
+    """MLflow pyfunc: ``predict(history DataFrame) -> forecast DataFrame`` in real units.
+
+    ``params={"intervals": True}`` (and optionally ``"level": 0.8``) adds conformal
+    prediction intervals as ``<target>_lower`` / ``<target>_upper`` columns; without it the
+    output is the forecast columns only, as before intervals existed.
+    """
 
     def load_context(self, context: Any) -> None:
         self.spec = ForecastSpec.load(Path(context.artifacts["spec"]))
@@ -396,7 +464,7 @@ class Forecaster(_python_model_base()):  # type: ignore[misc]
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        return forecast_frame(self.model, model_input, self.spec)
+        return forecast_frame(self.model, model_input, self.spec, level=interval_level(params))
 
 
 def example_history(raw: pd.DataFrame, spec: ForecastSpec, series: int = 2) -> pd.DataFrame:
@@ -447,7 +515,7 @@ def log_forecaster(
     import mlflow
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, DataType, Schema
-    from mlflow.types.schema import AnyType
+    from mlflow.types.schema import AnyType, ParamSchema, ParamSpec
 
     example = example.reset_index(drop=True)
     example[spec.time_column] = example[spec.time_column].dt.strftime("%Y-%m-%dT%H:%M:%S")
@@ -456,7 +524,12 @@ def log_forecaster(
     inputs = Schema(
         [*ids, ColSpec(DataType.datetime, spec.time_column), *(ColSpec(AnyType(), c) for c in spec.columns)]
     )
-    signature = ModelSignature(inputs=inputs, outputs=infer_signature(output).inputs)
+    # Declared params reach predict (undeclared ones MLflow drops); the output schema lists the
+    # plain forecast, which callers that do not ask for intervals get unchanged.
+    asks = ParamSchema(
+        [ParamSpec("intervals", "boolean", False), ParamSpec("level", "double", DEFAULT_LEVEL)]
+    )
+    signature = ModelSignature(inputs=inputs, outputs=infer_signature(output).inputs, params=asks)
     requirements = [
         f"{name}=={md.version(name)}" for name in ("tensorflow-cpu", "keras", "pandas", "numpy", "mlflow")
     ]

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, hp_values
+from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, combine, hp_values
 from tsforge.plotting import pyplot
 from tsforge.windowing import WindowSpec, gather_windows
 
@@ -210,7 +210,11 @@ def refit_on_validation(
 
 @dataclass
 class Member:
-    """One trained network of the final model: which trial's hyperparameters, which seed."""
+    """One trained network of the final model: which trial's hyperparameters, which seed.
+
+    ``early_model`` is the early-stopped network a refit replaced: it never trained on the
+    validation windows, so its errors there calibrate prediction intervals honestly.
+    """
 
     trial_id: str
     seed: int
@@ -218,6 +222,7 @@ class Member:
     model: keras.Model
     history: dict[str, list[float]]
     refitted: bool = False
+    early_model: keras.Model | None = None
 
     @property
     def val_score(self) -> float:
@@ -275,6 +280,7 @@ def train_members(
             )
             member = Member(trial_id, seed + offset, hp, model, history)
             if refit and len(data.val):
+                member.early_model = model
                 member.model = refit_on_validation(
                     hp, space, data, epochs=member.best_epoch, seed=seed + offset, name=model.name
                 )
@@ -317,6 +323,20 @@ class FinalModel:
             OBJECTIVE: history[OBJECTIVE],
         }
 
+    def held_out_network(self) -> tuple[keras.Model, str]:
+        """The network whose validation errors are out of sample, and what it is.
+
+        Without refit that is the served network itself; with it, the early-stopped members
+        combined as the served ones are (the refitted ones have learnt the validation windows).
+        """
+        early = [m.early_model for m in self.members]
+        if not self.refit or any(e is None for e in early):
+            return self.model, "the served network on the validation windows"
+        return (
+            combine([e for e in early if e is not None], self.combine),
+            "the early-stopped networks before refit, combined as served, on the validation windows",
+        )
+
     def summary(self) -> dict[str, Any]:
         """What reports/training.json says about the ensemble."""
         return {
@@ -355,8 +375,6 @@ def train_final(
         The final model and its figures.
     """
     import time
-
-    from tsforge.models import combine
 
     started = time.perf_counter()
     members = train_members(
