@@ -85,6 +85,18 @@ def test_metrics_are_finite_for_the_model_and_every_baseline(project: Path):
     best = min(metrics[b]["mase"] for b in BASELINES)
     assert promotion["best_baseline_score"] == best
     assert promotion["promote"] == (metrics["model"]["mase"] < best)
+    # Conformal intervals, calibrated on the validation windows, measured on the test windows.
+    conformal = metrics["conformal"]
+    assert conformal["level"] == 0.9 and conformal["calibration_windows"] >= 9
+    assert 0 <= conformal["coverage"] <= 1 and conformal["mean_width"] > 0
+    assert {"coverage_step_1", "coverage_step_2"} <= set(conformal)
+    spec = json.loads((project / "models/forecast_spec.json").read_text())
+    assert "early-stopped" in spec["conformal"]["source"]  # train.refit: the pre-refit networks
+    client = _client(project)
+    (evaluated,) = client.search_runs(
+        [client.get_experiment_by_name("tsforge").experiment_id], "tags.stage = 'evaluate'", max_results=1
+    )
+    assert evaluated.data.metrics["conformal.coverage"] == conformal["coverage"]
 
 
 def test_nothing_changed_reruns_nothing_and_an_evaluate_param_reruns_only_evaluate(project: Path):
@@ -139,7 +151,9 @@ def test_forecast_writes_every_series_next_steps_with_the_champion_and_logs_them
     assert list(table.columns) == ["series", "timestamp", "forecast", "lower", "upper", "model_version"]
     assert list(table["timestamp"]) == [last + pd.Timedelta(weeks=w) for w in (1, 2)]  # the tiny horizon
     assert (abs(table["forecast"] - raw["co2"].dropna().iloc[-1]) < 10).all()  # original units
-    assert set(table["model_version"]) == {"1"} and table["lower"].isna().all()
+    assert set(table["model_version"]) == {"1"}
+    # The champion's conformal interval at evaluate.interval_level, around the forecast.
+    assert (table["lower"] < table["forecast"]).all() and (table["forecast"] < table["upper"]).all()
     client = _client(project)
     (logged,) = client.search_runs(
         [client.get_experiment_by_name("tsforge").experiment_id], "tags.stage = 'forecast'"
@@ -225,11 +239,18 @@ def test_served_champion_answers_raw_history_with_a_forecast_in_real_units(proje
         assert wait_for_http(f"http://127.0.0.1:{port}/ping"), "mlflow models serve did not start"
         history = pd.read_parquet(project / "data/raw/series.parquet").tail(20)
         rows = [[t.strftime("%Y-%m-%d"), None if pd.isna(v) else float(v)] for t, v in history.to_numpy()]
-        body = json.dumps({"dataframe_split": {"columns": ["date", "co2"], "data": rows}}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
-        )
-        predictions = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+        split = {"columns": ["date", "co2"], "data": rows}
+
+        def ask(payload: dict) -> list[dict]:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations",
+                json.dumps(payload).encode(),
+                {"Content-Type": "application/json"},
+            )
+            return json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+
+        predictions = ask({"dataframe_split": split})
+        with_intervals = ask({"dataframe_split": split, "params": {"intervals": True, "level": 0.8}})
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -238,6 +259,10 @@ def test_served_champion_answers_raw_history_with_a_forecast_in_real_units(proje
     assert pd.Timestamp(predictions[0]["date"]) == last + pd.Timedelta(weeks=1)
     # Original units: parts per million near the last observation, not a scaled difference.
     assert abs(predictions[0]["co2"] - float(history["co2"].dropna().iloc[-1])) < 10
+    assert set(predictions[0]) == {"date", "co2"}  # no intervals unless asked
+    for plain, banded in zip(predictions, with_intervals, strict=True):
+        assert banded["co2"] == pytest.approx(plain["co2"])
+        assert banded["co2_lower"] < banded["co2"] < banded["co2_upper"]
 
 
 def _bad_files(project: Path) -> dict[str, tuple[bytes | None, str]]:

@@ -13,6 +13,7 @@ import pytest
 
 from tsforge import delivery
 from tsforge.catalog import Project, save_frame
+from tsforge.conformal import Calibration
 from tsforge.errors import TsforgeError
 from tsforge.forecaster import ForecastSpec, log_forecaster
 from tsforge.models import ModelSpec, build_model
@@ -79,7 +80,7 @@ def test_the_table_has_one_row_per_series_step_and_target():
     assert len(table) == 2 * 2 * 2
     assert table.groupby(["series", "target"]).size().tolist() == [2] * 4
     assert table.loc[(table["series"] == "b") & (table["target"] == "z"), "forecast"].tolist() == [7.0, 8.0]
-    assert table["lower"].isna().all() and table["upper"].isna().all()  # until intervals fill them
+    assert table["lower"].isna().all() and table["upper"].isna().all()  # no intervals in the output
     assert set(table["model_version"]) == {"3"}
     one = delivery.forecast_table(wide[wide["store"] == "a"].drop(columns=["store", "z"]), _spec(), "3")
     assert list(one.columns) == list(delivery.COLUMNS) and list(one["series"]) == ["", ""]
@@ -100,7 +101,9 @@ def test_no_champion_says_how_to_get_one(mlflow_store):
 
 def test_the_champion_forecasts_every_series_in_one_table_logged_to_mlflow(mlflow_store, tmp_path: Path):
     history = _panel({"a": 12, "b": 10})
-    spec = _spec(("a", "b"), "store")
+    scores = np.linspace(0.1, 2.0, 20)[:, None, None].repeat(2, axis=1)  # 20 windows, 2 steps
+    calibration = Calibration(scores, np.arange(1, 21), 20, {"a": (1.0,), "b": (3.0,)})
+    spec = _spec(("a", "b"), "store", conformal=calibration)
     network = build_model(kt.HyperParameters(), ModelSpec(8, 1, 2, 1), {"num_layers": 1, "units": 4})
     network.save(tmp_path / "model.keras")
     spec.save(tmp_path / "spec.json")
@@ -121,6 +124,11 @@ def test_the_champion_forecasts_every_series_in_one_table_logged_to_mlflow(mlflo
     for name, part in table.groupby("series"):
         assert list(part["timestamp"]) == list(pd.date_range(last[name], periods=3, freq="W-SAT")[1:])
     assert np.isfinite(table["forecast"]).all()
+    # The 90% interval (params.yaml has no evaluate section: the default level), each series
+    # by its own scale: the 19th of 20 scores (1.9) times 1 for a, times 3 for b.
+    half = (table["upper"] - table["lower"]) / 2
+    np.testing.assert_allclose(half, np.where(table["series"] == "a", 1.9, 5.7))
+    np.testing.assert_allclose(table["upper"] - half, table["forecast"])
     run = mlflow.get_run(done.run_id)
     assert run.data.tags["stage"] == "forecast" and run.data.tags["model_version"] == str(version)
     artifacts = mlflow.MlflowClient().list_artifacts(done.run_id, "forecasts")
