@@ -101,12 +101,18 @@ class Assessment:
         return {**report, "per_step": self.per_step}
 
     def test_tags(self) -> dict[str, str]:
-        """The forecaster's test metrics as registry tags (``test.<metric>``).
+        """The forecaster's test metrics as registry tags (``test.<metric>``), and its conformal
+        intervals' level and test coverage (``test.interval_level``, ``test.interval_coverage``),
+        so the registry says how far the intervals it serves can be trusted.
 
         Returns:
             Tag name -> value, six significant digits.
         """
-        return {f"test.{k}": f"{v:.6g}" for k, v in self.metrics[MODEL].items()}
+        tags = {f"test.{k}": f"{v:.6g}" for k, v in self.metrics[MODEL].items()}
+        if self.conformal is not None:
+            tags["test.interval_level"] = f"{self.conformal['level']:.6g}"
+            tags["test.interval_coverage"] = f"{self.conformal['coverage']:.6g}"
+        return tags
 
 
 def _intervals(

@@ -172,6 +172,10 @@ def test_evaluate_reports_conformal_coverage_beside_the_metrics(caplog):
     half = _calibration().quantile(0.9)[:, 0] * 2.5
     assert figures["mean_width"] == pytest.approx(2 * half.mean())
     assert "intervals" not in report  # Monte Carlo dropout was not asked for
+    tags = result.test_tags()
+    assert tags["test.interval_level"] == "0.9" and float(tags["test.interval_coverage"]) == pytest.approx(
+        figures["coverage"], rel=1e-5
+    )
     without = assessment.assess(
         levels, layout, origins, Offset(), replace(spec, conformal=None), split_rows=split, period=1,
         config=EvaluateConfig(),
