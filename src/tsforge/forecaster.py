@@ -8,6 +8,7 @@ served.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from tsforge.panel import (
 from tsforge.scaling import AffineScaler, forward_transform, inverse_transform
 from tsforge.seasonality import Seasonality
 from tsforge.windowing import last_inputs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -354,9 +357,17 @@ def forecast_intervals(
         level: Nominal coverage.
 
     Returns:
-        ``(lower, upper)`` shaped like ``forecasts``; NaN when the spec has no calibration.
+        ``(lower, upper)`` shaped like ``forecasts``; NaN when the spec has no calibration, or
+        too few calibration windows for ``level`` (the honest interval is then unbounded, and
+        NaN, unlike infinity, survives JSON and reads as "no interval").
     """
-    if spec.conformal is None:
+    if spec.conformal is None or not np.isfinite(spec.conformal.quantile(level)).all():
+        if spec.conformal is not None:
+            log.warning(
+                "no intervals at level %s: the model has %d calibration windows, too few for it",
+                level,
+                spec.conformal.count,
+            )
         nan = np.full(np.shape(forecasts), np.nan)
         return nan, nan.copy()
     floor = 0.0 if spec.transform in ("log", "log1p") else None  # such targets are never negative

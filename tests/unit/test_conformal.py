@@ -213,6 +213,13 @@ def test_the_served_forecaster_returns_bounds_around_its_forecast_in_original_un
     np.testing.assert_allclose(out["y_upper"] - out["y"], _calibration().quantile(0.9)[:, 0] * 2.5)
     wider = model.predict(history, params={"intervals": True, "level": 0.98})
     assert ((wider["y_upper"] - wider["y_lower"]) >= (out["y_upper"] - out["y_lower"])).all()
+    # 50 calibration windows are too few for 99%: no interval rather than an infinite one.
+    assert (
+        model.predict(history, params={"intervals": True, "level": 0.99})[["y_lower", "y_upper"]]
+        .isna()
+        .all()
+        .all()
+    )
     with pytest.raises(Exception, match="level is 1.5; give a coverage strictly between 0 and 1"):
         model.predict(history, params={"intervals": True, "level": 1.5})
     signature = mlflow.models.get_model_info(uri).signature
