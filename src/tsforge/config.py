@@ -178,6 +178,38 @@ class RegistryConfig:
     min_improvement: float = 0.0
 
 
+RETRAIN_RULES = ("data_changed", "degraded")
+"""``retrain.when``: what makes ``tsforge retrain`` run the pipeline."""
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """When ``tsforge retrain`` retrains (it is not a DVC stage: no stage reads this section).
+
+    ``when: data_changed`` retrains whenever the data or the pipeline changed. ``degraded``
+    retrains only when, as well, the champion's live error (its past forecasts scored against
+    the actuals that arrived, :mod:`tsforge.monitoring`) exceeds its test error by more than
+    ``degraded_fraction`` (0.2: 20% worse), on ``registry.metric``.
+    """
+
+    when: str = "data_changed"
+    degraded_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.when not in RETRAIN_RULES:
+            raise ConfigError(
+                f"params.yaml: retrain.when is {self.when!r}; use data_changed (retrain whenever "
+                "the data changed) or degraded (only when the champion's live error also exceeds "
+                "its test error by retrain.degraded_fraction)."
+            )
+        fraction = self.degraded_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not float(fraction) >= 0:
+            raise ConfigError(
+                f"params.yaml: retrain.degraded_fraction is {fraction!r}; give a fraction of at least "
+                "0, such as 0.2 (retrain once the live error is 20% above the test error)."
+            )
+
+
 @dataclass(frozen=True)
 class TrackingConfig:
     """MLflow experiment; the URI comes from MLFLOW_TRACKING_URI or the local default."""
@@ -198,6 +230,7 @@ class Params:
     evaluate: EvaluateConfig
     registry: RegistryConfig
     tracking: TrackingConfig
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
@@ -240,6 +273,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "evaluate": EvaluateConfig,
     "registry": RegistryConfig,
     "tracking": TrackingConfig,
+    "retrain": RetrainConfig,
 }
 
 
