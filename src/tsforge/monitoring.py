@@ -340,3 +340,47 @@ def decide(
         f"{fraction:.0%} of its test {metric} {test:.4g} (limit {limit:.4g}); not retrained"
     )
     return replace(base, retrain=False, reason=reason, limit=limit)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def as_record(live: LiveAccuracy) -> dict[str, object]:
+    """The live accuracy as the decision record holds it: undefined metrics as null, since
+    strict JSON has no NaN."""
+    return {
+        "season_period": live.season_period,
+        "scored_rows": live.scored_rows,
+        "pending_rows": live.pending_rows,
+        "versions": {
+            version: {
+                "metrics": {name: _finite(value) for name, value in accuracy.metrics.items()},
+                "series": accuracy.series,
+                "scored_rows": accuracy.scored_rows,
+                "pending_rows": accuracy.pending_rows,
+                "files": list(accuracy.files),
+            }
+            for version, accuracy in live.versions.items()
+        },
+        "errors": dict(live.errors),
+    }
+
+
+def version_tags(accuracy: VersionAccuracy, updated: str) -> dict[str, str]:
+    """The registry tags of a version's live accuracy (``live.<metric>``, counts, when), beside
+    the ``test.<metric>`` tags evaluate gave it, so the two read side by side."""
+    tags = {f"live.{name}": f"{value:.6g}" for name, value in accuracy.metrics.items() if np.isfinite(value)}
+    return {
+        **tags,
+        "live.series": str(accuracy.series),
+        "live.scored_rows": str(accuracy.scored_rows),
+        "live.pending_rows": str(accuracy.pending_rows),
+        "live.updated": updated,
+    }
+
+
+def run_metrics(accuracy: VersionAccuracy) -> dict[str, float]:
+    """The MLflow metrics of a version's live accuracy at one cycle (``live_<metric>`` and counts)."""
+    metrics = {f"live_{name}": float(value) for name, value in accuracy.metrics.items() if np.isfinite(value)}
+    return {**metrics, "live_series": float(accuracy.series), "live_scored_rows": float(accuracy.scored_rows)}

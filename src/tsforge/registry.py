@@ -350,3 +350,35 @@ def rollback_champion(name: str, reason: str) -> tuple[str, str]:
 def decision_record(decision: Decision, version: str) -> dict[str, Any]:
     """The decision as written to reports/promotion.json."""
     return {"version": str(version), **asdict(decision)}
+
+
+def version_metric(name: str, version: str, tag: str) -> float | None:
+    """A number a version carries as a tag (such as ``test.mase``), or None when it has no such
+    tag, it is not a number, or the version does not exist.
+
+    Args:
+        name: Registered model name.
+        version: The version.
+        tag: The tag's key.
+
+    Returns:
+        The value.
+    """
+    try:
+        raw = mlflow.MlflowClient().get_model_version(name, str(version)).tags.get(tag)
+        return float(raw) if raw is not None else None
+    except (MlflowException, ValueError):
+        return None
+
+
+def set_version_tags(name: str, version: str, tags: Mapping[str, str]) -> None:
+    """Set (or overwrite) tags on one version, such as the live accuracy a retrain cycle measured.
+
+    Args:
+        name: Registered model name.
+        version: The version.
+        tags: Key -> value.
+    """
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value)

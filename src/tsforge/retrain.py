@@ -1,6 +1,7 @@
-"""The scheduled retraining job: re-ingest, skip when nothing changed, otherwise run the
-pipeline and the promotion gate, push data, forecast with the champion, and leave a
-decision record."""
+"""The scheduled retraining job: re-ingest, score the forecasts of earlier cycles against
+the actuals that arrived, skip when nothing changed (or, with ``retrain.when: degraded``,
+when the champion still forecasts as well as it tested), otherwise run the pipeline and the
+promotion gate, push data, forecast with the champion, and leave a decision record."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tsforge.catalog import IngestSummary, Project, read_json, write_json
-from tsforge.config import load_params
+from tsforge import monitoring
+from tsforge.catalog import IngestSummary, Project, load_frame, read_json, write_json
+from tsforge.config import Params, load_params
 from tsforge.errors import TsforgeError
 from tsforge.sources import content_hash, load_source
 
@@ -36,7 +39,8 @@ class RetrainRecord:
     """What one retraining cycle saw, did and decided."""
 
     started: str
-    status: str = "running"  # unchanged | retrained | failed
+    status: str = "running"  # unchanged | skipped (retrain.when: degraded) | retrained | failed
+    cycle: int = 0  # earlier decision records in logs/retrain: the MLflow step of the live metrics
     data_sha256: str | None = None
     rows: int | None = None
     data_end: str | None = None
@@ -47,6 +51,9 @@ class RetrainRecord:
     pushed: bool = False
     forecasts: str | None = None  # the file the champion's forecasts went to, under the project
     forecast_error: str | None = None
+    trigger: dict[str, Any] | None = None  # the retrain.when rule that decided, and its numbers
+    live_accuracy: dict[str, Any] | None = None  # earlier forecasts against the actuals (monitoring)
+    live_error: str | None = None  # why they could not be scored or published (never fatal)
     duration_s: float = 0.0
     error: str | None = None
 
@@ -126,7 +133,12 @@ def _log_to_mlflow(root: Path, record: RetrainRecord) -> None:
     _configure_tracking(root)
     with mlflow.start_run(run_name=f"retrain-{record.status}"):
         mlflow.set_tags(
-            {"stage": "retrain", "status": record.status, "model_version": str(record.model_version)}
+            {
+                "stage": "retrain",
+                "status": record.status,
+                "model_version": str(record.model_version),
+                "cycle": str(record.cycle),
+            }
         )
         mlflow.log_dict(asdict(record), "retrain_record.json")
 
@@ -140,15 +152,20 @@ def _repro(root: Path, *args: str) -> None:
         raise TsforgeError(f"dvc repro failed (exit {result.returncode}):\n{detail}")
 
 
-def _run_pipeline(root: Path, record: RetrainRecord, source_changed: bool) -> None:
-    """`dvc repro` (ingest ... evaluate, gate included), then `dvc push` to a configured remote.
+def _ingest(root: Path, source_changed: bool) -> None:
+    """`dvc repro` of ingest alone, so the new actuals are in the snapshot before the earlier
+    forecasts are scored and the retrain rule reads the score.
 
     The user's file is not a DVC dependency of ingest (its path is a param), so rows
     appended to it leave the stage looking unchanged; ingest is forced when the
     source's content hash moved.
     """
-    if source_changed:
-        _repro(root, "--force", "--single-item", "ingest")
+    _repro(root, *(["--force"] if source_changed else []), "--single-item", "ingest")
+
+
+def _run_pipeline(root: Path, record: RetrainRecord) -> None:
+    """`dvc repro` (validate ... evaluate, gate included; ingest already ran), then `dvc push`
+    to a configured remote."""
     _repro(root)
     project = Project(root)
     promotion = read_json(project.promotion)
@@ -179,8 +196,8 @@ def _undo_promotion(root: Path, record: RetrainRecord) -> None:
 def _forecast(root: Path, record: RetrainRecord, time_column: str) -> None:
     """Forecast every series with the champion, so a scheduled job ends with fresh forecasts.
 
-    Runs after every cycle that did not fail. An unchanged cycle forecasts only when the
-    champion's forecasts of this data are missing (the champion was moved by hand, or the
+    Runs after every cycle that did not fail. An unchanged or skipped cycle forecasts only when
+    the champion's forecasts of this data are missing (the champion was moved by hand, or the
     last try failed); the file of the same data is replaced, never added to. A failure here
     is recorded beside the cycle's outcome; it moves no alias.
     """
@@ -189,7 +206,8 @@ def _forecast(root: Path, record: RetrainRecord, time_column: str) -> None:
     project = Project(root)
     try:
         name = _configure_tracking(root)
-        found = delivery.delivered(project, name, time_column) if record.status == "unchanged" else None
+        kept = record.status in ("unchanged", "skipped")
+        found = delivery.delivered(project, name, time_column) if kept else None
         path = found or delivery.deliver(project, name).path
     except Exception as exc:  # recorded; the retraining itself stands
         if not isinstance(exc, TsforgeError):
@@ -197,6 +215,123 @@ def _forecast(root: Path, record: RetrainRecord, time_column: str) -> None:
         record.forecast_error = str(exc)
         return
     record.forecasts = path.relative_to(project.root).as_posix()
+
+
+def cycle_number(root: Path) -> int:
+    """This cycle's number: the decision records already in logs/retrain.
+
+    It is the step of the live-accuracy metrics in MLflow: one step per cycle, dense and
+    increasing, so the chart spaces cycles evenly and a record file maps to its point (the
+    data's timestamp would not do: a cycle without new data would land on the last one's step).
+    """
+    folder = Project(root).retrain_records
+    return len(list(folder.glob("*.json"))) if folder.is_dir() else 0
+
+
+def season_period(project: Project, params: Params) -> int:
+    """The period evaluate scales MASE with: ``evaluate.season_period`` or the EDA's (1 before
+    the first `dvc repro`)."""
+    if params.evaluate.season_period:
+        return int(params.evaluate.season_period)
+    return int(read_json(project.eda)["season_period"]) if project.eda.is_file() else 1
+
+
+def score_forecasts(project: Project, params: Params) -> monitoring.LiveAccuracy | None:
+    """Every earlier forecasts file scored against the snapshot's actuals (None: no snapshot)."""
+    if not project.raw_series.is_file():
+        return None
+    data = params.data
+    actuals = monitoring.actuals_table(
+        load_frame(project.raw_series), data.time_column, data.target, data.series_id
+    )
+    forecasts, errors = monitoring.read_forecasts(project.forecasts, data.target)
+    return monitoring.live_accuracy(forecasts, actuals, season_period(project, params), errors)
+
+
+def _publish_live(root: Path, live: monitoring.LiveAccuracy, cycle: int, experiment_name: str) -> None:
+    """Each scored version's live accuracy as registry tags (``live.*``) and as metrics at step
+    ``cycle`` on the version's own ``live-v<N>`` run, found again every cycle, so its metric
+    history is one line per version in the MLflow chart."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    from tsforge import registry
+
+    name = _configure_tracking(root)
+    client = mlflow.MlflowClient()
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise TsforgeError("the MLflow experiment does not exist yet; run `dvc repro` first")
+    now, stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), int(time.time() * 1000)
+    for version, accuracy in live.versions.items():
+        with contextlib.suppress(Exception):  # a version deleted from the registry keeps its run
+            registry.set_version_tags(name, version, monitoring.version_tags(accuracy, now))
+        tags = {"stage": "live", "model_name": name, "model_version": version}
+        query = " and ".join(f"tags.{key} = '{value}'" for key, value in tags.items())
+        found = client.search_runs([experiment.experiment_id], query, max_results=1)
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            run_id = client.create_run(
+                experiment.experiment_id, tags=tags, run_name=f"live-v{version}"
+            ).info.run_id
+            client.set_terminated(run_id)
+        metrics = monitoring.run_metrics(accuracy)
+        client.log_batch(run_id, metrics=[Metric(k, v, stamp, cycle) for k, v in metrics.items()])
+
+
+def _watch(root: Path, record: RetrainRecord, params: Params) -> monitoring.LiveAccuracy | None:
+    """Score the earlier forecasts and publish the result; a failure is recorded, never fatal."""
+    try:
+        live = score_forecasts(Project(root), params)
+    except Exception as exc:  # recorded; the cycle goes on
+        log.exception("scoring earlier forecasts failed")
+        record.live_error = f"scoring failed: {type(exc).__name__}: {exc}"
+        return None
+    if live is None:
+        return None
+    record.live_accuracy = monitoring.as_record(live)
+    for file, why in live.errors.items():
+        log.warning("forecasts/%s could not be read and was not scored: %s", file, why)
+    if live.versions:
+        try:
+            _publish_live(root, live, record.cycle, params.tracking.experiment)
+        except Exception as exc:  # the record on disk still holds the scores
+            log.exception("publishing the live accuracy failed")
+            record.live_error = f"publishing failed: {type(exc).__name__}: {exc}"
+    return live
+
+
+def _trigger(
+    root: Path, params: Params, changed: bool, live: monitoring.LiveAccuracy | None
+) -> monitoring.Trigger:
+    """The ``retrain.when`` decision; ``degraded`` reads the champion's live and test scores."""
+    rule, metric = params.retrain, params.registry.metric
+    if not changed or rule.when == "data_changed":
+        return monitoring.decide(
+            rule.when,
+            changed,
+            champion=None,
+            live=None,
+            test=None,
+            metric=metric,
+            fraction=rule.degraded_fraction,
+        )
+    from tsforge import registry
+
+    name = _configure_tracking(root)
+    holder = registry.champion_version(name)
+    champion = None if holder is None else str(holder.version)
+    scored = live.versions.get(champion) if live is not None and champion is not None else None
+    return monitoring.decide(
+        rule.when,
+        changed,
+        champion=champion,
+        live=None if scored is None else scored.metrics.get(metric),
+        test=None if champion is None else registry.version_metric(name, champion, f"test.{metric}"),
+        metric=metric,
+        fraction=rule.degraded_fraction,
+    )
 
 
 def _configure_tracking(root: Path) -> str:
@@ -218,16 +353,23 @@ def retrain(root: Path) -> RetrainRecord:
     record = RetrainRecord(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     try:
         params = load_params(Project(root).params)
+        record.cycle = cycle_number(root)
         loaded = load_source(params.data, root)
         frame = loaded.frame
         record.data_sha256, record.rows = content_hash(frame), len(frame)
         record.data_end = str(frame[params.data.time_column].iloc[-1]) if len(frame) else None
         previous = _previous_hash(root)
-        if record.data_sha256 == previous and pipeline_up_to_date(root):
-            record.status = "unchanged"
-            record.reason = "source data and pipeline unchanged; nothing retrained"
+        changed = not (record.data_sha256 == previous and pipeline_up_to_date(root))
+        if changed:
+            _ingest(root, source_changed=previous not in (None, record.data_sha256))
+        trigger = _trigger(root, params, changed, _watch(root, record, params))
+        record.trigger = asdict(trigger)
+        if not changed:
+            record.status, record.reason = "unchanged", trigger.reason
+        elif not trigger.retrain:
+            record.status, record.reason = "skipped", trigger.reason
         else:
-            _run_pipeline(root, record, source_changed=previous not in (None, record.data_sha256))
+            _run_pipeline(root, record)
     except Exception as exc:  # a scheduled job always leaves a record, whatever broke
         if not isinstance(exc, TsforgeError):
             log.exception("retrain failed")
@@ -245,7 +387,7 @@ def summary_line(record: RetrainRecord) -> str:
     """One line a scheduler's log shows for the cycle."""
     if record.status == "failed":
         return f"tsforge retrain FAILED: {record.error}\nThe champion alias was not touched."
-    if record.status == "unchanged":
+    if record.status in ("unchanged", "skipped"):
         line = f"tsforge retrain: {record.reason} (data {str(record.data_sha256)[:12]}, {record.rows} rows)."
     else:
         verdict = "promoted to champion" if record.promoted else "kept as challenger"
@@ -254,6 +396,28 @@ def summary_line(record: RetrainRecord) -> str:
             f"Data up to {record.data_end} ({record.rows} rows)"
             + ("; data pushed to the DVC remote." if record.pushed else ".")
         )
+    line += live_line(record)
     if record.forecast_error is not None:
         return f"{line}\nForecasting FAILED: {record.forecast_error}"
     return f"{line}\nForecasts of the champion: {record.forecasts}"
+
+
+def live_line(record: RetrainRecord) -> str:
+    """The live accuracy of each scored version, as lines for the scheduler's log ("" if none)."""
+    live = record.live_accuracy or {}
+    lines = [
+        f"\nLive accuracy of version {version}: mase {_shown(scored['metrics'].get('mase'))}, "
+        f"mae {_shown(scored['metrics'].get('mae'))} over {scored['scored_rows']} arrived rows "
+        f"of {scored['series']} series"
+        for version, scored in live.get("versions", {}).items()
+    ]
+    lines += [
+        f"\nforecasts/{file} could not be scored: {why}" for file, why in live.get("errors", {}).items()
+    ]
+    if record.live_error:
+        lines.append(f"\nLive accuracy: {record.live_error}")
+    return "".join(lines)
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
