@@ -189,3 +189,39 @@ def test_the_retrain_section_is_checked():
         parse_params({"retrain": {"degraded_fraction": -0.1}})
     with pytest.raises(ConfigError, match="unknown key"):
         parse_params({"retrain": {"every": 2}})
+
+
+def test_several_targets_are_matched_by_the_target_column():
+    snapshot = pd.DataFrame({"date": WEEKS[:4], "y": [0.0, 1, 2, 4], "z": [0.0, 10, 20, 30]})
+    table = pd.DataFrame(
+        {
+            "series": "",
+            "timestamp": [WEEKS[3], WEEKS[3]],
+            "target": ["y", "z"],
+            "forecast": [3.0, 30.0],
+            "lower": np.nan,
+            "upper": np.nan,
+            "model_version": "1",
+        }
+    )
+    actuals = monitoring.actuals_table(snapshot, "date", ("y", "z"), None)
+    live = monitoring.live_accuracy(monitoring.forecast_rows(table, "f.parquet", ("y", "z")), actuals, 1)
+    # y: error 1 over scale 1; z: error 0 -> MASE 0.5, MAE 0.5 over both rows of the one series.
+    scored = live.versions["1"]
+    assert scored.scored_rows == 2 and scored.metrics["mase"] == pytest.approx(0.5)
+    assert scored.metrics["mae"] == pytest.approx(0.5)
+
+
+def test_the_job_log_says_why_a_cycle_was_skipped_and_each_versions_live_accuracy():
+    from tsforge.retrain import RetrainRecord, summary_line
+
+    record = RetrainRecord(started="t", status="skipped", reason="champion v3 is not degraded", rows=10)
+    record.live_accuracy = {
+        "versions": {"3": {"metrics": {"mase": 0.5, "mae": None}, "scored_rows": 4, "series": 2}},
+        "errors": {"bad.parquet": "ArrowInvalid: not parquet"},
+    }
+    record.forecasts = "forecasts/2020-01-04.parquet"
+    line = summary_line(record)
+    assert "champion v3 is not degraded" in line
+    assert "Live accuracy of version 3: mase 0.5, mae n/a over 4 arrived rows of 2 series" in line
+    assert "forecasts/bad.parquet could not be scored" in line
