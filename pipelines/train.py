@@ -59,7 +59,7 @@ def main() -> None:
         tracking.log_snapshot_input(PROJECT, "train")
         mlflow.log_params(model_values(candidates[0][1].values))
         several = len(candidates) * params.train.ensemble_seeds > 1
-        data = WindowedData.of(series, windows)
+        data = training.trial_data(WindowedData.of(series, windows), candidates[0][1].values)
         final = train_final(
             candidates, params.tune.space, data, params.train, _log_member if several else None
         )
@@ -78,7 +78,9 @@ def main() -> None:
             catalog.IngestSummary.load(PROJECT.raw_meta).freq,
             catalog.load_scalers(PROJECT.scaler),
         )
-        spec = ForecastSpec.of_pipeline(params.data, series, windows, freq, scalers)
+        spec = replace(
+            ForecastSpec.of_pipeline(params.data, series, windows, freq, scalers), normalize=data.normalize
+        )
         # Intervals' scales are the gate's MASE scales: the same period.
         period = params.evaluate.season_period or int(catalog.read_json(PROJECT.eda)["season_period"])
         calibration = _calibrate(final, spec, series, windows.val, period)

@@ -345,6 +345,12 @@ def _check_choices(params: Params) -> None:
         raise ConfigError(
             f"params.yaml: scale.transform is '{params.scale.transform}'; use auto, none, log or log1p."
         )
+    searched = params.tune.space.get("normalize")
+    options = searched.get("values", [searched.get("value")]) if isinstance(searched, Mapping) else [searched]
+    if searched is not None and not set(options) <= {"none", "last"}:
+        raise ConfigError(
+            f"params.yaml: tune.space.normalize offers {options}; a trial's windows are none or last."
+        )
     if params.window.normalize not in {"auto", "none", "last"}:
         raise ConfigError(
             f"params.yaml: window.normalize is '{params.window.normalize}'; use auto, none or last."

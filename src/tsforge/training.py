@@ -126,6 +126,7 @@ def fit(
         The Keras history.
     """
     values = hp_values(hp, space)
+    data = trial_data(data, values)
     weighted = values["loss"] in WEIGHTED_LOSSES
     train = WindowDataset(data, data.train, int(values["batch_size"]), shuffle_seed=seed, weighted=weighted)
     val = WindowDataset(data, data.val, int(values["batch_size"]))
@@ -133,6 +134,30 @@ def fit(
         plateau = keras.callbacks.ReduceLROnPlateau(monitor=OBJECTIVE, factor=0.5, patience=2)
         fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), plateau]
     return model.fit(train, validation_data=val, verbose=0, **fit_kwargs)
+
+
+NORMALIZATIONS = ("none", "last")
+"""Values of ``tune.space.normalize``: windows in the scale stage's levels, or relative to
+their last input value (see :func:`tsforge.windowing.gather_windows`)."""
+
+
+def trial_data(data: WindowedData, values: Mapping[str, Any]) -> WindowedData:
+    """The windows as a trial reads them: a searched ``normalize`` (none or last) overrides the
+    ``window.normalize`` the scale stage settled, for that trial only.
+
+    Args:
+        data: Windowed series.
+        values: The trial's hyperparameter values.
+
+    Returns:
+        ``data``, with ``normalize`` set by the trial when it chose one.
+    """
+    chosen = values.get("normalize")
+    if chosen is None:
+        return data
+    if chosen not in NORMALIZATIONS:
+        raise ValueError(f"tune.space.normalize: unknown value {chosen!r}; use one of {NORMALIZATIONS}")
+    return replace(data, normalize=chosen == "last")
 
 
 def early_stopping(patience: int) -> keras.callbacks.Callback:
@@ -297,7 +322,11 @@ def ensemble_candidates(best_hparams: Mapping[str, Any], count: int) -> list[tup
     import keras_tuner as kt
 
     ranked = best_hparams.get("top") or [best_hparams]
-    return [(str(t["trial_id"]), kt.HyperParameters.from_config(t["config"])) for t in ranked[:count]]
+    chosen = [(str(t["trial_id"]), kt.HyperParameters.from_config(t["config"])) for t in ranked]
+    # The served network normalises its windows once for all members: keep the trials that
+    # read windows as the best one does (a searched tune.space.normalize may differ).
+    best = chosen[0][1].values.get("normalize")
+    return [c for c in chosen if c[1].values.get("normalize") == best][:count]
 
 
 @dataclass(frozen=True)
@@ -376,6 +405,7 @@ def train_final(
     """
     import time
 
+    data = trial_data(data, candidates[0][1].values)
     started = time.perf_counter()
     members = train_members(
         candidates,

@@ -304,3 +304,31 @@ def test_final_training_combines_the_recorded_best_trials_and_reports_them(seaso
     assert summary["combine"] == "median" and summary["val_mae"] == final.val_score
     assert final.val_score is not None and np.isfinite(final.val_score)
     assert len(final.curve()["loss"]) == len(final.members[0].history["loss"])
+
+
+def test_a_searched_normalize_sets_how_each_trial_and_the_ensemble_read_windows(seasonal_frame):
+    from tsforge.training import ensemble_candidates, trial_data
+
+    data, _ = _data(seasonal_frame, difference=False, normalize=False)
+    relative = _hp(family="mlp", num_layers=1, width=8)
+    relative.Choice("normalize", ["none", "last"], default="last")
+    absolute = _hp(family="mlp", num_layers=1, width=8)
+    absolute.Choice("normalize", ["none", "last"], default="none")
+    assert trial_data(data, relative.values).normalize and not trial_data(data, absolute.values).normalize
+    assert trial_data(data, {}) is data, "no searched normalize: the scale stage's choice stands"
+    # Members must read windows as the best trial does: the served network normalises once.
+    best = {
+        "top": [
+            {"trial_id": t, "config": hp.get_config()}
+            for t, hp in (("a", relative), ("b", absolute), ("c", relative))
+        ]
+    }
+    assert [c[0] for c in ensemble_candidates(best, 3)] == ["a", "c"]
+
+
+def test_a_normalize_outside_none_and_last_is_refused_in_words():
+    from tsforge.config import parse_params
+    from tsforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tune.space.normalize offers \['none', 'relative'\]"):
+        parse_params({"tune": {"space": {"normalize": {"type": "choice", "values": ["none", "relative"]}}}})
