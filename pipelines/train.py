@@ -4,13 +4,11 @@ an ensemble of the best trials x seeds), log the forecaster."""
 from dataclasses import replace
 
 import mlflow
-import numpy as np
 import pandas as pd
 
 from tsforge import catalog, conformal, stage, tracking, training
 from tsforge.config import load_params
-from tsforge.evaluation import actuals
-from tsforge.forecaster import ForecastSpec, example_history, forecast_origins, log_forecaster
+from tsforge.forecaster import ForecastSpec, example_history, log_forecaster
 from tsforge.models import model_values
 from tsforge.training import OBJECTIVE, Member, WindowedData, ensemble_candidates, train_final
 
@@ -24,26 +22,6 @@ def _log_member(member: Member) -> None:
         mlflow.log_params({**model_values(member.hp.values), "seed": member.seed})
         scores = {f"best_{OBJECTIVE}": member.val_score, "best_epoch": member.best_epoch}
         mlflow.log_metrics({**scores, "epochs": len(member.history["loss"]), "refitted": member.refitted})
-
-
-def _calibrate(
-    final: training.FinalModel,
-    spec: ForecastSpec,
-    series: catalog.ProcessedSeries,
-    origins: np.ndarray,
-    period: int,
-) -> conformal.Calibration | None:
-    """Conformal calibration from held-out validation errors (see :mod:`tsforge.conformal`)."""
-    if not len(origins):
-        return None
-    network, source = final.held_out_network()
-    levels, layout = series.levels.astype(np.float64), series.layout
-    forecast = forecast_origins(network, levels, origins, spec, layout=layout)
-    actual = actuals(levels, origins, spec.horizon, len(spec.targets))
-    scales = conformal.series_scales(levels, layout.bounds, series.split[:, 2, 0], period, len(spec.targets))
-    return conformal.calibrate(
-        actual, forecast, layout.series_of(origins), scales, layout.names, source=source
-    )
 
 
 def main() -> None:
@@ -83,7 +61,7 @@ def main() -> None:
         )
         # Intervals' scales are the gate's MASE scales: the same period.
         period = params.evaluate.season_period or int(catalog.read_json(PROJECT.eda)["season_period"])
-        calibration = _calibrate(final, spec, series, windows.val, period)
+        calibration = conformal.calibrate_final(final, spec, series, windows.val, period)
         spec = replace(spec, conformal=calibration)
         spec.save(PROJECT.forecast_spec)
         if calibration is not None:

@@ -247,3 +247,31 @@ def coverage(
     for step in range(inside.shape[1]):
         result[f"coverage_step_{step + 1}"] = float(inside[:, step].mean()) if len(inside) else math.nan
     return result
+
+
+def calibrate_final(
+    final: Any, spec: Any, series: Any, origins: np.ndarray, period: int
+) -> Calibration | None:
+    """Conformal calibration of the final model from held-out validation errors.
+
+    Args:
+        final: The train stage's :class:`tsforge.training.FinalModel` (its held-out network
+            forecasts the validation windows).
+        spec: The :class:`tsforge.forecaster.ForecastSpec` it is served with.
+        series: The scale stage's :class:`tsforge.catalog.ProcessedSeries`.
+        origins: The validation windows' origins.
+        period: The gate's MASE period (the intervals' scales are its MASE scales).
+
+    Returns:
+        The calibration, or None without validation windows.
+    """
+    from tsforge.forecaster import forecast_origins
+
+    if not len(origins):
+        return None
+    network, source = final.held_out_network()
+    levels, layout = series.levels.astype(np.float64), series.layout
+    forecast = forecast_origins(network, levels, origins, spec, layout=layout)
+    actual = ev.actuals(levels, origins, spec.horizon, len(spec.targets))
+    scales = series_scales(levels, layout.bounds, series.split[:, 2, 0], period, len(spec.targets))
+    return calibrate(actual, forecast, layout.series_of(origins), scales, layout.names, source=source)
