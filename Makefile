@@ -30,7 +30,7 @@ run: setup  ## run the whole pipeline (dvc repro) on the bundled data and print 
 test: setup  ## run the test suite (unit, data contract, real dvc repro on a tiny profile)
 	$(BIN)/pytest
 
-test-all: setup  ## the test suite plus the slow tier
+test-all: setup  ## the test suite plus the slow and postgres tiers (PostgreSQL: installed as root if missing)
 	$(BIN)/pytest -m ""
 
 lint: setup  ## ruff and mypy
