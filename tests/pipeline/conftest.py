@@ -41,6 +41,20 @@ TINY: dict[str, Any] = {
 }
 """Tiny profile: ten years of weekly CO2, 2 trials of 2 epochs, tiny networks."""
 
+WORKER_SEARCH: dict[str, Any] = {
+    "tune": {
+        "strategy": "random",
+        "max_trials": 4,
+        "max_epochs": 2,
+        "space": {
+            "units": {"type": "choice", "values": [4, 8, 12, 16, 20, 24, 28, 32]},
+            "num_layers": 1,
+            "batch_size": 32,
+        },
+    }
+}
+"""A random search with enough distinct trials for a chief's workers to each run some."""
+
 
 def pipeline_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a user's shell would have: the venv on PATH, no MLflow override

@@ -10,22 +10,11 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.pipeline.conftest import BIN, make_project, run
+from tests.pipeline.conftest import BIN, WORKER_SEARCH, make_project, run
 
 pytestmark = pytest.mark.pipeline
 
-SEARCH = {
-    "tune": {
-        "strategy": "random",
-        "max_trials": 4,
-        "max_epochs": 2,
-        "space": {
-            "units": {"type": "choice", "values": [4, 8, 12, 16, 20, 24, 28, 32]},
-            "num_layers": 1,
-            "batch_size": 32,
-        },
-    }
-}
+SEARCH = WORKER_SEARCH
 
 
 def test_a_chief_and_two_workers_share_one_search_logged_under_one_run(tmp_path: Path):

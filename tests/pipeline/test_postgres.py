@@ -31,7 +31,16 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.pipeline.conftest import BIN, ROOT, free_port, make_project, pipeline_env, run, wait_for_http
+from tests.pipeline.conftest import (
+    BIN,
+    ROOT,
+    WORKER_SEARCH,
+    free_port,
+    make_project,
+    pipeline_env,
+    run,
+    wait_for_http,
+)
 
 MODEL = "tsforge-forecaster"
 README = ROOT / "README.md"
@@ -70,19 +79,7 @@ MISSING = (
 )
 
 # A search big enough for both workers to run trials while the chief serves the oracle.
-SEARCH = {
-    "tune": {
-        "strategy": "random",
-        "workers": 2,
-        "max_trials": 4,
-        "max_epochs": 2,
-        "space": {
-            "units": {"type": "choice", "values": [4, 8, 12, 16, 20, 24, 28, 32]},
-            "num_layers": 1,
-            "batch_size": 32,
-        },
-    }
-}
+SEARCH = {"tune": {**WORKER_SEARCH["tune"], "workers": 2}}
 
 
 def _version(name: str) -> tuple[int, ...]:
