@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench import m3, m3_variants
+from bench import m3, m3_variants, synthetic
 from tsforge.catalog import ProcessedSeries, Project, Windows, read_json, write_text
 from tsforge.config import merge_sections
 
@@ -344,6 +344,143 @@ def bench_search_efficiency(project: Path) -> dict[str, Any]:
     }
 
 
+# The scaling benchmark: synthetic monthly panels through every stage with a small fixed search.
+SCALING_SIZES = (1_000, 10_000)
+SCALING_NOT_RUN = (50_000,)  # issue 14's largest size: too long for one session on 2 cores
+SCALING_ROWS = 200
+SCALING_STAGES = ("ingest", "validate", "scale", "window", "tune", "train", "evaluate")
+SCALING_PARAMS: dict[str, Any] = {
+    "data": {
+        "source": "file",
+        "path": "data/external/synthetic.parquet",
+        "series_id": "series",
+        "time_column": "date",
+        "target": ["value"],
+        "features": [],
+        "freq": None,
+        "until": None,
+    },
+    "scale": {"val_size": 6, "test_size": 6, "transform": "log", "difference": "false"},
+    # step 12: one training window a year per series, so the network's share stays small and
+    # the per-series work of the other stages shows.
+    "window": {"input_size": 24, "horizon": 6, "step": 12, "normalize": "last"},
+    "tune": {
+        "strategy": "random",
+        "max_trials": 2,
+        "max_epochs": 2,
+        "patience": 2,
+        "space": {
+            **FIXED_MODEL,
+            "family": "rnn",
+            "loss": "mae",
+            "units": {"type": "choice", "values": [16, 32]},
+        },
+    },
+    "train": {"epochs": 2, "patience": 3, "ensemble_trials": 1, "ensemble_seeds": 1, "refit": False},
+    "evaluate": {"season_period": synthetic.PERIOD},
+    "tracking": {"experiment": "scaling"},
+}
+
+
+def _max_rss_mb(time_v: str) -> float:
+    """Peak resident memory from GNU time -v's report (kB), in MiB."""
+    for line in time_v.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.rsplit(":", 1)[1]) / 1024
+    raise RuntimeError(f"no maximum resident set size in:\n{time_v[-2000:]}")
+
+
+def bench_scaling_size(n_series: int, rows: int = SCALING_ROWS) -> dict[str, Any]:
+    """One panel size: each stage's `dvc repro --single-item` timed, with its peak memory.
+
+    GNU ``/usr/bin/time -v`` reports the largest resident set of dvc and the stage's Python
+    process (Linux folds reaped children's peak into a child's ``ru_maxrss``).
+    """
+    project = make_project(f"scaling-{n_series}", SCALING_PARAMS)
+    synthetic.write(project / SCALING_PARAMS["data"]["path"], n_series, rows, seed=0)
+    stages: dict[str, dict[str, float]] = {}
+    for stage in SCALING_STAGES:
+        seconds, out = timed(
+            lambda stage=stage: sh(
+                project, "/usr/bin/time", "-v", str(BIN / "dvc"), "repro", "--single-item", stage
+            )
+        )
+        stages[stage] = {
+            "s": seconds,
+            "per_1k_s": seconds / (n_series / 1000),
+            "peak_mb": _max_rss_mb(out.stderr),
+        }
+        sys.stderr.write(
+            f"bench: scaling {n_series}: {stage} {seconds:.1f} s, {stages[stage]['peak_mb']:.0f} MiB\n"
+        )
+    windows = read_json(project / "reports/windows.json")
+    return {
+        "series": n_series,
+        "rows": rows,
+        "total_s": sum(v["s"] for v in stages.values()),
+        "peak_mb": max(v["peak_mb"] for v in stages.values()),
+        "stages": stages,
+        "windows": {k: v for k, v in windows.items() if isinstance(v, int | float)},
+    }
+
+
+def bench_scaling(sizes: tuple[int, ...] = SCALING_SIZES) -> dict[str, Any]:
+    """Every size in ``sizes``, keyed by the number of series (as a string, like JSON keeps it)."""
+    return {str(n): bench_scaling_size(n) for n in sizes}
+
+
+def scaling_report(scaling: dict[str, Any]) -> list[str]:
+    """The scaling section of RESULTS.md: seconds, seconds per 1,000 series and peak memory per stage."""
+    runs = [scaling[k] for k in sorted(scaling, key=int)]
+    header = " | ".join(f"{r['series']:,} series: s / s per 1k / peak MiB" for r in runs)
+    lines = [
+        f"## Scaling: synthetic monthly panels ({SCALING_ROWS} rows at most per series)",
+        "",
+        "`python -m bench.run scaling [--series 1000,10000]`: `bench/synthetic.py` panels "
+        f"(period-12 season, trend, noise, lengths between {SCALING_ROWS // 2} and {SCALING_ROWS} "
+        "rows, seed 0), each stage run alone by `dvc repro --single-item` under `/usr/bin/time -v` "
+        "(peak: largest resident set of dvc and the stage's process). Small fixed search: random, "
+        "2 trials x 2 epochs (LSTM 16 or 32), train 2 epochs, one network, no refit; input 24, "
+        "horizon 6, window step 12, val/test 6 rows.",
+        "",
+        f"| stage | {header} |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for stage in SCALING_STAGES:
+        cells = " | ".join(
+            f"{f['s']:.1f} / {f['per_1k_s']:.2f} / {f['peak_mb']:.0f}"
+            for f in (r["stages"][stage] for r in runs)
+        )
+        lines.append(f"| {stage} | {cells} |")
+    totals = " | ".join(
+        f"**{r['total_s']:.1f} / {r['total_s'] / (r['series'] / 1000):.2f} / {r['peak_mb']:.0f}**"
+        for r in runs
+    )
+    lines.append(f"| all stages | {totals} |")
+    not_run = [n for n in SCALING_NOT_RUN if str(n) not in scaling]
+    if not_run:
+        lines += [
+            "",
+            f"Not run: {', '.join(f'{n:,}' for n in not_run)} series (too long for one session here).",
+        ]
+    return lines
+
+
+def splice_scaling(markdown: str, scaling: dict[str, Any]) -> str:
+    """``markdown`` (RESULTS.md) with its scaling section replaced, or appended when it has none.
+
+    A partial run that measured scaling updates that section in place, leaving every other
+    figure of RESULTS.md as the run that measured it wrote it.
+    """
+    section = "\n".join(scaling_report(scaling)) + "\n"
+    start = markdown.find("\n## Scaling")
+    if start < 0:
+        return markdown.rstrip("\n") + "\n\n" + section
+    end = markdown.find("\n## ", start + 1)
+    rest = "" if end < 0 else markdown[end:]
+    return markdown[: start + 1] + section + rest
+
+
 def versions() -> str:
     names = ["tensorflow-cpu", "keras", "keras-tuner", "mlflow", "dvc", "numpy", "pandas"]
     found = []
@@ -435,6 +572,8 @@ def report(results: dict[str, Any]) -> str:
         lines += m3.report(results["m3"]) + [""]
     if "m3" in results and "m3_variants" in results:
         lines += m3_variants.report(results["m3_variants"], results["m3"]["scores"]["theta"]["smape"]) + [""]
+    if "scaling" in results:
+        lines += scaling_report(results["scaling"]) + [""]
     return "\n".join(lines)
 
 
@@ -479,6 +618,12 @@ def main() -> None:
             )
         RESULTS.write_text(report(saved))
         return
+    args = sys.argv[1:]
+    sizes = SCALING_SIZES
+    if "--series" in args:  # `--series 1000,10000`: the scaling step's panel sizes
+        at = args.index("--series")
+        sizes = tuple(int(n) for n in args[at + 1].split(","))
+        del args[at : at + 2]
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
     project = make_project("co2", BENCH_PARAMS)
@@ -490,8 +635,9 @@ def main() -> None:
         ("efficiency", lambda: bench_search_efficiency(project)),
         ("m3", lambda: m3.run(make_project("m3", m3.PARAMS), lambda p: sh(p, str(BIN / "dvc"), "repro"))),
         ("m3_variants", m3_variants.run),
+        ("scaling", lambda: bench_scaling(sizes)),
     ]
-    only = set(sys.argv[1:])  # `python -m bench.run m3 windowing` runs just those
+    only = set(args)  # `python -m bench.run m3 windowing` runs just those
     steps = [(name, step) for name, step in steps if not only or name in only]
     started = time.perf_counter()
     for name, step in steps:
@@ -499,8 +645,12 @@ def main() -> None:
         seconds, results[name] = timed(step)
         sys.stderr.write(f"bench: {name} done in {seconds:.0f} s: {json.dumps(results[name], default=str)}\n")
     results["total_s"] = time.perf_counter() - started
+    if only and "scaling" in results:  # a partial run keeps the sizes it did not run again
+        results["scaling"] = {**read_results().get("scaling", {}), **results["scaling"]}
     merged = merge_results(read_results(), results, partial=bool(only))
     write_text(RESULTS_JSON, json.dumps(merged, indent=2, default=str))
+    if only and "scaling" in results:  # the scaling section is replaced in place, the rest kept
+        RESULTS.write_text(splice_scaling(RESULTS.read_text() if RESULTS.exists() else "", merged["scaling"]))
     if only:  # a partial run: RESULTS.md keeps its figures; `--report` renders the merged ones
         sys.stdout.write(json.dumps(results, indent=2, default=str) + "\n")
         return
