@@ -37,7 +37,7 @@ lint: setup  ## ruff and mypy
 	$(BIN)/ruff check src pipelines tests bench
 	$(BIN)/mypy src
 
-bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~17 min)
+bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~24 min; scaling rows alone: python -m bench.run scaling)
 	$(BIN)/python -m bench.run
 
 # Not part of `make test`. ARGS picks datasets or a smoke test, e.g.

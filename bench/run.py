@@ -1,7 +1,10 @@
 """`make bench`: speed and memory of the pipeline, each as a ratio to a bare baseline
 measured in the same run, written to bench/RESULTS.md.
 
-Work happens in bench/work/ (git-ignored): a copy of the project on the bundled CO2 data.
+Work happens in bench/work/ (git-ignored): a copy of the project on the bundled CO2 data,
+and for `scaling` one copy per panel size on a `bench/synthetic.py` panel. A partial run
+(`python -m bench.run scaling --series 1000`) merges its figures into bench/work/results.json
+and, for scaling, replaces only RESULTS.md's scaling section.
 """
 
 from __future__ import annotations
@@ -396,6 +399,7 @@ def bench_scaling_size(n_series: int, rows: int = SCALING_ROWS) -> dict[str, Any
     GNU ``/usr/bin/time -v`` reports the largest resident set of dvc and the stage's Python
     process (Linux folds reaped children's peak into a child's ``ru_maxrss``).
     """
+    started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     project = make_project(f"scaling-{n_series}", SCALING_PARAMS)
     synthetic.write(project / SCALING_PARAMS["data"]["path"], n_series, rows, seed=0)
     stages: dict[str, dict[str, float]] = {}
@@ -415,6 +419,7 @@ def bench_scaling_size(n_series: int, rows: int = SCALING_ROWS) -> dict[str, Any
         )
     windows = read_json(project / "reports/windows.json")
     return {
+        "date": started,
         "series": n_series,
         "rows": rows,
         "total_s": sum(v["s"] for v in stages.values()),
@@ -441,7 +446,9 @@ def scaling_report(scaling: dict[str, Any]) -> list[str]:
         "rows, seed 0), each stage run alone by `dvc repro --single-item` under `/usr/bin/time -v` "
         "(peak: largest resident set of dvc and the stage's process). Small fixed search: random, "
         "2 trials x 2 epochs (LSTM 16 or 32), train 2 epochs, one network, no refit; input 24, "
-        "horizon 6, window step 12, val/test 6 rows.",
+        "horizon 6, window step 12, val/test 6 rows. Measured on the machine above: "
+        + ", ".join(f"{r['series']:,} series {r.get('date', 'date not recorded')}" for r in runs)
+        + ".",
         "",
         f"| stage | {header} |",
         "|---|" + "---|" * len(runs),
@@ -457,6 +464,25 @@ def scaling_report(scaling: dict[str, Any]) -> list[str]:
         for r in runs
     )
     lines.append(f"| all stages | {totals} |")
+    largest = runs[-1]
+    top = max(SCALING_STAGES, key=lambda stage: largest["stages"][stage]["s"])
+    lines += [
+        "",
+        f"At {largest['series']:,} series {top} dominates: {largest['stages'][top]['s']:.0f} s of "
+        f"{largest['total_s']:.0f} s ({largest['stages'][top]['s'] / largest['total_s']:.0%}).",
+    ]
+    if len(runs) > 1:
+        first = runs[0]
+        growth = ", ".join(
+            f"{stage} {first['stages'][stage]['per_1k_s']:.2f} → {largest['stages'][stage]['per_1k_s']:.2f}"
+            for stage in SCALING_STAGES
+        )
+        lines.append(
+            f"Seconds per 1,000 series from {first['series']:,} to {largest['series']:,} series: all stages "
+            f"{first['total_s'] / (first['series'] / 1000):.2f} → "
+            f"{largest['total_s'] / (largest['series'] / 1000):.2f}; {growth} (a fall is a fixed cost, "
+            "imports and MLflow, spread over more series; a constant is per-series work)."
+        )
     not_run = [n for n in SCALING_NOT_RUN if str(n) not in scaling]
     if not_run:
         lines += [
