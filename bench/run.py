@@ -417,7 +417,7 @@ def bench_scaling_size(n_series: int, rows: int = SCALING_ROWS) -> dict[str, Any
         sys.stderr.write(
             f"bench: scaling {n_series}: {stage} {seconds:.1f} s, {stages[stage]['peak_mb']:.0f} MiB\n"
         )
-    windows = read_json(project / "reports/windows.json")
+    windows = read_json(Project(project).windows_report)
     return {
         "date": started,
         "series": n_series,
