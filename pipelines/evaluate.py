@@ -8,7 +8,7 @@ import numpy as np
 
 from tsforge import assessment, registry, stage, tracking
 from tsforge.catalog import ProcessedSeries, Windows, read_json, write_json
-from tsforge.config import load_params
+from tsforge.config import load_params, mase_period
 from tsforge.forecaster import ForecastSpec, load_network
 from tsforge.panel import Layout
 
@@ -46,7 +46,7 @@ def main() -> None:
     levels, layout = series.levels.astype(np.float64), series.layout
     spec = ForecastSpec.load(PROJECT.forecast_spec)
     eda = read_json(PROJECT.eda)
-    period = params.evaluate.season_period or int(eda["season_period"])
+    period = mase_period(params.evaluate.season_period, int(eda["season_period"]))
     model, split = load_network(PROJECT.network), series.split
     result = assessment.assess(
         levels, layout, windows.test, model, spec, split_rows=split, period=period, config=params.evaluate

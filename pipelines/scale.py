@@ -8,7 +8,7 @@ array.
 
 from tsforge import representation, stage
 from tsforge.catalog import IngestSummary, load_frame, read_json, save_scalers, write_json
-from tsforge.config import load_params
+from tsforge.config import load_params, mase_period
 from tsforge.panel import Layout
 from tsforge.scaling import fill_missing
 
@@ -26,9 +26,9 @@ def main() -> None:
     freq = IngestSummary.load(PROJECT.raw_meta).freq
     chosen = representation.choose(params, advice, len(layout.names), freq)
     # The gate's MASE period: the loss `mase` weights windows as that MASE weighs them.
-    mase_period = params.evaluate.season_period or int(advice["season_period"])
+    period = mase_period(params.evaluate.season_period, int(advice["season_period"]))
     series, scalers = representation.prepare(
-        frame, layout, data, scale, chosen, freq=freq, mase_period=mase_period
+        frame, layout, data, scale, chosen, freq=freq, mase_period=period
     )
     save_scalers(PROJECT.scaler, scalers)
     series.save(PROJECT.series)

@@ -7,7 +7,7 @@ import mlflow
 import pandas as pd
 
 from tsforge import catalog, conformal, stage, tracking, training
-from tsforge.config import load_params
+from tsforge.config import load_params, mase_period
 from tsforge.forecaster import ForecastSpec, example_history, log_forecaster
 from tsforge.models import model_values
 from tsforge.training import OBJECTIVE, Member, WindowedData, ensemble_candidates, train_final
@@ -60,7 +60,9 @@ def main() -> None:
             ForecastSpec.of_pipeline(params.data, series, windows, freq, scalers), normalize=data.normalize
         )
         # Intervals' scales are the gate's MASE scales: the same period.
-        period = params.evaluate.season_period or int(catalog.read_json(PROJECT.eda)["season_period"])
+        period = mase_period(
+            params.evaluate.season_period, int(catalog.read_json(PROJECT.eda)["season_period"])
+        )
         calibration = conformal.calibrate_final(final, spec, series, windows.val, period)
         spec = replace(spec, conformal=calibration)
         spec.save(PROJECT.forecast_spec)

@@ -125,6 +125,12 @@ INTERVAL_METHODS = ("conformal", "dropout", "both", "none")
 """``evaluate.intervals``: which prediction intervals the evaluate stage measures."""
 
 
+def mase_period(season_period: int | None, eda_period: int) -> int:
+    """The seasonal period MASE is scaled with: ``evaluate.season_period``, else the EDA's.
+    The gate, the ``mase`` loss's weights, the conformal scales and live accuracy all use it."""
+    return int(season_period or eda_period)
+
+
 @dataclass(frozen=True)
 class EvaluateConfig:
     """Test-split scoring, baselines and plots.

@@ -20,7 +20,7 @@ from typing import Any
 
 from tsforge import monitoring
 from tsforge.catalog import IngestSummary, Project, load_frame, read_json, write_json
-from tsforge.config import Params, load_params
+from tsforge.config import Params, load_params, mase_period
 from tsforge.errors import TsforgeError
 from tsforge.sources import content_hash, load_source
 
@@ -231,9 +231,8 @@ def cycle_number(root: Path) -> int:
 def season_period(project: Project, params: Params) -> int:
     """The period evaluate scales MASE with: ``evaluate.season_period`` or the EDA's (1 before
     the first `dvc repro`)."""
-    if params.evaluate.season_period:
-        return int(params.evaluate.season_period)
-    return int(read_json(project.eda)["season_period"]) if project.eda.is_file() else 1
+    eda_period = int(read_json(project.eda)["season_period"]) if project.eda.is_file() else 1
+    return mase_period(params.evaluate.season_period, eda_period)
 
 
 def score_forecasts(project: Project, params: Params) -> monitoring.LiveAccuracy | None:
