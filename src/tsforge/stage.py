@@ -6,11 +6,13 @@ Where each artifact lives and how it is read and written is :mod:`tsforge.catalo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from tsforge.catalog import Project
 from tsforge.errors import TsforgeError
@@ -62,3 +64,40 @@ def start_tracking(project: Project, experiment: str) -> str:
     experiment_id = tracking.configure(uri, experiment, project.root)
     tracking.end_dead_runs(experiment_id)
     return experiment_id
+
+
+class StageRun(NamedTuple):
+    """The MLflow run a stage opened with :func:`tracked_run`."""
+
+    run_id: str
+    lineage: dict[str, str]
+
+
+@contextlib.contextmanager
+def tracked_run(
+    project: Project, name: str, inputs: Mapping[str, Path], tags: Mapping[str, str] | None = None
+) -> Iterator[StageRun]:
+    """The MLflow run of stage ``name``, traced to the code, data and params it came from.
+
+    Every stage that logs opens its run the same way (lineage tags, the ``stage`` tag, the
+    snapshot as the run's dataset input), so no stage can forget one of them. Call
+    :func:`start_tracking` first.
+
+    Args:
+        project: The project the stage runs in.
+        name: The stage: the run's name, its ``stage`` tag and the dataset input's context.
+        inputs: Name -> input file the stage read; each gets a ``data.<name>.md5`` tag.
+        tags: The stage's own tags (the runs it follows from, its advice, ...).
+
+    Yields:
+        The run's id and its lineage tags (which a registered version carries too).
+    """
+    import mlflow
+
+    from tsforge import tracking
+
+    with mlflow.start_run(run_name=name) as run:
+        lineage = tracking.lineage_tags(project.root, inputs, project.params)
+        mlflow.set_tags({**lineage, **(tags or {}), "stage": name})
+        tracking.log_snapshot_input(project, name)
+        yield StageRun(run.info.run_id, lineage)

@@ -1,5 +1,6 @@
 """The evaluate stage's logic on tiny synthetic panels with a stand-in network: scores per
-series and per target, the champion re-scored on the same windows, reports and plots."""
+series and per target, the champion re-scored on the same windows, reports and plots, and
+the stage functions of tsforge.stages.evaluate (the catalog's inputs, the gate, registration)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import json
 import logging
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 
 from tsforge import assessment
+from tsforge.catalog import ProcessedSeries, Windows
 from tsforge.config import EvaluateConfig, RegistryConfig
 from tsforge.forecaster import ForecastSpec
 from tsforge.panel import Layout
 from tsforge.scaling import AffineScaler
+from tsforge.stages import evaluate
+from tsforge.windowing import WindowSpec
 
 PERIOD, INPUT, HORIZON, ROWS = 4, 4, 2, 30
 SLOPES = {"s0": (1.0, 50.0), "s1": (2.0, 3.0)}
@@ -161,3 +166,83 @@ def test_plots_follow_the_first_series(tmp_path: Path):
     rows = (tmp_path / "forecast.csv").read_text().splitlines()
     assert len(rows) == 1 + 5  # header + the five test windows of series s0
     assert rows[0].startswith("time,actual,model,naive")
+
+
+def _catalog_inputs() -> tuple[ProcessedSeries, Windows]:
+    """The panel as the scale and window stages hand it over (levels stored as float32)."""
+    levels, layout, split, origins = _panel()
+    series = ProcessedSeries(
+        times=np.arange(len(levels)).astype("datetime64[D]").astype("datetime64[ns]"),
+        levels=levels.astype(np.float32),
+        values=levels.astype(np.float32),
+        n_targets=2,
+        split=split,
+        bounds=layout.bounds,
+        series_names=layout.names,
+        lost_rows=0,
+        difference=False,
+        transform="none",
+        normalize=False,
+    )
+    empty = np.array([], dtype=np.int64)
+    return series, Windows(WindowSpec(INPUT, HORIZON), False, empty, empty, origins)
+
+
+def test_the_stage_scores_the_test_windows_of_the_catalogs_series():
+    series, windows = _catalog_inputs()
+    result = evaluate.assess(
+        series, windows, LineWithOffset(), _spec(), period=PERIOD, config=EvaluateConfig()
+    )
+    np.testing.assert_array_equal(result.origins, windows.test)
+    expected = _assess().metrics
+    assert set(result.metrics) == set(expected)
+    for method, values in expected.items():
+        assert result.metrics[method] == pytest.approx(values), method
+
+
+@pytest.mark.usefixtures("mlflow_store")
+def test_without_a_champion_the_stage_gates_on_the_baselines_alone():
+    series, windows = _catalog_inputs()
+    result = evaluate.assess(
+        series, windows, LineWithOffset(), _spec(), period=PERIOD, config=EvaluateConfig()
+    )
+    config = RegistryConfig(model_name="tiny", metric="mase")
+    assert evaluate.champion_score(result, series, config) is None
+    assert evaluate.decide(result, series, config) == assessment.gate(result.metrics, None, config)
+
+
+@pytest.mark.usefixtures("mlflow_store")
+def test_publish_registers_the_test_scores_and_lineage_and_the_run_records_the_decision(tmp_path: Path):
+    series, windows = _catalog_inputs()
+    result = evaluate.assess(
+        series, windows, LineWithOffset(), _spec(), period=PERIOD, config=EvaluateConfig()
+    )
+    config = RegistryConfig(model_name="tiny", metric="mase")
+    decision = evaluate.decide(result, series, config)
+    report = tmp_path / "metrics.json"
+    report.write_text(json.dumps(result.report()), encoding="utf-8")
+    with mlflow.start_run() as run:
+        model = mlflow.create_external_model(name="forecaster")
+        evaluate.log(result, [report])
+        record = evaluate.publish(
+            result,
+            f"models:/{model.model_id}",
+            {"git_commit": "abc123", "train_run_id": "r1"},
+            decision,
+            config,
+        )
+        evaluate.log_promotion(record, decision)
+    version = mlflow.MlflowClient().get_model_version("tiny", record["version"])
+    assert version.tags["git_commit"] == "abc123" and version.tags["train_run_id"] == "r1"
+    assert version.tags["test.mase"] == result.test_tags()["test.mase"]
+    mase = result.metrics[assessment.MODEL]["mase"]
+    assert (
+        version.description
+        == f"Reproduce: git checkout abc123 && dvc checkout && dvc repro. Test mase={mase:.4g}."
+    )
+    logged = mlflow.get_run(run.info.run_id)
+    assert logged.data.tags["promoted"] == "false" and logged.data.tags["model_version"] == record["version"]
+    assert logged.data.metrics["model.mase"] == pytest.approx(mase)
+    assert "naive.mae" in logged.data.metrics and record["new_version"] is True
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert artifacts == {"metrics.json", "promotion.json"}

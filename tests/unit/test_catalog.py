@@ -255,7 +255,7 @@ def test_no_module_but_the_catalog_spells_an_artifact_path() -> None:
     paths = {p for p in Project.declared().values() if "/" in p}
     files = [
         *sorted((ROOT / "pipelines").glob("*.py")),
-        *sorted((ROOT / "src/tsforge").glob("*.py")),
+        *sorted((ROOT / "src/tsforge").rglob("*.py")),
         *sorted((ROOT / "bench").glob("*.py")),
     ]
     found = [
