@@ -3,12 +3,23 @@ from typed inputs, and what its MLflow wrappers record."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import keras_tuner as kt
 import mlflow
+import numpy as np
+import pandas as pd
+import pytest
 
 from tsforge import stage
-from tsforge.catalog import Project, save_frame
+from tsforge.catalog import ProcessedSeries, Project, Windows, save_frame
+from tsforge.config import DataConfig, TrainConfig
+from tsforge.forecaster import ForecastSpec
+from tsforge.scaling import AffineScaler
+from tsforge.stages import train
+from tsforge.training import OBJECTIVE
+from tsforge.windowing import WindowSpec, window_origins
 
 # --- the run every logging stage opens
 
@@ -27,3 +38,89 @@ def test_a_stage_run_carries_lineage_its_tags_and_the_snapshot(seasonal_frame, m
     assert {k: tags[k] for k in run.lineage} == run.lineage and "git_commit" in run.lineage
     (dataset,) = logged.inputs.dataset_inputs
     assert {t.key: t.value for t in dataset.tags}["mlflow.data.context"] == "validate"
+
+
+# --- train
+
+
+def _hp(**values: object) -> kt.HyperParameters:
+    hp = kt.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return hp
+
+
+def _train_inputs(frame: pd.DataFrame) -> tuple[ProcessedSeries, Windows, ForecastSpec]:
+    """One weekly series, 160 / 40 / 40 rows, standard-scaled on its training rows."""
+    levels = frame[["y"]].to_numpy(dtype=np.float64)
+    scaler = AffineScaler.fit(levels[:160], ("y",), "standard")
+    rows = len(levels)
+    series = ProcessedSeries(
+        times=frame["date"].to_numpy(dtype="datetime64[ns]"),
+        levels=levels.astype(np.float32),
+        values=scaler.transform(levels).astype(np.float32),
+        n_targets=1,
+        split=np.array([[[0, 160], [160, 200], [200, rows]]]),
+        bounds=np.array([0, rows]),
+        series_names=("",),
+        lost_rows=0,
+        difference=False,
+        transform="none",
+        normalize=False,
+    )
+    geometry = WindowSpec(12, 3)
+    windows = Windows(
+        geometry,
+        False,
+        window_origins(0, 160, geometry),
+        window_origins(160, 200, geometry),
+        window_origins(200, rows, geometry),
+    )
+    spec = ForecastSpec.of_pipeline(DataConfig(target=("y",)), series, windows, "W-SAT", {"": scaler})
+    return series, windows, spec
+
+
+SPACE = {"units": 4, "learning_rate": 0.01, "batch_size": 32}
+
+
+@pytest.mark.parametrize("trials", [1, 2])
+def test_train_makes_the_served_network_its_calibrated_spec_and_report(seasonal_frame, trials: int):
+    series, windows, spec = _train_inputs(seasonal_frame)
+    top = [_hp(family="mlp", num_layers=1, width=8), _hp(family="mlp", num_layers=1, width=4)]
+    best = {"top": [{"trial_id": f"t{i}", "config": hp.get_config()} for i, hp in enumerate(top)]}
+    config = TrainConfig(epochs=2, patience=1, ensemble_trials=trials, ensemble_seeds=1, refit=False)
+    calls: list[object] = []
+    trained = train.train(
+        best,
+        series,
+        windows,
+        spec,
+        config=config,
+        space=SPACE,
+        period=12,
+        on_start=lambda hp: calls.append(("start", hp)),
+        on_member=lambda member: calls.append(("member", member.trial_id)),
+    )
+    # The hyperparameters are known before training; a single network gets no child run.
+    assert calls[0] == ("start", trained.hyperparameters) and trained.hyperparameters["width"] == 8
+    assert calls[1:] == ([("member", "t0"), ("member", "t1")] if trials == 2 else [])
+    assert len(trained.final.members) == trials
+    calibration = trained.spec.conformal
+    assert calibration is not None and calibration.count == len(windows.val)
+    assert trained.spec.normalize is False and trained.spec.input_size == 12
+    metrics = trained.metrics()
+    assert metrics["members"] == trials and np.isfinite(metrics[f"ensemble_{OBJECTIVE}"])
+    report = trained.report("run-1", "models:/m-1")
+    assert list(report) == [
+        "run_id",
+        "model_uri",
+        "epochs",
+        f"best_{OBJECTIVE}",
+        "fit_seconds",
+        "train_samples_per_second",
+        "hyperparameters",
+        "ensemble",
+    ]
+    assert report["epochs"] == len(trained.curve) == len(trained.final.members[0].history["loss"])
+    assert report[f"best_{OBJECTIVE}"] == pytest.approx(float(trained.curve[OBJECTIVE].min()))
+    assert json.loads(json.dumps(report))["ensemble"]["members"][0]["trial_id"] == "t0"

@@ -1,0 +1,195 @@
+"""The train stage: rebuild the best trials with the tuner's builder, train them (one network
+or an ensemble of the best trials x seeds), calibrate the intervals on held-out windows and
+make the spec the forecaster is served with.
+
+:func:`train` needs neither MLflow nor files: its hooks are where the stage logs. The MLflow
+wrappers are :func:`train_logged` (:func:`train` with :func:`log_params` and :func:`log_member`
+as hooks, then the run's figures) and :func:`log_model`, once the stage has written its files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from tsforge import conformal
+from tsforge.catalog import ProcessedSeries, Project, Windows
+from tsforge.config import TrainConfig
+from tsforge.forecaster import ForecastSpec, log_forecaster
+from tsforge.models import model_values
+from tsforge.training import (
+    OBJECTIVE,
+    FinalModel,
+    Member,
+    WindowedData,
+    ensemble_candidates,
+    train_final,
+    trial_data,
+)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What the train stage made.
+
+    Attributes:
+        final: The network served (one member or their combination) and its members.
+        spec: The forecast spec it is served with, its conformal calibration included.
+        hyperparameters: The best trial's model hyperparameters (the run's params).
+    """
+
+    final: FinalModel
+    spec: ForecastSpec
+    hyperparameters: dict[str, Any]
+
+    @property
+    def curve(self) -> pd.DataFrame:
+        """The first member's learning curve: epoch, loss, val_loss and the objective."""
+        return pd.DataFrame(self.final.curve())
+
+    def metrics(self) -> dict[str, float]:
+        """The run's metrics: fit time and speed, the members and, without refit, the
+        ensemble's held-out objective."""
+        final = self.final
+        figures = {"fit_seconds": final.fit_seconds, "train_samples_per_second": final.samples_per_second}
+        held_out = {} if final.val_score is None else {f"ensemble_{OBJECTIVE}": final.val_score}
+        return {**figures, **held_out, "members": len(final.members)}
+
+    def report(self, run_id: str, model_uri: str) -> dict[str, Any]:
+        """The content of reports/training.json.
+
+        Args:
+            run_id: The train run.
+            model_uri: The forecaster logged to it.
+
+        Returns:
+            The run and model, the first member's epochs and best objective, the fit's
+            figures, the hyperparameters and the ensemble's summary.
+        """
+        curve = self.curve
+        return {
+            "run_id": run_id,
+            "model_uri": model_uri,
+            "epochs": len(curve),
+            f"best_{OBJECTIVE}": float(curve[OBJECTIVE].min()),
+            "fit_seconds": round(self.final.fit_seconds, 3),
+            "train_samples_per_second": round(self.final.samples_per_second, 1),
+            "hyperparameters": self.hyperparameters,
+            "ensemble": self.final.summary(),
+        }
+
+
+def train(
+    best_hparams: Mapping[str, Any],
+    series: ProcessedSeries,
+    windows: Windows,
+    spec: ForecastSpec,
+    *,
+    config: TrainConfig,
+    space: Mapping[str, Any],
+    period: int,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+    on_member: Callable[[Member], None] | None = None,
+) -> Trained:
+    """Train the final forecaster from the tune stage's best trials.
+
+    Args:
+        best_hparams: The tune stage's best_hparams.json (its ``top`` trials).
+        series: The scale stage's series.
+        windows: The window stage's origins.
+        spec: The spec of the pipeline's data (:meth:`tsforge.forecaster.ForecastSpec.of_pipeline`);
+            the trials' window normalisation and the calibration are settled here.
+        config: The ``train`` params section.
+        space: ``tune.space`` (what the trials' hyperparameters were drawn from).
+        period: The gate's MASE period: the intervals' scales are its MASE scales.
+        on_start: Called with the best trial's hyperparameters before training starts (to
+            log them: a run that fails still says what it trained).
+        on_member: Called with each member once it is trained, when there are several (a
+            single network is the run itself).
+
+    Returns:
+        The network, its spec with the conformal calibration, and its hyperparameters.
+    """
+    candidates = ensemble_candidates(best_hparams, config.ensemble_trials)
+    hyperparameters = model_values(candidates[0][1].values)
+    if on_start is not None:
+        on_start(hyperparameters)
+    several = len(candidates) * config.ensemble_seeds > 1
+    windowed = trial_data(WindowedData.of(series, windows), candidates[0][1].values)
+    final = train_final(candidates, space, windowed, config, on_member if several else None)
+    spec = replace(spec, normalize=windowed.normalize)
+    calibration = conformal.calibrate_final(final, spec, series, windows.val, period)
+    return Trained(final, replace(spec, conformal=calibration), hyperparameters)
+
+
+def train_logged(
+    best_hparams: Mapping[str, Any],
+    series: ProcessedSeries,
+    windows: Windows,
+    spec: ForecastSpec,
+    *,
+    config: TrainConfig,
+    space: Mapping[str, Any],
+    period: int,
+) -> Trained:
+    """:func:`train` inside the active run: the hyperparameters as its params before training,
+    each member of an ensemble as a child run, then the run's metrics and learning curve."""
+    trained = train(
+        best_hparams,
+        series,
+        windows,
+        spec,
+        config=config,
+        space=space,
+        period=period,
+        on_start=log_params,
+        on_member=log_member,
+    )
+    mlflow.log_metrics(trained.metrics())
+    for row in trained.curve.to_dict("records"):
+        mlflow.log_metrics({str(k): float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+    if trained.spec.conformal is not None:
+        mlflow.log_metric("conformal_calibration_windows", trained.spec.conformal.count)
+    return trained
+
+
+def log_params(hyperparameters: dict[str, Any]) -> None:
+    """The trained hyperparameters, as the active run's params."""
+    mlflow.log_params(hyperparameters)
+
+
+def log_member(member: Member) -> None:
+    """Each member is a child run of the train run, with its hyperparameters and score."""
+    with mlflow.start_run(run_name=member.model.name, nested=True):
+        mlflow.set_tags({"stage": "train-member", "kt_trial_id": member.trial_id})
+        mlflow.log_params({**model_values(member.hp.values), "seed": member.seed})
+        scores = {f"best_{OBJECTIVE}": member.val_score, "best_epoch": member.best_epoch}
+        mlflow.log_metrics({**scores, "epochs": len(member.history["loss"]), "refitted": member.refitted})
+
+
+def log_model(trained: Trained, project: Project, example: pd.DataFrame, config: TrainConfig) -> str:
+    """The learning curve files and the pyfunc forecaster, to the active run.
+
+    Args:
+        trained: What :func:`train` made, its network and spec saved in ``project`` already.
+        project: The project (the saved network, spec and learning curve).
+        example: A raw history the forecaster's signature is inferred from.
+        config: The ``train`` params section (``input_example``).
+
+    Returns:
+        The logged model's URI.
+    """
+    for path in (project.learning_curve, project.learning_curve_plot):
+        mlflow.log_artifact(str(path))
+    return log_forecaster(
+        project.network,
+        project.forecast_spec,
+        example,
+        trained.final.model,
+        trained.spec,
+        with_example=config.input_example,
+    )
