@@ -14,10 +14,10 @@ import pytest
 
 from tsforge import stage
 from tsforge.catalog import ProcessedSeries, Project, Windows, save_frame
-from tsforge.config import DataConfig, TrainConfig
+from tsforge.config import DataConfig, TrainConfig, TuneConfig
 from tsforge.forecaster import ForecastSpec
 from tsforge.scaling import AffineScaler
-from tsforge.stages import train
+from tsforge.stages import train, tune
 from tsforge.training import OBJECTIVE
 from tsforge.windowing import WindowSpec, window_origins
 
@@ -38,6 +38,29 @@ def test_a_stage_run_carries_lineage_its_tags_and_the_snapshot(seasonal_frame, m
     assert {k: tags[k] for k in run.lineage} == run.lineage and "git_commit" in run.lineage
     (dataset,) = logged.inputs.dataset_inputs
     assert {t.key: t.value for t in dataset.tags}["mlflow.data.context"] == "validate"
+
+
+# --- tune
+
+
+def test_a_search_folder_depends_on_the_search_and_its_data_not_on_who_runs_it(tmp_path: Path):
+    cfg = TuneConfig(strategy="random", max_trials=2)
+    lineage = {"data.series.md5": "1", "data.windows.md5": "2", "git_commit": "a", "tsforge.pid": "7"}
+    here = tune.search_directory(tmp_path, cfg, lineage)
+    assert here.parent == tmp_path and here.name.startswith("search-")
+    # Another commit or process resumes the same search; other data or another budget does not.
+    assert tune.search_directory(tmp_path, cfg, {**lineage, "git_commit": "b", "tsforge.pid": "8"}) == here
+    assert tune.search_directory(tmp_path, cfg, {**lineage, "data.series.md5": "3"}) != here
+    assert tune.search_directory(tmp_path, TuneConfig(strategy="random", max_trials=3), lineage) != here
+    # How many processes share the search is not part of it.
+    assert tune.search_directory(tmp_path, tune.with_workers(cfg, 4), lineage) == here
+
+
+def test_workers_on_the_command_line_override_the_params():
+    cfg = TuneConfig(workers=1)
+    assert tune.workers_override([], None) is None
+    assert tune.with_workers(cfg, tune.workers_override(["--workers", "3"], None)).workers == 3
+    assert tune.with_workers(cfg, None) is cfg
 
 
 # --- train
