@@ -13,13 +13,98 @@ import pandas as pd
 import pytest
 
 from tsforge import stage
-from tsforge.catalog import ProcessedSeries, Project, Windows, save_frame
-from tsforge.config import DataConfig, TrainConfig, TuneConfig
+from tsforge.catalog import IngestSummary, ProcessedSeries, Project, Windows, save_frame
+from tsforge.config import DataConfig, Params, TrainConfig, TuneConfig, parse_params
+from tsforge.errors import ValidationError
 from tsforge.forecaster import ForecastSpec
+from tsforge.panel import Layout
 from tsforge.scaling import AffineScaler
-from tsforge.stages import train, tune
+from tsforge.stages import ingest, train, tune, validate
 from tsforge.training import OBJECTIVE
 from tsforge.windowing import WindowSpec, window_origins
+
+# --- ingest
+
+
+def _panel_csv(tmp_path: Path, lengths: dict[str, int]) -> Path:
+    """Daily series of the given lengths, in long format, in a CSV."""
+    frames = [
+        pd.DataFrame(
+            {
+                "id": name,
+                "date": pd.date_range("2024-01-01", periods=n, freq="D"),
+                "y": np.arange(n, dtype=float),
+            }
+        )
+        for name, n in lengths.items()
+    ]
+    path = tmp_path / "sales.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def _ingest_params(path: Path, input_size: int = 3) -> Params:
+    return parse_params(
+        {
+            "data": {"source": "file", "path": path.name, "target": ["y"], "series_id": "id"},
+            "window": {"input_size": input_size, "horizon": 1},
+            "scale": {"difference": "false"},
+        }
+    )
+
+
+def test_ingest_summarises_a_source_that_keeps_the_contract(tmp_path: Path):
+    path = _panel_csv(tmp_path, {"a": 40, "b": 60})
+    snapshot = ingest.ingest(_ingest_params(path), tmp_path)
+    summary = snapshot.summary
+    assert (summary.source, summary.rows, summary.series) == ("sales.csv", 100, 2)
+    assert summary.freq == "D" and summary.columns == ["id", "date", "y"]
+    assert summary.start == "2024-01-01T00:00:00" and summary.end == "2024-02-29T00:00:00"
+    assert len(snapshot.frame) == 100 and len(summary.sha256) == 64
+
+
+def test_ingest_refuses_a_source_that_breaks_the_contract_and_says_the_snapshot_stays(tmp_path: Path):
+    path = _panel_csv(tmp_path, {"a": 5, "b": 60})
+    with pytest.raises(ValidationError, match="The previous snapshot was kept."):
+        ingest.ingest(_ingest_params(path, input_size=20), tmp_path)
+
+
+def test_the_frequency_is_the_longest_series_one_unless_configured():
+    frame = pd.DataFrame(
+        {
+            "date": [
+                *pd.date_range("2024-01-01", periods=3, freq="MS"),
+                *pd.date_range("2024-01-01", periods=9),
+            ],
+            "id": ["short"] * 3 + ["long"] * 9,
+        }
+    )
+    layout = Layout.of_frame(frame, "id")
+    data = DataConfig(series_id="id")
+    assert ingest.frequency(frame, layout, data) == "D"
+    assert ingest.frequency(frame, layout, DataConfig(series_id="id", freq="W")) == "W"
+
+
+# --- validate
+
+
+def test_a_failed_contract_keeps_the_last_good_data_docs(tmp_path: Path):
+    path = _panel_csv(tmp_path, {"a": 5, "b": 60})
+    frame = pd.read_csv(path, parse_dates=["date"])
+    meta = IngestSummary("sales.csv", len(frame), 2, None, None, list(frame.columns), "D", "x")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "last-good.html").write_text("kept", encoding="utf-8")
+    with pytest.raises(ValidationError, match="Great Expectations data docs of this run: .*index.html"):
+        validate.check(frame, _ingest_params(path, input_size=20), meta, docs)
+    assert [p.name for p in docs.iterdir()] == ["last-good.html"]
+
+    checked = validate.check(frame, _ingest_params(path), meta, docs)
+    assert not (docs / "last-good.html").exists() and (docs / "index.html").is_file()
+    report = checked.report()
+    assert report["success"] is True and report["rows_needed"] == checked.rows_needed
+    assert all(c["success"] for c in report["checks"]) and len(report["checks"]) == len(checked.checks)
+
 
 # --- the run every logging stage opens
 
