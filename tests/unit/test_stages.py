@@ -14,12 +14,12 @@ import pytest
 
 from tsforge import stage
 from tsforge.catalog import IngestSummary, ProcessedSeries, Project, Windows, save_frame
-from tsforge.config import DataConfig, Params, TrainConfig, TuneConfig, parse_params
-from tsforge.errors import ValidationError
+from tsforge.config import DataConfig, Params, TrainConfig, TuneConfig, WindowConfig, parse_params
+from tsforge.errors import ConfigError, ValidationError
 from tsforge.forecaster import ForecastSpec
 from tsforge.panel import Layout
 from tsforge.scaling import AffineScaler
-from tsforge.stages import ingest, train, tune, validate
+from tsforge.stages import ingest, scale, train, tune, validate, window
 from tsforge.training import OBJECTIVE
 from tsforge.windowing import WindowSpec, window_origins
 
@@ -104,6 +104,55 @@ def test_a_failed_contract_keeps_the_last_good_data_docs(tmp_path: Path):
     report = checked.report()
     assert report["success"] is True and report["rows_needed"] == checked.rows_needed
     assert all(c["success"] for c in report["checks"]) and len(report["checks"]) == len(checked.checks)
+
+
+# --- scale
+
+
+def test_scale_turns_the_snapshot_into_model_space_series_its_scalers_and_report():
+    steps = np.arange(40.0)
+    raw = pd.concat(
+        [
+            pd.DataFrame(
+                {"item": name, "date": pd.date_range("2020-01-01", periods=40, freq="MS"), "y": level}
+            )
+            for name, level in (("a", 10 + steps), ("b", 1000 * 1.05**steps))
+        ],
+        ignore_index=True,
+    )
+    raw.loc[3, "y"] = np.nan  # one gap, filled by interpolation
+    params = parse_params({"data": {"source": "file", "series_id": "item", "target": ["y"]}})
+    advice = {"scaler": "robust", "scaler_reason": "outliers", "difference": True, "difference_reason": "ADF"}
+    scaled = scale.scale(
+        raw, params, {**advice, "transform": "log", "transform_reason": "x3"}, freq="MS", mase_period=12
+    )
+    assert scaled.series.series_names == ("a", "b") and set(scaled.scalers) == {"a", "b"}
+    assert scaled.series.transform == "log" and scaled.series.weights is not None
+    assert scaled.report["filled_values"] == 1 and scaled.report["series"] == 2
+    assert scaled.report["rows"] == {"train": 56, "val": 12, "test": 12}
+
+
+# --- window
+
+
+def test_window_pools_the_origins_of_every_series_and_reports_them(seasonal_frame):
+    series, _, _ = _train_inputs(seasonal_frame)
+    windowed = window.window(series, WindowConfig(input_size=12, horizon=3, step=2))
+    windows, report = windowed.windows, windowed.report
+    assert windows.spec == WindowSpec(12, 3, 2) and windows.normalize is False
+    np.testing.assert_array_equal(windows.val, window_origins(160, 200, WindowSpec(12, 3, 2)))
+    assert report == {
+        "input_size": 12,
+        "horizon": 3,
+        "step": 2,
+        "normalize": "none",
+        "series": 1,
+        "train": len(windows.train),
+        "val": len(windows.val),
+        "test": len(windows.test),
+    }
+    with pytest.raises(ConfigError, match="no val or test windows"):
+        window.window(series, WindowConfig(input_size=12, horizon=50))
 
 
 # --- the run every logging stage opens
