@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from tsforge.errors import ConfigError
 from tsforge.plotting import pyplot
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -26,6 +31,23 @@ ETS_MIN_ROWS = 7
 
 THETA_MIN_ROWS = 4
 """Fewest rows statsforecast's Theta fits (3 or fewer are "tiny datasets")."""
+
+JOBS_ENV = "TSFORGE_JOBS"
+"""Environment variable: processes the Theta and ETS baselines fit in (unset: every core).
+Not a param: it changes how fast the evaluate stage runs, never what it writes."""
+
+PROBE_ORIGINS = 20
+"""Origins fitted in this process first, to time a fit before deciding on processes."""
+
+PARALLEL_MIN_SECONDS = 4.0
+"""Fewest seconds the remaining fits must be expected to take in this process (from the
+probe's time) for them to be spread over processes: starting the pool's interpreters and
+their imports costs about two seconds, more than cheap fits (non-seasonal, short series)
+would take in this process."""
+
+CHUNKS_PER_JOB = 4
+"""Chunks of origins per process: several, so that a process given the slow fits (long
+series, seasonal models) does not keep the others waiting at the end."""
 
 
 def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -252,9 +274,96 @@ def _ets_fit(past: np.ndarray, horizon: int, period: int) -> np.ndarray:
     return level * steps if multiplicative else level + steps
 
 
+def jobs(requested: int | None = None) -> int:
+    """Processes the Theta and ETS fits run in.
+
+    Args:
+        requested: A number of processes; None reads :data:`JOBS_ENV`, and when that is unset
+            or empty, every core this process may run on.
+
+    Returns:
+        At least 1.
+
+    Raises:
+        ConfigError: :data:`JOBS_ENV` (or ``requested``) is not a whole number of at least 1.
+    """
+    raw: int | str | None = requested if requested is not None else os.environ.get(JOBS_ENV, "").strip()
+    if raw is None or raw == "":
+        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        return max(len(cores), 1)
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(
+            f"{JOBS_ENV}={raw!r}: give the number of processes for the Theta and ETS baselines "
+            "(a whole number, at least 1), or leave it unset for every core"
+        )
+    return count
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the fits of one chunk of origins gave."""
+
+    forecasts: np.ndarray  # (origins, horizon, targets)
+    fallbacks: int
+    first_error: str
+
+
+def _fit_one(fits: Sequence[tuple[int, Fit]], past: np.ndarray, horizon: int) -> tuple[np.ndarray, int, str]:
+    """The forecast of the first fit of ``fits`` whose minimum rows ``past`` meets and that
+    returns finite values, else the naive one; with 1 when a fallback was used and the first
+    error raised (or "")."""
+    first_error = ""
+    for rank, (min_rows, fit) in enumerate(fits):
+        if len(past) < min_rows:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                candidate = fit(past, horizon)
+        except Exception as exc:  # statsforecast raises bare Exception when no model fits
+            first_error = first_error or f"{type(exc).__name__}: {exc}"
+            continue
+        if np.isfinite(candidate).all():
+            return candidate, int(rank > 0), first_error
+    return _naive_path(past, horizon), 1, first_error
+
+
+def _fit_chunk(
+    fits: Sequence[tuple[int, Fit]], pasts: Sequence[np.ndarray], horizon: int, n_targets: int
+) -> _Outcome:
+    """:func:`_fit_one` on every target of every history of ``pasts`` (rows × targets each)."""
+    out = np.empty((len(pasts), horizon, n_targets))
+    fallbacks, first_error = 0, ""
+    for i, past in enumerate(pasts):
+        for target in range(n_targets):
+            forecast, fell_back, error = _fit_one(fits, past[:, target], horizon)
+            out[i, :, target] = forecast
+            fallbacks, first_error = fallbacks + fell_back, first_error or error
+    return _Outcome(out, fallbacks, first_error)
+
+
+def _histories(
+    name: str, values: np.ndarray, origins: np.ndarray, history: int, starts: np.ndarray | None
+) -> list[np.ndarray]:
+    """The rows each origin's fit sees: the ``history`` rows before it, never before the
+    first row of its series."""
+    first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
+    pasts = []
+    for i, origin in enumerate(origins):
+        start = max(int(first[i]), int(origin) - history)
+        if start >= origin:
+            raise ValueError(f"{name}: no history before origin {int(origin)}")
+        pasts.append(values[start:origin])
+    return pasts
+
+
 def _per_origin(
     name: str,
-    fits: list[tuple[int, Fit]],
+    fits: Sequence[tuple[int, Fit]],
     levels: np.ndarray,
     origins: np.ndarray,
     *,
@@ -262,6 +371,7 @@ def _per_origin(
     n_targets: int,
     history: int,
     starts: np.ndarray | None,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """Refit a model at every origin and target on the ``history`` rows before the origin
     (never before the first row of the origin's series).
@@ -269,34 +379,44 @@ def _per_origin(
     ``fits`` are tried in order: the first whose minimum number of rows the history meets and
     that returns finite forecasts is used; when none does, the naive forecast (last value).
     Fallbacks are counted and logged once.
+
+    The fits are independent. The first :data:`PROBE_ORIGINS` origins are fitted here;
+    when :func:`jobs` is above 1 and the rest would take at least
+    :data:`PARALLEL_MIN_SECONDS` at the probe's pace, the rest run in that many processes
+    (joblib's reusable ``loky`` pool: fresh interpreters, not forks of this one, kept for the
+    next call) on contiguous chunks of origins. Either way each forecast is the same, value
+    for value: only where it is computed changes.
     """
-    values = np.asarray(levels, dtype=np.float64)
-    out = np.empty((len(origins), horizon, n_targets))
-    first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
-    fallbacks, first_error = 0, ""
-    for i, origin in enumerate(origins):
-        start = max(int(first[i]), int(origin) - history)
-        if start >= origin:
-            raise ValueError(f"{name}: no history before origin {int(origin)}")
-        for target in range(n_targets):
-            past = values[start:origin, target]
-            forecast = None
-            for rank, (min_rows, fit) in enumerate(fits):
-                if len(past) < min_rows:
-                    continue
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        candidate = fit(past, horizon)
-                except Exception as exc:  # statsforecast raises bare Exception when no model fits
-                    first_error = first_error or f"{type(exc).__name__}: {exc}"
-                    continue
-                if np.isfinite(candidate).all():
-                    forecast, fallbacks = candidate, fallbacks + (rank > 0)
-                    break
-            if forecast is None:
-                forecast, fallbacks = _naive_path(past, horizon), fallbacks + 1
-            out[i, :, target] = forecast
+    values = np.asarray(levels, dtype=np.float64)[:, :n_targets]
+    pasts = _histories(name, values, np.asarray(origins), history, starts)
+    processes = jobs(n_jobs)
+    import statsforecast.models  # noqa: F401  (imported once here, so the probe times fits only)
+
+    started = time.perf_counter()
+    outcomes = [_fit_chunk(fits, pasts[:PROBE_ORIGINS], horizon, n_targets)]
+    rest = pasts[PROBE_ORIGINS:]
+    expected = (time.perf_counter() - started) / max(min(len(pasts), PROBE_ORIGINS), 1) * len(rest)
+    processes = min(processes, len(rest))
+    if processes > 1 and expected >= PARALLEL_MIN_SECONDS:
+        from joblib import Parallel, delayed
+
+        log.info(
+            "%s: %d of %d fits in %d processes (about %.0f s in this one)",
+            name,
+            len(rest) * n_targets,
+            len(pasts) * n_targets,
+            processes,
+            expected,
+        )
+        chunks = [c for c in np.array_split(np.arange(len(rest)), processes * CHUNKS_PER_JOB) if len(c)]
+        outcomes += Parallel(n_jobs=processes, backend="loky")(
+            delayed(_fit_chunk)(fits, [rest[i] for i in chunk], horizon, n_targets) for chunk in chunks
+        )
+    elif rest:
+        outcomes.append(_fit_chunk(fits, rest, horizon, n_targets))
+    out = np.concatenate([o.forecasts for o in outcomes])
+    fallbacks = sum(o.fallbacks for o in outcomes)
+    first_error = next((o.first_error for o in outcomes if o.first_error), "")
     if fallbacks:
         log.warning(
             "%s: %d of %d fits fell back to a simpler model (history under the rows it needs, "
@@ -318,6 +438,7 @@ def theta(
     period: int,
     history: int,
     starts: np.ndarray | None = None,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """The standard Theta method of the M3 competition (statsforecast's ``Theta``: SES with
     drift, theta = 2), refitted at every origin on the ``history`` rows before it.
@@ -336,13 +457,22 @@ def theta(
         period: Seasonal period.
         history: Rows of history each fit uses.
         starts: First row of each origin's series; a fit never reaches before it.
+        n_jobs: Processes for the fits (None: :func:`jobs`' default).
 
     Returns:
         Forecasts of shape (len(origins), horizon, n_targets).
     """
-    fits: list[tuple[int, Fit]] = [(THETA_MIN_ROWS, lambda past, h: _theta_fit(past, h, period))]
+    fits: list[tuple[int, Fit]] = [(THETA_MIN_ROWS, partial(_theta_fit, period=period))]
     return _per_origin(
-        "theta", fits, levels, origins, horizon=horizon, n_targets=n_targets, history=history, starts=starts
+        "theta",
+        fits,
+        levels,
+        origins,
+        horizon=horizon,
+        n_targets=n_targets,
+        history=history,
+        starts=starts,
+        n_jobs=n_jobs,
     )
 
 
@@ -355,6 +485,7 @@ def ets(
     period: int,
     history: int,
     starts: np.ndarray | None = None,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """Automatic ETS (statsforecast's ``AutoETS``: error, trend and season chosen by AICc,
     damped trend allowed), refitted at every origin on the ``history`` rows before it.
@@ -376,15 +507,24 @@ def ets(
         period: Seasonal period.
         history: Rows of history each fit uses.
         starts: First row of each origin's series; a fit never reaches before it.
+        n_jobs: Processes for the fits (None: :func:`jobs`' default).
 
     Returns:
         Forecasts of shape (len(origins), horizon, n_targets).
     """
-    fits: list[tuple[int, Fit]] = [(ETS_MIN_ROWS, lambda past, h: _ets_fit(past, h, period))]
+    fits: list[tuple[int, Fit]] = [(ETS_MIN_ROWS, partial(_ets_fit, period=period))]
     if period > 1:
-        fits.append((ETS_MIN_ROWS, lambda past, h: _ets_fit(past, h, 1)))
+        fits.append((ETS_MIN_ROWS, partial(_ets_fit, period=1)))
     return _per_origin(
-        "ets", fits, levels, origins, horizon=horizon, n_targets=n_targets, history=history, starts=starts
+        "ets",
+        fits,
+        levels,
+        origins,
+        horizon=horizon,
+        n_targets=n_targets,
+        history=history,
+        starts=starts,
+        n_jobs=n_jobs,
     )
 
 
@@ -401,6 +541,11 @@ def score_series(
     This is how forecasting competitions (M3, M4) report: each series counts once,
     whatever its number of test windows. With one series it is :func:`score`.
 
+    Every series is scored at once: the windows are sorted by series once (a stable sort,
+    so each series keeps its windows in their order) and each metric's sums are taken per
+    series with ``np.add.reduceat``; the values are :func:`score`'s on each series' windows
+    (up to the order of floating-point additions).
+
     Args:
         actual: Actual values, first axis one row per window.
         forecast: Forecasts, same shape.
@@ -409,11 +554,71 @@ def score_series(
             per series and target, shape (series, targets), as :func:`mase_scales` gives.
 
     Returns:
-        Metric name -> mean over series (series where a metric is undefined are left out).
+        Metric name -> mean over series (series where a metric is undefined are left out;
+        NaN when there are no windows).
     """
     scales = np.asarray(scales, dtype=np.float64)
-    per = [score(actual[series == i], forecast[series == i], scales[i]) for i in np.unique(series)]
-    return {name: _mean([p[name] for p in per]) for name in per[0]}
+    actual = np.asarray(actual, dtype=np.float64)
+    forecast = np.asarray(forecast, dtype=np.float64)
+    if scales.ndim > 1 and (actual.ndim < 2 or actual.shape[-1] != scales.shape[1]):
+        raise ValueError(
+            f"mase: {scales.shape[1:]} scales per series for values of shape {actual.shape}; give one "
+            "scale per series or one per series and target (the last axis)"
+        )
+    ids, inverse = np.unique(np.asarray(series), return_inverse=True)
+    if len(ids) == 0:
+        return dict.fromkeys(("rmse", "mae", "mape", "smape", "mase"), float("nan"))
+    order = np.argsort(inverse.ravel(), kind="stable")
+    windows = np.bincount(inverse.ravel(), minlength=len(ids))
+    firsts = np.concatenate([[0], np.cumsum(windows)[:-1]])
+    targets = scales.shape[1] if scales.ndim > 1 else 1
+    # One row per window, its values flattened (steps × targets), windows grouped by series.
+    a = actual[order].reshape(len(order), -1)
+    f = forecast[order].reshape(len(order), -1)
+    values = windows * a.shape[1]
+
+    def total(x: np.ndarray) -> np.ndarray:
+        """Sum over each series' windows of each window's sum."""
+        return np.add.reduceat(x.sum(axis=1), firsts)
+
+    errors = np.abs(a - f)
+    nonzero = np.abs(a) > 1e-12
+    relative = np.divide(errors, np.abs(a), out=np.zeros_like(errors), where=nonzero)
+    denominator = np.abs(a) + np.abs(f)
+    ratio = np.divide(errors, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    counted = total(nonzero.astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_series = {
+            "rmse": np.sqrt(total((a - f) ** 2) / values),
+            "mae": total(errors) / values,
+            "mape": np.where(counted > 0, 100 * (total(relative) / np.maximum(counted, 1)), np.nan),
+            "smape": 200 * (total(ratio) / values),
+            "mase": _mase_per_series(errors, firsts, windows, scales[ids], targets),
+        }
+    return {name: _mean(list(values_)) for name, values_ in per_series.items()}
+
+
+def _mase_per_series(
+    errors: np.ndarray, firsts: np.ndarray, windows: np.ndarray, scales: np.ndarray, targets: int
+) -> np.ndarray:
+    """:func:`mase` of every series from its windows' absolute errors (grouped, flattened).
+
+    Args:
+        errors: Absolute errors, one row per window, grouped by series.
+        firsts: First row of each series' group.
+        windows: Windows of each series.
+        scales: Each series' scale, or scales (series, targets).
+        targets: Targets (the last axis of each window's values).
+    """
+    if scales.ndim == 1:
+        return np.add.reduceat(errors.sum(axis=1), firsts) / (windows * errors.shape[1]) / scales
+    by_target = errors.reshape(len(errors), -1, targets).sum(axis=1)
+    per_target = np.add.reduceat(by_target, firsts, axis=0) / (windows * errors.shape[1] // targets)[:, None]
+    per_target = per_target / scales
+    defined = np.isfinite(per_target)
+    sums = np.where(defined, per_target, 0.0).sum(axis=1)
+    count = defined.sum(axis=1)
+    return np.where(count > 0, sums / np.maximum(count, 1), np.nan)
 
 
 def per_step(actual: np.ndarray, forecast: np.ndarray, metric: Metric) -> list[float]:
@@ -513,11 +718,13 @@ def baselines(
     input_size: int,
     starts: np.ndarray | None = None,
     theta_history: int | None = None,
+    n_jobs: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Every baseline on the same windows: naive, seasonal naive, with drift, Theta and ETS.
 
     Theta and ETS are refitted per origin on the last ``theta_history`` rows of the origin's
-    series (default ``max(3·period, input_size, 30)``; competitions fit on the whole history).
+    series (default ``max(3·period, input_size, 30)``; competitions fit on the whole history),
+    in ``n_jobs`` processes (None: :func:`jobs`' default, every core or ``TSFORGE_JOBS``).
     """
     history = theta_history or max(3 * period, input_size, 30)
     return {
@@ -526,8 +733,12 @@ def baselines(
         "seasonal_naive_drift": seasonal_naive_drift(
             levels, origins, horizon, n_targets, period=period, input_size=input_size, starts=starts
         ),
-        "theta": theta(levels, origins, horizon, n_targets, period=period, history=history, starts=starts),
-        "ets": ets(levels, origins, horizon, n_targets, period=period, history=history, starts=starts),
+        "theta": theta(
+            levels, origins, horizon, n_targets, period=period, history=history, starts=starts, n_jobs=n_jobs
+        ),
+        "ets": ets(
+            levels, origins, horizon, n_targets, period=period, history=history, starts=starts, n_jobs=n_jobs
+        ),
     }
 
 
