@@ -7,9 +7,10 @@ served.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -508,7 +509,9 @@ def log_forecaster(
     double, so :func:`history_levels` converts them and names a column it cannot use. The
     output signature comes from ``example``'s forecast. Storing the example with the model
     makes MLflow load the model and serve it the example once more while logging (about
-    1.2 s, most of the train stage's fixed cost), so it is stored only when asked.
+    1.2 s, most of the train stage's fixed cost), so it is stored only when asked. The pip
+    requirements are pinned to the installed versions, so MLflow's check of them against the
+    environment is skipped (:func:`_requirements_as_installed`).
 
     Args:
         network_path: Saved Keras model (.keras).
@@ -544,13 +547,42 @@ def log_forecaster(
     requirements = [
         f"{name}=={md.version(name)}" for name in ("tensorflow-cpu", "keras", "pandas", "numpy", "mlflow")
     ]
-    info = mlflow.pyfunc.log_model(
-        name="forecaster",
-        python_model=Forecaster(),
-        artifacts={"network": str(network_path), "spec": str(spec_path)},
-        code_paths=[str(Path(__file__).parent)],
-        signature=signature,
-        input_example=example if with_example else None,
-        pip_requirements=requirements,
-    )
+    with _requirements_as_installed():
+        info = mlflow.pyfunc.log_model(
+            name="forecaster",
+            python_model=Forecaster(),
+            artifacts={"network": str(network_path), "spec": str(spec_path)},
+            code_paths=[str(Path(__file__).parent)],
+            signature=signature,
+            input_example=example if with_example else None,
+            pip_requirements=requirements,
+        )
     return str(info.model_uri)
+
+
+REQUIREMENT_CHECK = "warn_dependency_requirement_mismatches"
+"""The function of ``mlflow.utils.environment`` that warns when a model's pip requirements do
+not match the installed packages (the check :func:`log_forecaster` skips)."""
+
+
+@contextlib.contextmanager
+def _requirements_as_installed() -> Iterator[None]:
+    """Skip MLflow's check of the model's pip requirements against the installed packages.
+
+    :func:`log_forecaster`'s requirements are the installed versions (``importlib.metadata``),
+    so the check can only agree; yet it first maps every module of every installed
+    distribution to its package (``packages_distributions``, about 0.7 s on this project's
+    environment: most of the cost of logging the model). What MLflow writes is unchanged: the
+    check only logs a warning. An MLflow without the function is left as it is.
+    """
+    from mlflow.utils import environment
+
+    check = getattr(environment, REQUIREMENT_CHECK, None)
+    if check is None:
+        yield
+        return
+    setattr(environment, REQUIREMENT_CHECK, lambda requirements: None)
+    try:
+        yield
+    finally:
+        setattr(environment, REQUIREMENT_CHECK, check)

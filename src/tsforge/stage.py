@@ -6,7 +6,9 @@ Where each artifact lives and how it is read and written is :mod:`tsforge.catalo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -34,7 +36,16 @@ def project(script: str | Path) -> Project:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``: configure logging, report user errors plainly, set the exit code."""
+    """Run a stage's ``main``: configure logging, report user errors plainly, set the exit code.
+
+    The garbage collector is kept off what lives as long as the process: the objects that
+    exist when ``main`` starts (the modules imported, TensorFlow's and MLflow's half a million
+    objects) are frozen out of its passes, and so is everything at exit, before the
+    interpreter's teardown (:func:`exit_without_gc`). Each full pass otherwise walks them all:
+    0.3 s each after TensorFlow's import, 2.0 s of the train stage's exit (0.15 s frozen).
+    """
+    gc.freeze()
+    atexit.register(exit_without_gc)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("absl", "tensorflow", "h5py", "great_expectations", "alembic", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -43,6 +54,18 @@ def run(main: Callable[[], None]) -> None:
     except TsforgeError as exc:
         sys.stderr.write(f"\nERROR: {exc}\n\n")
         sys.exit(2)
+
+
+def exit_without_gc() -> None:
+    """Freeze the garbage collector for the interpreter's teardown (an exit handler).
+
+    Freezing changes nothing but what the collector looks at: every object existing now is
+    left out of its passes. Objects are still freed when their last reference goes; garbage
+    held in reference cycles is left to the operating system with the rest of the process.
+    What the stages write is closed when written (context managers, atomic writes), so no
+    output waits on a finaliser.
+    """
+    gc.freeze()
 
 
 def start_tracking(project: Project, experiment: str) -> str:

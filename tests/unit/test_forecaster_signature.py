@@ -3,6 +3,7 @@ values as float64, float32 or int, series ids as text or numbers."""
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import io
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsforge.forecaster import ForecastSpec, log_forecaster
+from tsforge.forecaster import REQUIREMENT_CHECK, ForecastSpec, log_forecaster
 from tsforge.models import ModelSpec, build_model
 from tsforge.scaling import AffineScaler
 
@@ -63,3 +64,24 @@ def test_a_panel_model_takes_numeric_series_ids_from_read_csv(seasonal_frame, ml
     assert frame["store"].dtype == np.int64
     out = model.predict(frame)
     assert out.groupby("store").size().to_dict() == {"1": 2, "2": 2}
+
+
+def test_the_requirements_are_the_installed_versions_and_not_checked_against_every_package(
+    seasonal_frame, mlflow_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from mlflow.utils import environment, requirements_utils
+
+    # The check log_forecaster skips exists in the MLflow installed (else the skip is a no-op).
+    check = getattr(environment, REQUIREMENT_CHECK)
+
+    scans: list[str] = []  # the check swallows errors: count the calls instead
+    monkeypatch.setattr(requirements_utils, "_MODULES_TO_PACKAGES", None)
+    monkeypatch.setattr(
+        requirements_utils.importlib_metadata, "packages_distributions", lambda: scans.append("all") or {}
+    )
+    uri = _logged(tmp_path, seasonal_frame.tail(20).reset_index(drop=True), ("",), None)
+    assert scans == [], "MLflow mapped every installed package to check the requirements"
+    assert getattr(environment, REQUIREMENT_CHECK) is check  # put back
+    required = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text().split()
+    names = ("mlflow", "tensorflow-cpu", "keras", "pandas", "numpy")
+    assert sorted(required) == sorted(f"{name}=={md.version(name)}" for name in names)

@@ -3,6 +3,8 @@ from typed inputs, and what its MLflow wrappers record."""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 from pathlib import Path
 
@@ -174,6 +176,19 @@ def test_a_stage_run_carries_lineage_its_tags_and_the_snapshot(seasonal_frame, m
     assert {t.key: t.value for t in dataset.tags}["mlflow.data.context"] == "validate"
 
 
+def test_a_stage_runs_with_the_collector_off_what_lives_as_long_as_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    calls: list[object] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(atexit, "register", calls.append)
+    stage.run(lambda: calls.append("main"))
+    # The imports frozen before main; everything frozen again at exit, before the teardown.
+    assert calls == ["freeze", stage.exit_without_gc, "main"]
+    stage.exit_without_gc()
+    assert calls[-1] == "freeze"
+
+
 # --- tune
 
 
@@ -281,3 +296,29 @@ def test_train_makes_the_served_network_its_calibrated_spec_and_report(seasonal_
     assert report["epochs"] == len(trained.curve) == len(trained.final.members[0].history["loss"])
     assert report[f"best_{OBJECTIVE}"] == pytest.approx(float(trained.curve[OBJECTIVE].min()))
     assert json.loads(json.dumps(report))["ensemble"]["members"][0]["trial_id"] == "t0"
+
+
+def test_the_train_run_gets_its_figures_and_learning_curve_in_one_batch(seasonal_frame, mlflow_store):
+    series, windows, spec = _train_inputs(seasonal_frame)
+    best = {"top": [{"trial_id": "t0", "config": _hp(family="mlp", num_layers=1, width=4).get_config()}]}
+    config = TrainConfig(epochs=3, patience=3, ensemble_trials=1, ensemble_seeds=1, refit=False)
+    trained = train.train(best, series, windows, spec, config=config, space=SPACE, period=12)
+    with pytest.raises(RuntimeError, match="active MLflow run"):
+        train.log_metrics(trained)
+    with mlflow.start_run() as run:
+        train.log_metrics(trained)
+    client = mlflow.MlflowClient()
+    curve = trained.curve
+    assert trained.spec.conformal is not None
+    last = {k: float(v) for k, v in curve.iloc[-1].items() if k != "epoch"}
+    expected = {
+        **trained.metrics(),
+        "conformal_calibration_windows": trained.spec.conformal.count,
+        **last,
+    }
+    assert client.get_run(run.info.run_id).data.metrics == pytest.approx(expected)
+    for key in ("loss", "val_loss", OBJECTIVE):
+        history = client.get_metric_history(run.info.run_id, key)
+        assert [m.step for m in history] == [1, 2, 3]
+        assert [m.value for m in history] == pytest.approx(curve[key].tolist())
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "fit_seconds")] == [0]

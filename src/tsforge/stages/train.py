@@ -9,6 +9,7 @@ as hooks, then the run's figures) and :func:`log_model`, once the stage has writ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -149,12 +150,27 @@ def train_logged(
         on_start=log_params,
         on_member=log_member,
     )
-    mlflow.log_metrics(trained.metrics())
-    for row in trained.curve.to_dict("records"):
-        mlflow.log_metrics({str(k): float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
-    if trained.spec.conformal is not None:
-        mlflow.log_metric("conformal_calibration_windows", trained.spec.conformal.count)
+    log_metrics(trained)
     return trained
+
+
+def log_metrics(trained: Trained) -> None:
+    """The run's figures, its learning curve (one step per epoch) and the calibration's size,
+    to the active run in one batch (one write, not one per epoch)."""
+    from mlflow.entities import Metric
+
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_metrics needs an active MLflow run")
+    now = int(time.time() * 1000)
+    figures = dict(trained.metrics())
+    if trained.spec.conformal is not None:
+        figures["conformal_calibration_windows"] = trained.spec.conformal.count
+    metrics = [Metric(key, float(value), now, 0) for key, value in figures.items()]
+    for row in trained.curve.to_dict("records"):
+        step = int(row["epoch"])
+        metrics += [Metric(str(k), float(v), now, step) for k, v in row.items() if k != "epoch"]
+    mlflow.MlflowClient().log_batch(run.info.run_id, metrics=metrics)
 
 
 def log_params(hyperparameters: dict[str, Any]) -> None:
