@@ -35,7 +35,7 @@ test-all: setup  ## the test suite plus the slow and postgres tiers (PostgreSQL:
 
 lint: setup  ## ruff and mypy
 	$(BIN)/ruff check src pipelines tests bench
-	$(BIN)/mypy src
+	$(BIN)/mypy src pipelines
 
 bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~24 min; scaling rows alone: python -m bench.run scaling)
 	$(BIN)/python -m bench.run
