@@ -37,7 +37,7 @@ lint: setup  ## ruff and mypy
 	$(BIN)/ruff check src pipelines tests bench
 	$(BIN)/mypy src pipelines
 
-bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~24 min; scaling rows alone: python -m bench.run scaling)
+bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS.md (~45 min; scaling rows alone: python -m bench.run scaling, ~23 min)
 	$(BIN)/python -m bench.run
 
 # Not part of `make test`. ARGS picks datasets or a smoke test, e.g.
