@@ -69,6 +69,55 @@ def test_weighted_batches_carry_each_windows_weight_for_every_horizon_step():
     assert len(WindowDataset(data, origins, batch_size=5)[0]) == 2, "unweighted: (x, y) only"
 
 
+def test_stacked_windows_are_the_lazy_batches_all_at_once():
+    # fit() stacks small window sets (Keras's array path is faster) and gathers big ones per
+    # batch: both must hand the network the same windows and weights.
+    from tsforge.training import WindowDataset, WindowedData, stacked_bytes, stacked_windows
+
+    values = np.arange(60, dtype=np.float32).reshape(30, 2)
+    spec = WindowSpec(4, 3)
+    origins = window_origins(0, 30, spec)
+    weights = np.linspace(0.5, 2.0, 30).astype(np.float32)
+    data = WindowedData(values, origins, origins[:5], origins[:0], spec, 1, weights=weights)
+    x, y, w = stacked_windows(data, origins, weighted=True)
+    lazy = WindowDataset(data, origins, batch_size=len(origins), weighted=True)[0]
+    for stacked, batch in zip((x, y, w), lazy, strict=True):
+        np.testing.assert_array_equal(stacked, batch)
+    assert stacked_windows(data, origins)[2] is None, "unweighted: no weights"
+    assert stacked_bytes(data) == (len(origins) + 5) * (4 * 2 + 3) * 4
+
+
+def test_fit_gathers_batches_lazily_when_the_stack_would_be_too_big(monkeypatch):
+    import keras
+    import keras_tuner as kt
+
+    from tsforge import training
+    from tsforge.models import ModelSpec, build_model
+
+    values = np.random.default_rng(0).normal(size=(80, 1)).astype(np.float32)
+    spec = WindowSpec(6, 2)
+    origins = window_origins(0, 80, spec)
+    data = training.WindowedData(values, origins[:-10], origins[-10:], origins[:0], spec, 1)
+    space = {"family": "mlp", "num_layers": 1, "width": 8, "batch_size": 16}
+    used: list[str] = []
+    real_dataset = training.WindowDataset
+
+    def spy(*args, **kwargs):
+        used.append("lazy")
+        return real_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(training, "WindowDataset", spy)
+    for limit, expected in ((10**9, []), (0, ["lazy", "lazy"])):
+        monkeypatch.setattr(training, "STACK_MAX_BYTES", limit)
+        used.clear()
+        keras.utils.set_random_seed(0)
+        hp = kt.HyperParameters()
+        model = build_model(hp, ModelSpec(6, 1, 2, 1), space)
+        history = training.fit(model, hp, space, data, seed=0, epochs=2)
+        assert used == expected
+        assert len(history.history["val_loss"]) == 2 and np.isfinite(history.history["val_loss"]).all()
+
+
 @pytest.mark.parametrize("input_size", [1, 7])
 def test_windows_do_not_copy_the_series(input_size):
     values = np.zeros((100, 3), dtype=np.float32)
