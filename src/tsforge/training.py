@@ -71,7 +71,7 @@ class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
     ) -> None:
         super().__init__()
         self.data, self.origins, self.batch_size = data, origins, batch_size
-        self.weights = data.weights if weighted and data.weights is not None else None
+        self.weighted = weighted
         self._rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
         self._order = self._rng.permutation(origins) if self._rng is not None else origins
 
@@ -80,13 +80,8 @@ class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         chosen = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        data = self.data
-        x, y = gather_windows(data.values, chosen, data.window, data.n_targets, data.normalize)
-        if self.weights is None:
-            return x, y
-        # One weight per window and horizon step: the shape of MAE's per-step losses.
-        weights = np.asarray(self.weights[chosen - 1], dtype=np.float32)
-        return x, y, np.repeat(weights[:, None], data.window.horizon, axis=1)
+        x, y, weights = stacked_windows(self.data, chosen, weighted=self.weighted)
+        return (x, y) if weights is None else (x, y, weights)
 
     def on_epoch_end(self) -> None:
         if self._rng is not None:
@@ -167,11 +162,12 @@ def stacked_bytes(data: WindowedData) -> int:
 def stacked_windows(
     data: WindowedData, origins: np.ndarray, *, weighted: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Every window of ``origins`` stacked, with the per-step weights :class:`WindowDataset`
-    would give them (None when unweighted)."""
+    """Every window of ``origins`` stacked (one batch, or all of them for :func:`fit`), with
+    each window's weight for every horizon step (None when unweighted)."""
     x, y = gather_windows(data.values, origins, data.window, data.n_targets, data.normalize)
     if not weighted or data.weights is None:
         return x, y, None
+    # One weight per window and horizon step (its last input row's): MAE's per-step losses.
     weights = np.asarray(data.weights[origins - 1], dtype=np.float32)
     return x, y, np.repeat(weights[:, None], data.window.horizon, axis=1)
 
