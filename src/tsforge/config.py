@@ -80,6 +80,19 @@ class WindowConfig:
     horizon: int = 4
     step: int = 1
     normalize: str = "auto"
+    min_history: int | str = "auto"
+
+    @property
+    def training_history(self) -> int:
+        """Fewest real input rows a training window may have; the rest is padding.
+
+        ``auto`` is a third of ``input_size``: a series too short for one complete window
+        (its validation and test windows take the last rows) still lends its shape to
+        training, while every window keeps most of the context the network reads.
+        """
+        if self.min_history == "auto":
+            return max(1, self.input_size // 3)
+        return int(self.min_history)
 
 
 @dataclass(frozen=True)
@@ -372,6 +385,16 @@ def _check_train(train: TrainConfig) -> None:
         )
 
 
+def _check_min_history(window: WindowConfig) -> None:
+    least = window.min_history
+    whole = isinstance(least, int) and not isinstance(least, bool)
+    if least != "auto" and not (whole and 1 <= int(least) <= window.input_size):
+        raise ConfigError(
+            f"params.yaml: window.min_history is {least!r}; use auto or a whole number of rows from 1 "
+            f"to window.input_size ({window.input_size}; that many pads no window)."
+        )
+
+
 def _check(params: Params) -> None:
     scale, window = params.scale, params.window
     if not 0 < scale.train_fraction < 1 or not 0 < scale.val_fraction < 1:
@@ -403,6 +426,7 @@ def _check(params: Params) -> None:
     _check_choices(params)
     if window.input_size < 1 or window.horizon < 1 or window.step < 1:
         raise ConfigError("params.yaml: window.input_size, horizon and step must all be >= 1.")
+    _check_min_history(window)
     if not params.data.target:
         raise ConfigError("params.yaml: data.target must name at least one column to forecast.")
     _check_train(params.train)

@@ -96,7 +96,7 @@ def splits(layout: Layout, split_of: Any) -> np.ndarray:
 
 
 def origins(
-    layout: Layout, split_rows: np.ndarray, spec: WindowSpec, lost_rows: int
+    layout: Layout, split_rows: np.ndarray, spec: WindowSpec, lost_rows: int, min_history: int | None = None
 ) -> dict[str, np.ndarray]:
     """Forecast origins of each split over every series; no window crosses a series boundary.
 
@@ -105,6 +105,9 @@ def origins(
         split_rows: From :func:`splits`.
         spec: Window geometry.
         lost_rows: Leading rows of each series without usable inputs (1 when differencing).
+        min_history: Fewest real input rows of a *training* window (default ``input_size``:
+            none is padded). Validation and test windows are always complete, so the scores
+            that pick and judge a model are those of a full history, as served.
 
     Returns:
         ``{"train": ..., "val": ..., "test": ...}`` origin arrays (rows of the stacked array).
@@ -113,7 +116,8 @@ def origins(
     for i, (_, start, _) in enumerate(layout.spans()):
         for k, name in enumerate(out):
             begin, stop = split_rows[i, k]
-            out[name].append(window_origins(int(begin), int(stop), spec, start + lost_rows))
+            least = min_history if name == "train" else None
+            out[name].append(window_origins(int(begin), int(stop), spec, start + lost_rows, least))
     return {k: np.concatenate(v) if v else np.empty(0, dtype=np.int64) for k, v in out.items()}
 
 
@@ -191,6 +195,11 @@ series) weigh every series' relative error alike."""
 MIN_SCALER_ROWS = 8
 """Fewest training rows a per-series scaler is fitted on; with fewer (a mean and spread of a
 handful of values are noise) it uses every row before the series' test split."""
+
+
+def first_usable_rows(layout: Layout, lost_rows: int) -> np.ndarray:
+    """The first row with usable inputs of each series (sorted), for padded windows."""
+    return np.asarray(layout.bounds[:-1] + lost_rows, dtype=np.int64)
 
 
 def require_windows(origins: Mapping[str, np.ndarray]) -> None:

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, combine, hp_values
+from tsforge.panel import first_usable_rows
 from tsforge.plotting import pyplot
 from tsforge.windowing import WindowSpec, gather_windows
 
@@ -34,6 +35,9 @@ class WindowedData:
     n_targets: int
     normalize: bool = False
     weights: np.ndarray | None = None
+    series_starts: np.ndarray | None = None
+    """First usable row of each series, sorted; windows reaching before theirs are padded
+    (``window.min_history``). None: every window is complete."""
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -53,6 +57,16 @@ class WindowedData:
             series.n_targets,
             windows.normalize,
             series.weights,
+            first_usable_rows(series.layout, series.lost_rows),
+        )
+
+    def gather(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The inputs and targets of ``origins``, padded where a training window is short."""
+        first_rows = None
+        if self.series_starts is not None:
+            first_rows = self.series_starts[np.searchsorted(self.series_starts, origins, side="right") - 1]
+        return gather_windows(
+            self.values, origins, self.window, self.n_targets, self.normalize, first_rows=first_rows
         )
 
 
@@ -164,7 +178,7 @@ def stacked_windows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Every window of ``origins`` stacked (one batch, or all of them for :func:`fit`), with
     each window's weight for every horizon step (None when unweighted)."""
-    x, y = gather_windows(data.values, origins, data.window, data.n_targets, data.normalize)
+    x, y = data.gather(origins)
     if not weighted or data.weights is None:
         return x, y, None
     # One weight per window and horizon step (its last input row's): MAE's per-step losses.
@@ -474,7 +488,7 @@ def validation_score(model: keras.Model, data: WindowedData, batch_size: int = 1
     errors = []
     for begin in range(0, len(data.val), batch_size):
         chosen = data.val[begin : begin + batch_size]
-        x, y = gather_windows(data.values, chosen, data.window, data.n_targets, data.normalize)
+        x, y = data.gather(chosen)
         errors.append(
             np.abs(np.asarray(model.predict(x, verbose=0)) - y).reshape(len(chosen), -1).mean(axis=1)
         )

@@ -23,7 +23,9 @@ class WindowSpec:
     step: int = 1
 
 
-def window_origins(start: int, stop: int, spec: WindowSpec, first_row: int = 0) -> np.ndarray:
+def window_origins(
+    start: int, stop: int, spec: WindowSpec, first_row: int = 0, min_history: int | None = None
+) -> np.ndarray:
     """Forecast origins for a split whose rows are ``[start, stop)``.
 
     Args:
@@ -31,12 +33,14 @@ def window_origins(start: int, stop: int, spec: WindowSpec, first_row: int = 0) 
         stop: One past the last row of the split.
         spec: Window geometry.
         first_row: First row with usable inputs (1 when differencing leaves row 0 empty).
+        min_history: Fewest real input rows a window may have (default ``input_size``);
+            fewer than ``input_size`` makes padded windows (see :func:`gather_windows`).
 
     Returns:
-        Origins ``t`` with ``t - input_size >= first_row``, ``t >= start`` and
+        Origins ``t`` with ``t - min_history >= first_row``, ``t >= start`` and
         ``t + horizon <= stop``, every ``step`` rows.
     """
-    first = max(start, spec.input_size + first_row)
+    first = max(start, (spec.input_size if min_history is None else min_history) + first_row)
     last = stop - spec.horizon
     if last < first:
         return np.empty(0, dtype=np.int64)
@@ -44,7 +48,13 @@ def window_origins(start: int, stop: int, spec: WindowSpec, first_row: int = 0) 
 
 
 def gather_windows(
-    values: np.ndarray, origins: np.ndarray, spec: WindowSpec, n_targets: int, normalize: bool = False
+    values: np.ndarray,
+    origins: np.ndarray,
+    spec: WindowSpec,
+    n_targets: int,
+    normalize: bool = False,
+    *,
+    first_rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Materialise the inputs and targets for ``origins`` (use per batch, not for all).
 
@@ -56,6 +66,10 @@ def gather_windows(
         normalize: Subtract each window's last input value of the targets from its target
             inputs and its targets, so the network learns moves relative to where the
             series stands (``window.normalize: last``); :func:`last_inputs` undoes it.
+        first_rows: Each origin's first usable row (its series' first). A window reaching
+            before it is padded: its missing rows repeat that first row, as if the series had
+            stood still before it began (``window.min_history``). Without it every window
+            must be complete.
 
     Returns:
         ``x`` of shape (n, input_size, columns) and ``y`` of shape (n, horizon, n_targets).
@@ -63,7 +77,12 @@ def gather_windows(
     # Views over the one array: building them copies nothing.
     inputs = sliding_window_view(values, spec.input_size, axis=0)  # (rows-in+1, cols, in)
     targets = sliding_window_view(values[:, :n_targets], spec.horizon, axis=0)
-    x = np.ascontiguousarray(inputs[origins - spec.input_size].transpose(0, 2, 1))
+    begins = origins - spec.input_size
+    if first_rows is not None and np.any(begins < first_rows):
+        rows = np.maximum(begins[:, None] + np.arange(spec.input_size), np.asarray(first_rows)[:, None])
+        x = np.array(values[rows])
+    else:
+        x = np.ascontiguousarray(inputs[begins].transpose(0, 2, 1))
     y = np.ascontiguousarray(targets[origins].transpose(0, 2, 1))
     if normalize:
         base = last_inputs(values, origins, n_targets)[:, None, :]

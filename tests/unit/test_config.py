@@ -27,11 +27,19 @@ def test_unknown_key_names_the_section_and_the_accepted_keys():
         ({"scale": {"transform": "sqrt"}}, "scale.transform is 'sqrt'; use auto, none, log or log1p"),
         ({"window": {"normalize": "mean"}}, "window.normalize is 'mean'; use auto, none or last"),
         ({"scale": {"test_size": 18}}, "set scale.val_size and scale.test_size together"),
+        ({"window": {"input_size": 12, "min_history": 13}}, r"window.min_history is 13; use auto or"),
+        ({"window": {"min_history": "half"}}, "window.min_history is 'half'"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(raw, message):
     with pytest.raises(ConfigError, match=message):
         parse_params(raw)
+
+
+def test_min_history_auto_is_a_third_of_the_input_and_a_number_is_kept():
+    assert parse_params({"window": {"input_size": 36}}).window.training_history == 12
+    assert parse_params({"window": {"input_size": 2}}).window.training_history == 1
+    assert parse_params({"window": {"input_size": 36, "min_history": 36}}).window.training_history == 36
 
 
 def test_a_single_target_string_becomes_a_tuple(tmp_path):

@@ -42,6 +42,32 @@ def test_no_window_crosses_from_one_series_into_the_next():
     assert origins["test"].tolist() == [16, 46]
 
 
+def test_only_training_windows_are_padded_and_each_within_its_own_series():
+    """A series too short for a complete training window still trains, on its own rows."""
+    from tsforge.training import WindowedData
+
+    rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
+    spec = WindowSpec(10, 4)
+    complete = panel.origins(LAYOUT, rows, spec, lost_rows=0)
+    padded = panel.origins(LAYOUT, rows, spec, lost_rows=0, min_history=3)
+    assert not (LAYOUT.series_of(complete["train"]) == 0).any()  # "a": 12 training rows, input 10
+    assert (LAYOUT.series_of(padded["train"]) == 0).sum() == 6  # origins 3..8
+    assert padded["val"].tolist() == complete["val"].tolist()
+    assert padded["test"].tolist() == complete["test"].tolist()
+    data = WindowedData(
+        LEVELS,
+        padded["train"],
+        padded["val"],
+        padded["test"],
+        spec,
+        1,
+        series_starts=panel.first_usable_rows(LAYOUT, 0),
+    )
+    x, _ = data.gather(np.array([3, 22]))
+    assert x[0, :, 0].tolist() == [0.0] * 8 + [1.0, 2.0]
+    assert x[1, :, 0].tolist() == [1000.0] * 9 + [1010.0]  # series "b"'s first value, not "a"'s rows
+
+
 def test_each_series_is_differenced_and_scaled_on_its_own_training_rows():
     rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
     unscaled = panel.stacked_model_space(LEVELS, LAYOUT, 1, difference=True)

@@ -147,12 +147,15 @@ def test_window_pools_the_origins_of_every_series_and_reports_them(seasonal_fram
         "input_size": 12,
         "horizon": 3,
         "step": 2,
+        "min_history": 4,  # auto: a third of the input
+        "padded_train_windows": int((windows.train < 12 + series.lost_rows).sum()),
         "normalize": "none",
         "series": 1,
         "train": len(windows.train),
         "val": len(windows.val),
         "test": len(windows.test),
     }
+    assert report["padded_train_windows"] == 4  # origins 4, 6, 8, 10 read fewer than 12 real rows
     with pytest.raises(ConfigError, match="no val or test windows"):
         window.window(series, WindowConfig(input_size=12, horizon=50))
 

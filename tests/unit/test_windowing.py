@@ -18,6 +18,26 @@ def test_first_split_needs_a_full_input_window_and_step_thins_origins():
     assert list(window_origins(0, 12, spec, first_row=1)) == [6, 8]
 
 
+def test_min_history_admits_origins_with_fewer_real_inputs():
+    spec = WindowSpec(input_size=6, horizon=2)
+    assert list(window_origins(0, 12, spec, min_history=2)) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert list(window_origins(0, 12, spec, first_row=1, min_history=6)) == list(
+        window_origins(0, 12, spec, 1)
+    )
+
+
+def test_padded_windows_repeat_their_series_first_row_and_never_read_the_series_before():
+    values = np.arange(20, dtype=np.float32)[:, None]  # one series at rows 0-9, another at 10-19
+    spec = WindowSpec(input_size=4, horizon=2)
+    origins = np.array([12, 16])
+    x, y = gather_windows(values, origins, spec, 1, first_rows=np.array([10, 10]))
+    assert x[0, :, 0].tolist() == [10, 10, 10, 11]  # two real rows, padded with row 10's value
+    assert x[1, :, 0].tolist() == [12, 13, 14, 15]  # complete: unchanged
+    assert y[:, :, 0].tolist() == [[12, 13], [16, 17]]
+    normalized, _ = gather_windows(values, origins, spec, 1, True, first_rows=np.array([10, 10]))
+    assert normalized[0, :, 0].tolist() == [-1, -1, -1, 0]  # relative to the last real input
+
+
 def test_split_too_short_for_one_window_gives_no_origins():
     assert window_origins(0, 5, WindowSpec(4, 2)).size == 0
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tsforge import panel
 from tsforge.catalog import ProcessedSeries, Windows
 from tsforge.config import WindowConfig
@@ -37,12 +39,17 @@ def window(series: ProcessedSeries, cfg: WindowConfig) -> Windowed:
         ConfigError: A split has no window; the message says what to change.
     """
     spec = WindowSpec(cfg.input_size, cfg.horizon, cfg.step)
-    origins = panel.origins(series.layout, series.split, spec, series.lost_rows)
+    least = cfg.training_history
+    origins = panel.origins(series.layout, series.split, spec, series.lost_rows, least)
     panel.require_windows(origins)
+    first_rows = panel.first_usable_rows(series.layout, series.lost_rows)
+    starts = first_rows[np.searchsorted(first_rows, origins["train"], side="right") - 1]
     report = {
         "input_size": spec.input_size,
         "horizon": spec.horizon,
         "step": spec.step,
+        "min_history": least,
+        "padded_train_windows": int(np.sum(origins["train"] - spec.input_size < starts)),
         "normalize": "last" if series.normalize else "none",
         "series": len(series.series_names),
         **{k: len(v) for k, v in origins.items()},
