@@ -6,7 +6,7 @@ values. No other module opens the file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,6 +129,7 @@ class TrainConfig:
     seed: int = 42
     ensemble_trials: int = 1
     ensemble_seeds: int = 1
+    ensemble_lookbacks: Sequence[float] = (1.0,)
     ensemble_combine: str = "median"
     refit: bool = True
     input_example: bool = False
@@ -379,6 +380,16 @@ def _check_choices(params: Params) -> None:
 def _check_train(train: TrainConfig) -> None:
     if train.ensemble_trials < 1 or train.ensemble_seeds < 1:
         raise ConfigError("params.yaml: train.ensemble_trials and train.ensemble_seeds must be >= 1.")
+    lookbacks = train.ensemble_lookbacks
+    if (
+        not isinstance(lookbacks, list | tuple)
+        or not lookbacks
+        or not all(isinstance(f, int | float) and not isinstance(f, bool) and 0 < f <= 1 for f in lookbacks)
+    ):
+        raise ConfigError(
+            f"params.yaml: train.ensemble_lookbacks is {lookbacks!r}; give a list of fractions in (0, 1] of "
+            "the steps each trial reads, e.g. [1.0, 0.5]."
+        )
     if train.ensemble_combine not in {"median", "mean"}:
         raise ConfigError(
             f"params.yaml: train.ensemble_combine is '{train.ensemble_combine}'; use median or mean."

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
 import numpy as np
 
-from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, combine, hp_values
+from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, combine, hp_values, reads_steps
 from tsforge.panel import first_usable_rows
 from tsforge.plotting import pyplot
 from tsforge.windowing import WindowSpec, gather_windows
@@ -322,9 +322,11 @@ def train_members(
     patience: int,
     seed: int,
     refit: bool = False,
+    lookbacks: Sequence[float] = (1.0,),
     on_member: Callable[[Member], None] | None = None,
 ) -> list[Member]:
-    """Train every candidate's hyperparameters with ``seeds`` seeds: the ensemble's members.
+    """Train every candidate's hyperparameters with ``seeds`` seeds per lookback: the
+    ensemble's members.
 
     Args:
         candidates: ``(trial_id, HyperParameters)`` of the trials to use, best first.
@@ -336,14 +338,17 @@ def train_members(
         seed: First seed.
         refit: Retrain each member on the training and validation windows for its best
             epoch count (see :func:`refit_on_validation`).
+        lookbacks: Fractions of the steps each trial reads; every trial trains ``seeds``
+            networks reading each (``train.ensemble_lookbacks``), seeds counting on.
         on_member: Called with each member as soon as it is trained (to log it).
 
     Returns:
         The members, in training order.
     """
     members = []
-    for rank, (trial_id, hp) in enumerate(candidates):
-        for offset in range(seeds):
+    for rank, (trial_id, trial_hp) in enumerate(candidates):
+        for offset in range(seeds * len(lookbacks)):
+            hp = with_lookback(trial_hp, lookbacks[offset % len(lookbacks)], data.window.input_size)
             model, history = train_best(
                 hp,
                 space,
@@ -364,6 +369,20 @@ def train_members(
                 on_member(member)
             members.append(member)
     return members
+
+
+def with_lookback(hp: Any, fraction: float, window: int) -> Any:
+    """``hp`` reading ``fraction`` of the steps it reads (at least one); ``hp`` itself at 1.
+
+    Networks that read different lengths of history err differently, so their median is
+    steadier than seeds alone give (the lookback ensembles of N-BEATS).
+    """
+    if fraction >= 1:
+        return hp
+    steps = reads_steps(hp.values, window)
+    shorter = hp.copy()
+    shorter.values["input_size"] = max(1, round(steps * fraction))
+    return shorter
 
 
 def ensemble_candidates(best_hparams: Mapping[str, Any], count: int) -> list[tuple[str, Any]]:
@@ -424,6 +443,7 @@ class FinalModel:
                     "trial_id": m.trial_id,
                     "family": m.hp.values.get("family", "rnn"),
                     "seed": m.seed,
+                    "input_size": int(m.hp.values.get("input_size") or 0),  # 0: the whole window
                     f"best_{OBJECTIVE}": m.val_score,
                 }
                 for m in self.members
@@ -466,6 +486,7 @@ def train_final(
         patience=cfg.patience,
         seed=cfg.seed,
         refit=cfg.refit,
+        lookbacks=cfg.ensemble_lookbacks,
         on_member=on_member,
     )
     seconds = time.perf_counter() - started

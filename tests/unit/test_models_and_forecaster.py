@@ -332,3 +332,40 @@ def test_a_normalize_outside_none_and_last_is_refused_in_words():
 
     with pytest.raises(ConfigError, match=r"tune.space.normalize offers \['none', 'relative'\]"):
         parse_params({"tune": {"space": {"normalize": {"type": "choice", "values": ["none", "relative"]}}}})
+
+
+def test_lookback_members_read_shorter_histories_and_serve_as_one_model(seasonal_frame):
+    """train.ensemble_lookbacks [1.0, 0.5]: per trial one network reads the whole window, one
+    the last half; the combined model takes the whole window and forecasts like its members."""
+    from tsforge.config import TrainConfig
+    from tsforge.training import ensemble_candidates, train_final
+
+    data, _ = _data(seasonal_frame, difference=False, normalize=True)
+    best = {"top": [{"trial_id": "0000", "config": _hp(family="mlp", num_layers=1, width=8).get_config()}]}
+    cfg = TrainConfig(epochs=1, patience=1, ensemble_lookbacks=[1.0, 0.5], refit=False)
+    final = train_final(ensemble_candidates(best, 1), SPACE, data, cfg)
+    window = data.window.input_size
+    assert [m["input_size"] for m in final.summary()["members"]] == [0, window // 2]
+    assert [m.seed for m in final.members] == [cfg.seed, cfg.seed + 1]
+    x, _ = gather_windows(data.values, data.test[:4], data.window, 1, True)
+    short = final.members[1].model
+    # The short member ignores what lies before its last half: changing it changes nothing.
+    changed = x.copy()
+    changed[:, : window - window // 2] += 5.0
+    np.testing.assert_allclose(short.predict(changed, verbose=0), short.predict(x, verbose=0), rtol=1e-5)
+    each = np.stack([m.model.predict(x, verbose=0) for m in final.members])
+    np.testing.assert_allclose(
+        final.model.predict(x, verbose=0), np.median(each, axis=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_ensemble_lookbacks_must_be_fractions():
+    from tsforge.config import parse_params
+    from tsforge.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"train.ensemble_lookbacks is \[1.0, 2\]; give a list of fractions"
+    ):
+        parse_params({"train": {"ensemble_lookbacks": [1.0, 2]}})
+    with pytest.raises(ConfigError, match="train.ensemble_lookbacks is 0.5"):
+        parse_params({"train": {"ensemble_lookbacks": 0.5}})

@@ -119,7 +119,7 @@ def train(
     hyperparameters = model_values(candidates[0][1].values)
     if on_start is not None:
         on_start(hyperparameters)
-    several = len(candidates) * config.ensemble_seeds > 1
+    several = len(candidates) * config.ensemble_seeds * len(config.ensemble_lookbacks) > 1
     windowed = trial_data(WindowedData.of(series, windows), candidates[0][1].values)
     final = train_final(candidates, space, windowed, config, on_member if several else None)
     spec = replace(spec, normalize=windowed.normalize)
