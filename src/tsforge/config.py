@@ -88,7 +88,9 @@ class WindowConfig:
 
         ``auto`` is a third of ``input_size``: a series too short for one complete window
         (its validation and test windows take the last rows) still lends its shape to
-        training, while every window keeps most of the context the network reads.
+        training, while every window keeps most of the context the network reads. It also
+        adds the first ``input_size - min_history`` origins of every series, single series
+        included; ``input_size`` turns padding off.
         """
         if self.min_history == "auto":
             return max(1, self.input_size // 3)
@@ -116,9 +118,10 @@ class TuneConfig:
 class TrainConfig:
     """Final training: the best trials' hyperparameters, one network or an ensemble.
 
-    The model is the median (or mean) of ``ensemble_trials`` × ``ensemble_seeds`` networks:
-    the best ``ensemble_trials`` trials of the search, each trained with ``ensemble_seeds``
-    seeds. 1 × 1 is the single best trial. With ``refit`` each network, once early stopping
+    The model is the median (or mean) of ``ensemble_trials`` × ``ensemble_seeds`` ×
+    ``len(ensemble_lookbacks)`` networks: the best ``ensemble_trials`` trials of the search,
+    each trained with ``ensemble_seeds`` seeds per lookback (a fraction of the steps the trial
+    reads). 1 × 1 × [1.0] is the single best trial. With ``refit`` each network, once early stopping
     on the validation windows has found its epoch count, is trained afresh on the training
     and validation windows for that many epochs. ``input_example`` stores an example history
     with the logged model (MLflow then serves it once to check it, which costs a second or two).

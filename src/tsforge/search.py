@@ -203,7 +203,14 @@ class ForecastHyperModel(kt.HyperModel):  # type: ignore[misc]
                 if isinstance(callback, EpochLogger):
                     callback.fold = None if last else k
             fold_model = model if last else self.build(hp)
-            fold_data = replace(self.data, train=train, val=val)
+            # A fold validates, as the plain split does, on complete windows only.
+            fold_data = replace(self.data, train=train, val=self.data.complete(val))
+            if len(fold_data.val) == 0:
+                raise ConfigError(
+                    f"params.yaml: tune.folds={self.folds} leaves fold {k + 1} no complete validation "
+                    "window (its block holds only padded training windows). Use fewer folds, or raise "
+                    "window.min_history to window.input_size."
+                )
             history = fit(fold_model, hp, self.space, fold_data, self.seed, **kwargs)
             self._check(history.history)
             scores.append(min(history.history[OBJECTIVE]))

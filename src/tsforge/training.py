@@ -60,11 +60,20 @@ class WindowedData:
             first_usable_rows(series.layout, series.lost_rows),
         )
 
+    def first_rows(self, origins: np.ndarray) -> np.ndarray | None:
+        """The first usable row of each origin's series (None: no series layout known)."""
+        if self.series_starts is None:
+            return None
+        return np.asarray(self.series_starts[np.searchsorted(self.series_starts, origins, side="right") - 1])
+
+    def complete(self, origins: np.ndarray) -> np.ndarray:
+        """The origins among ``origins`` whose inputs are all real rows (none padded)."""
+        first_rows = self.first_rows(origins)
+        return origins if first_rows is None else origins[origins - self.window.input_size >= first_rows]
+
     def gather(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The inputs and targets of ``origins``, padded where a training window is short."""
-        first_rows = None
-        if self.series_starts is not None:
-            first_rows = self.series_starts[np.searchsorted(self.series_starts, origins, side="right") - 1]
+        first_rows = self.first_rows(origins)
         return gather_windows(
             self.values, origins, self.window, self.n_targets, self.normalize, first_rows=first_rows
         )
@@ -332,7 +341,7 @@ def train_members(
         candidates: ``(trial_id, HyperParameters)`` of the trials to use, best first.
         space: ``tune.space``.
         data: Windowed series.
-        seeds: Seeds per candidate (``seed``, ``seed + 1``, ...).
+        seeds: Seeds per candidate and lookback (``seed``, ``seed + 1``, ...).
         epochs: Most epochs per member.
         patience: Early-stopping patience.
         seed: First seed.
@@ -347,7 +356,7 @@ def train_members(
     """
     members = []
     for rank, (trial_id, trial_hp) in enumerate(candidates):
-        for offset in range(seeds * len(lookbacks)):
+        for offset in range(seeds * len(lookbacks)):  # seeds count on across lookbacks
             hp = with_lookback(trial_hp, lookbacks[offset % len(lookbacks)], data.window.input_size)
             model, history = train_best(
                 hp,

@@ -69,7 +69,7 @@ def gather_windows(
         first_rows: Each origin's first usable row (its series' first). A window reaching
             before it is padded: its missing rows repeat that first row, as if the series had
             stood still before it began (``window.min_history``). Without it every window
-            must be complete.
+            must be complete (one that starts before row 0 is refused).
 
     Returns:
         ``x`` of shape (n, input_size, columns) and ``y`` of shape (n, horizon, n_targets).
@@ -78,6 +78,8 @@ def gather_windows(
     inputs = sliding_window_view(values, spec.input_size, axis=0)  # (rows-in+1, cols, in)
     targets = sliding_window_view(values[:, :n_targets], spec.horizon, axis=0)
     begins = origins - spec.input_size
+    if first_rows is None and len(begins) and begins.min() < 0:
+        raise ValueError("a window starts before the first row: padded origins need first_rows")
     if first_rows is not None and np.any(begins < first_rows):
         rows = np.maximum(begins[:, None] + np.arange(spec.input_size), np.asarray(first_rows)[:, None])
         x = np.array(values[rows])

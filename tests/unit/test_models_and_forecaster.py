@@ -347,6 +347,7 @@ def test_lookback_members_read_shorter_histories_and_serve_as_one_model(seasonal
     window = data.window.input_size
     assert [m["input_size"] for m in final.summary()["members"]] == [0, window // 2]
     assert [m.seed for m in final.members] == [cfg.seed, cfg.seed + 1]
+    assert final.members[0].hp.values["input_size"] == 0  # the trial's own values are not changed
     x, _ = gather_windows(data.values, data.test[:4], data.window, 1, True)
     short = final.members[1].model
     # The short member ignores what lies before its last half: changing it changes nothing.

@@ -66,6 +66,31 @@ def test_only_training_windows_are_padded_and_each_within_its_own_series():
     x, _ = data.gather(np.array([3, 22]))
     assert x[0, :, 0].tolist() == [0.0] * 8 + [1.0, 2.0]
     assert x[1, :, 0].tolist() == [1000.0] * 9 + [1010.0]  # series "b"'s first value, not "a"'s rows
+    assert data.complete(padded["train"]).tolist() == complete["train"].tolist()
+
+
+def test_padding_after_differencing_repeats_the_first_differenced_row():
+    """Row 0 of each differenced series is empty (NaN): padding starts from row 1, never row 0."""
+    from tsforge.training import WindowedData
+
+    rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
+    spec = WindowSpec(10, 4)
+    unscaled = panel.stacked_model_space(LEVELS, LAYOUT, 1, difference=True)
+    padded = panel.origins(LAYOUT, rows, spec, lost_rows=1, min_history=3)
+    assert padded["train"][0] == 4  # three real rows: 1, 2, 3
+    data = WindowedData(
+        unscaled,
+        padded["train"],
+        padded["val"],
+        padded["test"],
+        spec,
+        1,
+        series_starts=panel.first_usable_rows(LAYOUT, 1),
+    )
+    x, _ = data.gather(padded["train"])
+    assert np.isfinite(x).all()
+    b = padded["train"][LAYOUT.series_of(padded["train"]) == 1][0]
+    assert b == 24 and data.gather(np.array([b]))[0][0, :, 0].tolist() == [10.0] * 10
 
 
 def test_each_series_is_differenced_and_scaled_on_its_own_training_rows():

@@ -36,6 +36,8 @@ def test_padded_windows_repeat_their_series_first_row_and_never_read_the_series_
     assert y[:, :, 0].tolist() == [[12, 13], [16, 17]]
     normalized, _ = gather_windows(values, origins, spec, 1, True, first_rows=np.array([10, 10]))
     assert normalized[0, :, 0].tolist() == [-1, -1, -1, 0]  # relative to the last real input
+    with pytest.raises(ValueError, match="padded origins need first_rows"):
+        gather_windows(values, np.array([2]), spec, 1)
 
 
 def test_split_too_short_for_one_window_gives_no_origins():

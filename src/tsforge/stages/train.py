@@ -30,6 +30,7 @@ from tsforge.training import (
     ensemble_candidates,
     train_final,
     trial_data,
+    with_lookback,
 )
 
 
@@ -116,7 +117,9 @@ def train(
         The network, its spec with the conformal calibration, and its hyperparameters.
     """
     candidates = ensemble_candidates(best_hparams, config.ensemble_trials)
-    hyperparameters = model_values(candidates[0][1].values)
+    # What the first network reads (a lookback below 1 shortens even a single network).
+    first = with_lookback(candidates[0][1], config.ensemble_lookbacks[0], windows.spec.input_size)
+    hyperparameters = model_values(first.values)
     if on_start is not None:
         on_start(hyperparameters)
     several = len(candidates) * config.ensemble_seeds * len(config.ensemble_lookbacks) > 1
