@@ -120,7 +120,7 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "difference": "false",
             "method": "standard",
         },
-        "window": {"input_size": 12, "horizon": 6, "normalize": "last"},
+        "window": {"input_size": 12, "horizon": 6, "normalize": "last", "min_history": "auto"},
         "evaluate": {"season_period": 12},
         # The final model is the median of the two trials' networks.
         "train": {"epochs": 2, "patience": 1, "ensemble_trials": 2, "ensemble_combine": "median"},

@@ -27,7 +27,7 @@ def test_unknown_key_names_the_section_and_the_accepted_keys():
         ({"scale": {"transform": "sqrt"}}, "scale.transform is 'sqrt'; use auto, none, log or log1p"),
         ({"window": {"normalize": "mean"}}, "window.normalize is 'mean'; use auto, none or last"),
         ({"scale": {"test_size": 18}}, "set scale.val_size and scale.test_size together"),
-        ({"window": {"input_size": 12, "min_history": 13}}, r"window.min_history is 13; use auto or"),
+        ({"window": {"input_size": 12, "min_history": 13}}, r"window.min_history is 13; use null \(no padding\), auto or"),
         ({"window": {"min_history": "half"}}, "window.min_history is 'half'"),
     ],
 )
@@ -36,9 +36,10 @@ def test_bad_values_are_refused_with_the_key_named(raw, message):
         parse_params(raw)
 
 
-def test_min_history_auto_is_a_third_of_the_input_and_a_number_is_kept():
-    assert parse_params({"window": {"input_size": 36}}).window.training_history == 12
-    assert parse_params({"window": {"input_size": 2}}).window.training_history == 1
+def test_min_history_pads_nothing_by_default_auto_is_a_third_and_a_number_is_kept():
+    assert parse_params({"window": {"input_size": 36}}).window.training_history == 36
+    assert parse_params({"window": {"input_size": 36, "min_history": "auto"}}).window.training_history == 12
+    assert parse_params({"window": {"input_size": 2, "min_history": "auto"}}).window.training_history == 1
     assert parse_params({"window": {"input_size": 36, "min_history": 36}}).window.training_history == 36
 
 

@@ -139,7 +139,7 @@ def test_scale_turns_the_snapshot_into_model_space_series_its_scalers_and_report
 
 def test_window_pools_the_origins_of_every_series_and_reports_them(seasonal_frame):
     series, _, _ = _train_inputs(seasonal_frame)
-    windowed = window.window(series, WindowConfig(input_size=12, horizon=3, step=2))
+    windowed = window.window(series, WindowConfig(input_size=12, horizon=3, step=2, min_history="auto"))
     windows, report = windowed.windows, windowed.report
     assert windows.spec == WindowSpec(12, 3, 2) and windows.normalize is False
     np.testing.assert_array_equal(windows.val, window_origins(160, 200, WindowSpec(12, 3, 2)))
