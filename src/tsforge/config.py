@@ -84,14 +84,14 @@ class WindowConfig:
 
     @property
     def training_history(self) -> int:
-        """Fewest real input rows a training window may have; the rest is padding.
+        """Fewest real input rows a training window of a short series may have.
 
-        None (the default) pads nothing. ``auto`` is a third of ``input_size``: a series too
-        short for one complete window (its validation and test windows take the last rows)
-        still lends its shape to training, while every window keeps most of the context the
-        network reads. It also adds the first ``input_size - min_history`` origins of every
-        series, single series included. On the accuracy suite it won on five datasets and lost
-        on five (bench/EXPERIMENTS.md, E7), so it is not the default.
+        A series too short for one complete training window (its validation and test
+        windows take its last rows) gets training windows padded with its first value, each
+        with at least this many real rows; series with a complete window are not padded.
+        None pads nothing; ``auto`` is a third of ``input_size``, so every window keeps most
+        of the context the network reads. Padding every series' first windows instead won
+        as often as it lost on the accuracy suite (bench/EXPERIMENTS.md, E7).
         """
         if self.min_history is None:
             return self.input_size

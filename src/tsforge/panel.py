@@ -105,9 +105,10 @@ def origins(
         split_rows: From :func:`splits`.
         spec: Window geometry.
         lost_rows: Leading rows of each series without usable inputs (1 when differencing).
-        min_history: Fewest real input rows of a *training* window (default ``input_size``:
-            none is padded). Validation and test windows are always complete, so the scores
-            that pick and judge a model are those of a full history, as served.
+        min_history: Fewest real input rows of a *training* window of a series too short for
+            a complete one (default None: no padding); a series with a complete training
+            window keeps only complete ones. Validation and test windows are always complete,
+            so the scores that pick and judge a model are those of a full history, as served.
 
     Returns:
         ``{"train": ..., "val": ..., "test": ...}`` origin arrays (rows of the stacked array).
@@ -116,8 +117,12 @@ def origins(
     for i, (_, start, _) in enumerate(layout.spans()):
         for k, name in enumerate(out):
             begin, stop = split_rows[i, k]
-            least = min_history if name == "train" else None
-            out[name].append(window_origins(int(begin), int(stop), spec, start + lost_rows, least))
+            found = window_origins(int(begin), int(stop), spec, start + lost_rows)
+            if name == "train" and min_history is not None and len(found) == 0:
+                # Only a series without one complete training window gets padded ones: on
+                # the accuracy suite padding every series' first windows won as often as it lost.
+                found = window_origins(int(begin), int(stop), spec, start + lost_rows, min_history)
+            out[name].append(found)
     return {k: np.concatenate(v) if v else np.empty(0, dtype=np.int64) for k, v in out.items()}
 
 

@@ -89,8 +89,9 @@ def test_padding_after_differencing_repeats_the_first_differenced_row():
     )
     x, _ = data.gather(padded["train"])
     assert np.isfinite(x).all()
-    b = padded["train"][LAYOUT.series_of(padded["train"]) == 1][0]
-    assert b == 24 and data.gather(np.array([b]))[0][0, :, 0].tolist() == [10.0] * 10
+    assert data.gather(np.array([24]))[0][0, :, 0].tolist() == [10.0] * 10  # "b" from row 21
+    # "b" has complete training windows (from row 31): it gets no padded ones.
+    assert padded["train"][LAYOUT.series_of(padded["train"]) == 1][0] == 31
 
 
 def test_each_series_is_differenced_and_scaled_on_its_own_training_rows():

@@ -155,7 +155,7 @@ def test_window_pools_the_origins_of_every_series_and_reports_them(seasonal_fram
         "val": len(windows.val),
         "test": len(windows.test),
     }
-    assert report["padded_train_windows"] == 4  # origins 4, 6, 8, 10 read fewer than 12 real rows
+    assert report["padded_train_windows"] == 0  # a series with complete training windows is not padded
     with pytest.raises(ConfigError, match="no val or test windows"):
         window.window(series, WindowConfig(input_size=12, horizon=50))
 
