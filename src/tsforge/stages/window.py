@@ -42,14 +42,13 @@ def window(series: ProcessedSeries, cfg: WindowConfig) -> Windowed:
     least = cfg.training_history
     origins = panel.origins(series.layout, series.split, spec, series.lost_rows, least)
     panel.require_windows(origins)
-    first_rows = panel.first_usable_rows(series.layout, series.lost_rows)
-    starts = first_rows[np.searchsorted(first_rows, origins["train"], side="right") - 1]
+    first_rows = series.layout.starts_of(origins["train"]) + series.lost_rows
     report = {
         "input_size": spec.input_size,
         "horizon": spec.horizon,
         "step": spec.step,
         "min_history": least,
-        "padded_train_windows": int(np.sum(origins["train"] - spec.input_size < starts)),
+        "padded_train_windows": int(np.sum(origins["train"] - spec.input_size < first_rows)),
         "normalize": "last" if series.normalize else "none",
         "series": len(series.series_names),
         **{k: len(v) for k, v in origins.items()},
