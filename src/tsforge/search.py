@@ -208,8 +208,8 @@ class ForecastHyperModel(kt.HyperModel):  # type: ignore[misc]
             if len(fold_data.val) == 0:
                 raise ConfigError(
                     f"params.yaml: tune.folds={self.folds} leaves fold {k + 1} no complete validation "
-                    "window (its block holds only padded training windows). Use fewer folds, or raise "
-                    "window.min_history to window.input_size."
+                    "window (its block holds only padded training windows). Use fewer folds, or set "
+                    "window.min_history: null (no padding)."
                 )
             history = fit(fold_model, hp, self.space, fold_data, self.seed, **kwargs)
             self._check(history.history)
