@@ -44,6 +44,7 @@ bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS
 #   make bench-accuracy ARGS='--datasets m3-monthly,airpassengers'
 #   make bench-accuracy ARGS='--datasets airpassengers --quick'   (about a minute)
 #   make bench-accuracy ARGS=--report                             (re-render ACCURACY.md only)
+#   make bench-accuracy ARGS='--datasets m3-yearly --set train.seed=7 --out bench/work/seed7'  (an experiment)
 bench-accuracy: setup  ## accuracy suite: one dvc repro per dataset -> bench/ACCURACY.md, bench/accuracy.json (hours)
 	$(BIN)/python -m bench.accuracy $(ARGS)
 

@@ -26,17 +26,26 @@ committed figures always come from full runs.
     python -m bench.accuracy --datasets airpassengers --quick # smoke test, about a minute
     python -m bench.accuracy --plan                           # the settings, nothing run
     python -m bench.accuracy --report                         # ACCURACY.md from accuracy.json
+
+An experiment changes params.yaml's defaults with ``--set`` (any key, dotted, the value in
+YAML; it wins over the data-specific settings too) and writes its figures elsewhere with
+``--out``, so bench/accuracy.json only ever holds the defaults' figures and every
+experiment in bench/EXPERIMENTS.md is one command:
+
+    python -m bench.accuracy --datasets m3-yearly --set window.min_history=auto \
+        --set train.seed=7 --set tune.seed=7 --out bench/work/e9-s7-auto
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import json
 import math
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -47,6 +56,7 @@ from bench import m3
 from bench.run import BIN, ROOT, WORK, make_project, sh
 from tsforge.catalog import Project, read_json
 from tsforge.config import DataConfig, Params, TrainConfig, merge_sections, parse_params
+from tsforge.errors import ConfigError
 from tsforge.scaling import series_split
 from tsforge.sources import BUNDLED_TARGETS, load_source
 from tsforge.validation import min_rows
@@ -185,13 +195,52 @@ def input_size_rule(horizon: int, period: int, shortest: int, params: Params) ->
     raise ValueError(f"the shortest series ({shortest} rows) is too short for horizon {horizon}")
 
 
-def plan(dataset: Dataset, quick: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def parse_assignment(text: str) -> tuple[tuple[str, ...], Any]:
+    """``"train.seed=7"`` -> (("train", "seed"), 7): a dotted params key and a YAML value."""
+    key, sep, value = text.partition("=")
+    path = tuple(part.strip() for part in key.split("."))
+    if not sep or len(path) < 2 or not all(path):
+        raise SystemExit(
+            f"--set {text!r}: expected section.key=value, e.g. --set window.min_history=auto "
+            "or --set tune.space.family=rnn"
+        )
+    return path, yaml.safe_load(value)
+
+
+def with_assignments(raw: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
+    """A copy of raw params with each ``section.key=value`` set; keys within ``tune.space``
+    change one dimension, unlike an override mapping, which replaces the space whole."""
+    out = copy.deepcopy(dict(raw))
+    for text in assignments:
+        path, value = parse_assignment(text)
+        node = out
+        for depth, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None and depth > 0:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise SystemExit(
+                    f"--set {text!r}: params.yaml has no section {'.'.join(path[: depth + 1])!r}"
+                )
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def plan(
+    dataset: Dataset, quick: bool, assignments: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The params override for ``dataset`` and the settings to report.
+
+    Args:
+        dataset: The dataset.
+        quick: Smoke-test budget.
+        assignments: ``--set`` values (``section.key=value``), winning over everything else.
 
     Returns:
         (override merged onto params.yaml, settings in words and numbers).
     """
-    base = yaml.safe_load(Project(ROOT).params.read_text())
+    base = with_assignments(yaml.safe_load(Project(ROOT).params.read_text()), assignments)
     data = {
         "source": dataset.source,
         "path": None,
@@ -223,6 +272,10 @@ def plan(dataset: Dataset, quick: bool) -> tuple[dict[str, Any], dict[str, Any]]
         override["window"] = {"horizon": h, "input_size": input_size}
     else:
         input_size, reason = params.window.input_size, "params.yaml"
+    if assignments:  # the experiment's settings win over the data-specific ones too
+        override = with_assignments(merge_sections(base, override), assignments)
+        if any(parse_assignment(a)[0] == ("window", "input_size") for a in assignments):
+            input_size, reason = override["window"]["input_size"], "--set"
     params = parse_params(merge_sections(base, override))
     scale = params.scale
     if dataset.panel:
@@ -246,6 +299,7 @@ def plan(dataset: Dataset, quick: bool) -> tuple[dict[str, Any], dict[str, Any]]
         "experiment": params.tracking.experiment,
         "quick": quick,
         "note": dataset.note,
+        "overrides": list(assignments),
     }
     return override, settings
 
@@ -359,10 +413,10 @@ def _commit() -> str:
     return f"{head}{' + uncommitted changes' if dirty else ''}"
 
 
-def run_one(dataset: Dataset, quick: bool) -> dict[str, Any]:
+def run_one(dataset: Dataset, quick: bool, assignments: Sequence[str] = ()) -> dict[str, Any]:
     """`dvc repro` on ``dataset`` in a fresh project copy; its entry (or its error)."""
     started = time.perf_counter()
-    override, settings = plan(dataset, quick)
+    override, settings = plan(dataset, quick, assignments)
     project = make_project(f"accuracy-{dataset.name}", override)
     repro_started = time.perf_counter()
     try:
@@ -432,6 +486,10 @@ def _representation_lines(rep: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _overrides(settings: Mapping[str, Any]) -> str:
+    return ", ".join(f"`{a}`" for a in settings.get("overrides", []))
+
+
 def _dataset_section(name: str, entry: Mapping[str, Any]) -> list[str]:
     dataset = BY_NAME.get(name)
     settings = entry.get("settings", {})
@@ -456,7 +514,8 @@ def _dataset_section(name: str, entry: Mapping[str, Any]) -> list[str]:
         f"(with the project copy {_minutes(entry.get('wall_s'))})"
         f"; run {entry.get('run_at')} on {entry.get('commit')}"
         + (" — **quick mode: a smoke test, not a result**" if settings.get("quick") else "")
-        + ".",
+        + "."
+        + (f" Params changed by --set: {_overrides(settings)}." if settings.get("overrides") else ""),
         "",
         "| method | sMAPE | MASE | MAPE |",
         "|---|---|---|---|",
@@ -529,6 +588,14 @@ def report(results: Mapping[str, Any]) -> str:
     ]
     if quick:
         lines += [f"**Quick mode (smoke test, not results): {', '.join(quick)}.**", ""]
+    changed = {
+        _overrides(v.get("settings", {})) for v in datasets.values() if v.get("settings", {}).get("overrides")
+    }
+    if changed:
+        lines += [
+            f"**An experiment: params.yaml's defaults changed by --set ({'; '.join(sorted(changed))}).**",
+            "",
+        ]
     lines += [
         "| dataset | series | h | input | season | model MASE | best baseline (MASE) | beats | "
         "model sMAPE | best baseline (sMAPE) | beats | promoted | wall time |",
@@ -609,20 +676,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny tuning and training budget (smoke test)")
     parser.add_argument("--report", action="store_true", help="only re-render the report from the JSON")
     parser.add_argument("--plan", action="store_true", help="print each dataset's settings, run nothing")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="assignments",
+        metavar="SECTION.KEY=VALUE",
+        help="change a params.yaml default for this run (repeatable); needs --out",
+    )
+    parser.add_argument("--out", type=Path, help="folder for accuracy.json and ACCURACY.md (an experiment's)")
     args = parser.parse_args(argv)
+    if args.assignments and args.out is None:
+        raise SystemExit(
+            "--set changes params.yaml's defaults, and bench/accuracy.json holds only the defaults' "
+            "figures: give --out FOLDER for this experiment's results (e.g. --out bench/work/my-experiment)"
+        )
     results_path, report_path = (QUICK_RESULTS, QUICK_REPORT) if args.quick else (RESULTS, REPORT)
+    if args.out is not None:
+        results_path, report_path = args.out / "accuracy.json", args.out / "ACCURACY.md"
     if args.report:
         report_path.write_text(report(json.loads(results_path.read_text())))
         sys.stdout.write(f"wrote {report_path}\n")
         return
     chosen = _choose(args.datasets)
+    plans = {}
+    for dataset in chosen:  # every --set is checked before hours of runs start
+        try:
+            plans[dataset.name] = plan(dataset, args.quick, args.assignments)[1]
+        except ConfigError as exc:
+            raise SystemExit(f"{dataset.name}: {exc}") from None
     if args.plan:
-        sys.stdout.write(_settings_table([(d.name, plan(d, args.quick)[1]) for d in chosen]))
+        sys.stdout.write(_settings_table(list(plans.items())))
         return
     WORK.mkdir(parents=True, exist_ok=True)
     for dataset in chosen:
         sys.stderr.write(f"accuracy: {dataset.name} ...\n")
-        entry = run_one(dataset, args.quick)
+        entry = run_one(dataset, args.quick, args.assignments)
         results = merge(results_path, dataset.name, entry)
         report_path.write_text(report(results))  # after every dataset: a long run shows progress
         outcome = entry.get("error", "").splitlines()[:1] or [
