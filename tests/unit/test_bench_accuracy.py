@@ -16,13 +16,13 @@ RAW = yaml.safe_load(Path(__file__).resolve().parents[2].joinpath("params.yaml")
 
 def test_set_changes_one_key_and_leaves_the_rest_and_the_input() -> None:
     changed = accuracy.with_assignments(
-        RAW, ["window.min_history=auto", "train.ensemble_lookbacks=[1.0, 0.5]"]
+        RAW, ["window.min_history=5", "train.ensemble_lookbacks=[1.0, 0.5]"]
     )
     params = parse_params(changed)
-    assert params.window.min_history == "auto"
+    assert params.window.min_history == 5
     assert list(params.train.ensemble_lookbacks) == [1.0, 0.5]
     assert changed["window"]["input_size"] == RAW["window"]["input_size"]
-    assert RAW["window"]["min_history"] is None  # the caller's mapping is not modified
+    assert RAW["window"]["min_history"] != 5  # the caller's mapping is not modified
 
 
 def test_set_within_the_search_space_changes_one_dimension() -> None:
