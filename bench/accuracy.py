@@ -78,6 +78,9 @@ QUICK_PARAMS: dict[str, Any] = {
     },
 }
 METRICS = ("smape", "mase", "mape")
+# The model's MASE range across three seeds on the panels (bench/EXPERIMENTS.md, E9: M1
+# quarterly 1.686-1.718), quoted in ACCURACY.md beside the margins.
+SEED_SPREAD = "2 %"
 # scale.json keys that describe the run rather than the representation
 BOOKKEEPING = {"fill_policy", "filled_values", "series", "rows"}
 
@@ -469,6 +472,14 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def margin(model: float | None, baseline: float | None) -> str:
+    """`` (−1.2 %)``: how far the model's score is below (−) or above (+) the baseline's."""
+    if model is None or not baseline:
+        return ""
+    change = 100 * (model / baseline - 1)
+    return f" ({'−' if change < 0 else '+'}{abs(change):.1f} %)"
+
+
 def _yes(value: bool | None) -> str:
     return "—" if value is None else ("**yes**" if value else "no")
 
@@ -586,6 +597,12 @@ def report(results: Mapping[str, Any]) -> str:
         f"by sMAPE on {wins_smape} of {len(scored)})." + (f" Failed: {', '.join(failed)}." if failed else ""),
         "",
     ]
+    lines += [
+        "The margin beside each verdict is the model's score against the best baseline's. Each "
+        f"dataset runs once, with one seed; on the panels the model's MASE moved by up to {SEED_SPREAD} "
+        "between seeds (bench/EXPERIMENTS.md, E9), so a margin smaller than that is not settled either way.",
+        "",
+    ]
     if quick:
         lines += [f"**Quick mode (smoke test, not results): {', '.join(quick)}.**", ""]
     changed = {
@@ -616,9 +633,11 @@ def report(results: Mapping[str, Any]) -> str:
             f"| {name} | {entry.get('series')} | {settings.get('horizon')} | {settings.get('input_size')} | "
             f"{entry.get('season_period')} | {_num(model.get('mase'), 3)} | "
             f"{best} {_num(methods.get(best, {}).get('mase'), 3)} | "
-            f"{_yes(entry.get('model_beats_best_baseline'))} | "
+            f"{_yes(entry.get('model_beats_best_baseline'))}"
+            f"{margin(model.get('mase'), methods.get(best, {}).get('mase'))} | "
             f"{_num(model.get('smape'), 2)} | {best_s} {_num(methods.get(best_s, {}).get('smape'), 2)} | "
-            f"{_yes(entry.get('model_beats_best_baseline_smape'))} | {_yes(promoted)} | "
+            f"{_yes(entry.get('model_beats_best_baseline_smape'))}"
+            f"{margin(model.get('smape'), methods.get(best_s, {}).get('smape'))} | {_yes(promoted)} | "
             f"{_minutes(entry.get('wall_s'))} |"
         )
     lines += [

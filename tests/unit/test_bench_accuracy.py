@@ -15,9 +15,7 @@ RAW = yaml.safe_load(Path(__file__).resolve().parents[2].joinpath("params.yaml")
 
 
 def test_set_changes_one_key_and_leaves_the_rest_and_the_input() -> None:
-    changed = accuracy.with_assignments(
-        RAW, ["window.min_history=5", "train.ensemble_lookbacks=[1.0, 0.5]"]
-    )
+    changed = accuracy.with_assignments(RAW, ["window.min_history=5", "train.ensemble_lookbacks=[1.0, 0.5]"])
     params = parse_params(changed)
     assert params.window.min_history == 5
     assert list(params.train.ensemble_lookbacks) == [1.0, 0.5]
@@ -64,3 +62,22 @@ def test_an_unknown_key_is_refused_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="section 'window' has unknown key"):
         accuracy.main(["--datasets", "airpassengers", "--set", "window.bogus=1", "--out", str(tmp_path)])
     assert not list(tmp_path.iterdir())
+
+
+def test_the_headline_shows_how_far_the_model_is_from_the_best_baseline() -> None:
+    entry = {
+        "settings": {"horizon": 6},
+        "series": 3,
+        "scores": {"model": {"mase": 2.7, "smape": 16.0}, "drift": {"mase": 2.666, "smape": 16.5}},
+        "best_baseline": "drift",
+        "model_beats_best_baseline": False,
+        "best_baseline_smape": "drift",
+        "model_beats_best_baseline_smape": True,
+    }
+    row = next(
+        line
+        for line in accuracy.report({"datasets": {"m3-yearly": entry}}).splitlines()
+        if "| m3-yearly |" in line
+    )
+    assert "| no (+1.3 %) |" in row and "| **yes** (−3.0 %) |" in row
+    assert accuracy.margin(None, 1.0) == "" and accuracy.margin(1.0, 0.0) == ""
