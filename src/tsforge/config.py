@@ -15,6 +15,32 @@ import yaml
 
 from tsforge.errors import ConfigError
 
+DEFAULT_SPACE: dict[str, Any] = {
+    "family": "rnn",
+    "input_size": 0,
+    "loss": "mse",
+    "num_layers": 1,
+    "cell": "lstm",
+    "units": 32,
+    "width": 256,
+    "dropout": 0.0,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "lr_schedule": "none",
+    "batch_size": 64,
+}
+"""Values used for any search dimension that params.yaml leaves out.
+
+``family`` is rnn (stacked LSTM/GRU, ``cell`` picks which), mlp (dense layers over the
+flattened window, in the spirit of N-BEATS) or attention (a small transformer encoder over
+the window's steps); ``input_size`` 0 means the whole window, and
+``units`` sizes recurrent cells and attention, ``width`` the dense layers of the mlp family
+(dense layers want more width than cells for the same job, and a shared dimension would
+starve one family or make the other slow); a smaller ``input_size`` value makes the network
+read only the window's last ``input_size`` steps, so the
+input size can be searched (and ensemble members can differ in it) while the windows stay
+one set of indices into one array."""
+
 T = TypeVar("T")
 
 
@@ -413,6 +439,37 @@ def _check_min_history(window: WindowConfig) -> None:
         )
 
 
+def _check_space(space: Mapping[str, Any]) -> None:
+    # A misspelt dimension would be a value nothing reads: hours of search that change nothing.
+    known = {*DEFAULT_SPACE, "normalize"}
+    unknown = sorted(set(space) - known)
+    if unknown:
+        raise ConfigError(
+            f"params.yaml: tune.space has unknown dimension(s) {unknown}; the dimensions it "
+            f"accepts are {sorted(known)}."
+        )
+
+
+def _check_split_sizes(scale: ScaleConfig, window: WindowConfig) -> None:
+    if (scale.val_size is None) != (scale.test_size is None):
+        raise ConfigError(
+            "params.yaml: set scale.val_size and scale.test_size together (rows at the end of "
+            "every series), or leave both null to split by scale.train_fraction/val_fraction."
+        )
+    if scale.test_size is None:
+        return
+    if int(scale.test_size) < 1 or int(scale.val_size or 0) < 1:
+        raise ConfigError("params.yaml: scale.val_size and scale.test_size must be >= 1 rows.")
+    if min(int(scale.val_size or 0), int(scale.test_size)) < window.horizon:
+        # Neither split could ever hold a whole window: the search for a usable series
+        # length would never end, and no series could be validated or scored.
+        raise ConfigError(
+            f"params.yaml: scale.val_size ({scale.val_size}) and scale.test_size ({scale.test_size}) "
+            f"must each be at least window.horizon ({window.horizon}) rows, so that every series' "
+            "validation and test splits hold a whole forecast; raise them or lower the horizon."
+        )
+
+
 def _check(params: Params) -> None:
     scale, window = params.scale, params.window
     if not 0 < scale.train_fraction < 1 or not 0 < scale.val_fraction < 1:
@@ -422,13 +479,7 @@ def _check(params: Params) -> None:
             "params.yaml: scale.train_fraction + scale.val_fraction must be below 1 "
             "so that a test split remains."
         )
-    if (scale.val_size is None) != (scale.test_size is None):
-        raise ConfigError(
-            "params.yaml: set scale.val_size and scale.test_size together (rows at the end of "
-            "every series), or leave both null to split by scale.train_fraction/val_fraction."
-        )
-    if scale.test_size is not None and (int(scale.test_size) < 1 or int(scale.val_size or 0) < 1):
-        raise ConfigError("params.yaml: scale.val_size and scale.test_size must be >= 1 rows.")
+    _check_split_sizes(scale, window)
     if scale.method not in {"auto", "standard", "robust", "minmax", "global"}:
         raise ConfigError(
             f"params.yaml: scale.method is '{scale.method}'; use auto, standard, robust, minmax or global."
@@ -445,6 +496,7 @@ def _check(params: Params) -> None:
     if window.input_size < 1 or window.horizon < 1 or window.step < 1:
         raise ConfigError("params.yaml: window.input_size, horizon and step must all be >= 1.")
     _check_min_history(window)
+    _check_space(params.tune.space)
     if not params.data.target:
         raise ConfigError("params.yaml: data.target must name at least one column to forecast.")
     _check_train(params.train)

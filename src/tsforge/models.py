@@ -8,31 +8,7 @@ from typing import Any
 
 import keras
 
-DEFAULT_SPACE: dict[str, Any] = {
-    "family": "rnn",
-    "input_size": 0,
-    "loss": "mse",
-    "num_layers": 1,
-    "cell": "lstm",
-    "units": 32,
-    "width": 256,
-    "dropout": 0.0,
-    "learning_rate": 1e-3,
-    "optimizer": "adam",
-    "lr_schedule": "none",
-    "batch_size": 64,
-}
-"""Values used for any search dimension that params.yaml leaves out.
-
-``family`` is rnn (stacked LSTM/GRU, ``cell`` picks which), mlp (dense layers over the
-flattened window, in the spirit of N-BEATS) or attention (a small transformer encoder over
-the window's steps); ``input_size`` 0 means the whole window, and
-``units`` sizes recurrent cells and attention, ``width`` the dense layers of the mlp family
-(dense layers want more width than cells for the same job, and a shared dimension would
-starve one family or make the other slow); a smaller ``input_size`` value makes the network
-read only the window's last ``input_size`` steps, so the
-input size can be searched (and ensemble members can differ in it) while the windows stay
-one set of indices into one array."""
+from tsforge.config import DEFAULT_SPACE
 
 FAMILIES = ("rnn", "mlp", "attention")
 LOSSES: dict[str, Any] = {

@@ -21,9 +21,9 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src import utils as kt_utils
 
-from tsforge.config import TuneConfig
+from tsforge.config import DEFAULT_SPACE, TuneConfig
 from tsforge.errors import ConfigError, TsforgeError
-from tsforge.models import DEFAULT_SPACE, build_model
+from tsforge.models import build_model
 from tsforge.training import OBJECTIVE, WindowedData, early_stopping, fit
 from tsforge.trial_tracking import EpochLogger, with_mlflow_trials
 

@@ -29,6 +29,12 @@ def test_unknown_key_names_the_section_and_the_accepted_keys():
         ({"scale": {"test_size": 18}}, "set scale.val_size and scale.test_size together"),
         ({"window": {"input_size": 12, "min_history": 13}}, r"min_history is 13; use null \(no padding\)"),
         ({"window": {"min_history": "half"}}, "window.min_history is 'half'"),
+        # Before this was refused, a test split shorter than the horizon hung the validate stage.
+        (
+            {"scale": {"val_size": 18, "test_size": 6}, "window": {"horizon": 12}},
+            r"scale.val_size \(18\) and scale.test_size \(6\) must each be at least window.horizon \(12\)",
+        ),
+        ({"tune": {"space": {"unit": 64}}}, r"tune.space has unknown dimension\(s\) \['unit'\]"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(raw, message):
