@@ -32,8 +32,8 @@ YAML; it wins over the data-specific settings too) and writes its figures elsewh
 ``--out``, so bench/accuracy.json only ever holds the defaults' figures and every
 experiment in bench/EXPERIMENTS.md is one command:
 
-    python -m bench.accuracy --datasets m3-yearly --set window.min_history=auto \
-        --set train.seed=7 --set tune.seed=7 --out bench/work/e9-s7-auto
+    python -m bench.accuracy --datasets m3-yearly --set window.min_history=null \
+        --set train.seed=7 --set tune.seed=7 --out bench/work/e9-s7-off
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def parse_assignment(text: str) -> tuple[tuple[str, ...], Any]:
     path = tuple(part.strip() for part in key.split("."))
     if not sep or len(path) < 2 or not all(path):
         raise SystemExit(
-            f"--set {text!r}: expected section.key=value, e.g. --set window.min_history=auto "
+            f"--set {text!r}: expected section.key=value, e.g. --set window.min_history=null "
             "or --set tune.space.family=rnn"
         )
     return path, yaml.safe_load(value)
@@ -243,7 +243,7 @@ def plan(
     Returns:
         (override merged onto params.yaml, settings in words and numbers).
     """
-    base = with_assignments(yaml.safe_load(Project(ROOT).params.read_text()), assignments)
+    base = yaml.safe_load(Project(ROOT).params.read_text())
     data = {
         "source": dataset.source,
         "path": None,
@@ -268,26 +268,32 @@ def plan(
             "season_period": dataset.period,
             **({"theta_history": 1000} if dataset.panel else {}),
         }
-    lengths = series_lengths(dataset)
-    params = parse_params(merge_sections(base, override))
-    if h is not None:
-        input_size, reason = input_size_rule(h, int(dataset.period or 1), min(lengths), params)
-        override["window"] = {"horizon": h, "input_size": input_size}
-    else:
-        input_size, reason = params.window.input_size, "params.yaml"
+        override["window"] = {"horizon": h}
     if assignments:  # the experiment's settings win over the data-specific ones too
         override = with_assignments(merge_sections(base, override), assignments)
-        if any(parse_assignment(a)[0] == ("window", "input_size") for a in assignments):
-            input_size, reason = override["window"]["input_size"], "--set"
-    params = parse_params(merge_sections(base, override))
+    params = parse_params(merge_sections(base, override))  # the rule sees the --set split and horizon
+    lengths = series_lengths(dataset)
+    if any(parse_assignment(a)[0] == ("window", "input_size") for a in assignments):
+        input_size, reason = params.window.input_size, "--set"
+    elif h is not None:
+        horizon = params.window.horizon
+        input_size, reason = input_size_rule(horizon, int(dataset.period or 1), min(lengths), params)
+        override = merge_sections(override, {"window": {"input_size": input_size}})
+        params = parse_params(merge_sections(base, override))
+    else:
+        input_size, reason = params.window.input_size, "params.yaml"
     scale = params.scale
-    if dataset.panel:
+    split_keys = {("scale", k) for k in ("val_size", "test_size", "train_fraction", "val_fraction")}
+    by_set = any(parse_assignment(a)[0] in split_keys for a in assignments)
+    if dataset.panel and scale.test_size == scale.val_size == h and not by_set:
         split = f"official: each series' last {h} rows are the test, the {h} before validate"
     elif scale.test_size is not None and scale.val_size is not None:
-        split = f"last {scale.test_size} rows test, {scale.val_size} before validate (params.yaml)"
+        origin = " (--set)" if by_set else "" if dataset.panel else " (params.yaml)"
+        split = f"each series' last {scale.test_size} rows test, the {scale.val_size} before validate{origin}"
     else:
         test_fraction = 1 - scale.train_fraction - scale.val_fraction
-        split = f"fractions {scale.train_fraction}/{scale.val_fraction}/{test_fraction:.2f} (params.yaml)"
+        origin = "--set" if by_set else "params.yaml"
+        split = f"fractions {scale.train_fraction}/{scale.val_fraction}/{test_fraction:.2f} ({origin})"
     settings = {
         "source": dataset.source,
         "target": dataset.target,
@@ -705,7 +711,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, help="folder for accuracy.json and ACCURACY.md (an experiment's)")
     args = parser.parse_args(argv)
-    if args.assignments and args.out is None:
+    if args.assignments and args.out is None and not args.plan:
         raise SystemExit(
             "--set changes params.yaml's defaults, and bench/accuracy.json holds only the defaults' "
             "figures: give --out FOLDER for this experiment's results (e.g. --out bench/work/my-experiment)"
@@ -714,6 +720,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is not None:
         results_path, report_path = args.out / "accuracy.json", args.out / "ACCURACY.md"
     if args.report:
+        if not results_path.exists():
+            raise SystemExit(f"no results to render: {results_path} does not exist (run the suite first)")
         report_path.write_text(report(json.loads(results_path.read_text())))
         sys.stdout.write(f"wrote {report_path}\n")
         return

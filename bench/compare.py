@@ -27,6 +27,8 @@ def load_runs(specs: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         label, sep, path = spec.partition("=")
         if not sep or not label:
             raise SystemExit(f"{spec!r}: expected LABEL=PATH to an accuracy.json")
+        if label in runs:
+            raise SystemExit(f"{label!r} is given twice: each run needs its own label (e.g. pad@7, pad@123)")
         file = Path(path)
         if file.is_dir():
             file = file / "accuracy.json"
@@ -42,14 +44,17 @@ def model_score(entry: Mapping[str, Any] | None, metric: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def setting_means(runs: Mapping[str, Mapping[str, Any]], dataset: str, metric: str) -> dict[str, float]:
-    """Mean score per setting (the label before ``@``) over the runs that scored ``dataset``."""
+def setting_means(
+    runs: Mapping[str, Mapping[str, Any]], dataset: str, metric: str
+) -> dict[str, tuple[float, int]]:
+    """Mean score per setting (the label before ``@``) over the runs that scored ``dataset``,
+    with how many did: settings compared on different numbers of seeds show it."""
     grouped: dict[str, list[float]] = {}
     for label, datasets in runs.items():
         value = model_score(datasets.get(dataset), metric)
         if value is not None:
             grouped.setdefault(label.split("@")[0], []).append(value)
-    return {setting: statistics.fmean(values) for setting, values in grouped.items()}
+    return {setting: (statistics.fmean(values), len(values)) for setting, values in grouped.items()}
 
 
 def table(runs: Mapping[str, Mapping[str, Any]]) -> str:
@@ -57,7 +62,12 @@ def table(runs: Mapping[str, Mapping[str, Any]]) -> str:
     names = list(dict.fromkeys(name for datasets in runs.values() for name in datasets))
     settings = list(dict.fromkeys(label.split("@")[0] for label in runs))
     show_means = len(settings) < len(runs)
-    head = ["dataset", *runs, *(f"mean {s}" for s in settings if show_means), "best baseline (first run)"]
+    head = [
+        "dataset",
+        *runs,
+        *(f"mean {s}" for s in settings if show_means),
+        "best baseline (first scored run)",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def cell(mase: float | None, smape: float | None) -> str:
@@ -70,8 +80,12 @@ def table(runs: Mapping[str, Mapping[str, Any]]) -> str:
         ]
         if show_means:
             mase, smape = setting_means(runs, name, "mase"), setting_means(runs, name, "smape")
-            cells += [cell(mase.get(s), smape.get(s)) for s in settings]
-        first: Mapping[str, Any] = next((d[name] for d in runs.values() if name in d), {})
+            for setting in settings:
+                mean, count = mase.get(setting, (None, 0))
+                cells.append(f"{cell(mean, smape.get(setting, (None, 0))[0])} (n={count})" if count else "—")
+        first: Mapping[str, Any] = next(
+            (d[name] for d in runs.values() if model_score(d.get(name), "mase") is not None), {}
+        )
         best = first.get("best_baseline")
         best_mase = ((first.get("scores") or {}).get(best) or {}).get("mase") if best else None
         cells.append(f"{best} {best_mase:.3f}" if isinstance(best_mase, int | float) else "—")

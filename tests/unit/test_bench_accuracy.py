@@ -81,3 +81,15 @@ def test_the_headline_shows_how_far_the_model_is_from_the_best_baseline() -> Non
     )
     assert "| no (+1.3 %) |" in row and "| **yes** (−3.0 %) |" in row
     assert accuracy.margin(None, 1.0) == "" and accuracy.margin(1.0, 0.0) == ""
+
+
+def test_a_set_horizon_and_split_reach_the_input_size_rule_and_the_report() -> None:
+    override, settings = accuracy.plan(
+        accuracy.BY_NAME["airpassengers"],
+        quick=True,
+        assignments=["window.horizon=24", "scale.val_size=24", "scale.test_size=24"],
+    )
+    assert override["window"]["horizon"] == 24 and override["scale"]["test_size"] == 24
+    assert settings["horizon"] == 24
+    assert settings["input_size_rule"].startswith("max(2·24, 2·12, 8) = 48")
+    assert settings["split"] == "each series' last 24 rows test, the 24 before validate (--set)"

@@ -30,13 +30,13 @@ def test_seeds_of_one_setting_are_averaged_and_missing_runs_left_out(tmp_path: P
             f"pad@1={_results(tmp_path / 'c', yearly=2.2, monthly=0.8)}",
         ]
     )
-    assert compare.setting_means(runs, "yearly", "mase") == {"off": 2.5, "pad": 2.2}
-    # monthly was not rerun with seed 2: its mean is the one run that has it, not a zero.
-    assert compare.setting_means(runs, "monthly", "mase") == {"off": 1.0, "pad": 0.8}
+    assert compare.setting_means(runs, "yearly", "mase") == {"off": (2.5, 2), "pad": (2.2, 1)}
+    # monthly was not rerun with seed 2: its mean is the one run that has it, and says so.
+    assert compare.setting_means(runs, "monthly", "mase") == {"off": (1.0, 1), "pad": (0.8, 1)}
     rendered = compare.table(runs)
     assert (
         "| yearly | 2.000 / 20.00 | 3.000 / 30.00 | 2.200 / 22.00 "
-        "| 2.500 / 25.00 | 2.200 / 22.00 | theta 1.000 |" in rendered
+        "| 2.500 / 25.00 (n=2) | 2.200 / 22.00 (n=1) | theta 1.000 |" in rendered
     )
     assert "| monthly | 1.000 / 10.00 | — |" in rendered
 
@@ -46,3 +46,6 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
         compare.load_runs([f"x={tmp_path}"])
     with pytest.raises(SystemExit, match="expected LABEL=PATH"):
         compare.load_runs([str(tmp_path)])
+    run = _results(tmp_path / "a", yearly=2.0)
+    with pytest.raises(SystemExit, match="'pad@7' is given twice"):
+        compare.load_runs([f"pad@7={run}", f"pad@7={run}"])
