@@ -46,7 +46,7 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +162,10 @@ def input_size_rule(horizon: int, period: int, shortest: int, params: Params) ->
 
     ``max(2·horizon, 2·period, 8)``: two horizons and two seasons of history, at least 8
     steps; lowered, when the shortest series cannot hold that many, to the largest size with
-    which that series still passes the data contract (a validation and a test window each,
-    plus a training window for a single series; one row more when differencing may be on;
-    :func:`tsforge.validation.min_rows`).
+    which that series still passes the data contract (a test window, plus a validation and a
+    training window for a single series; a window of a series too short for a complete one
+    is padded down to ``window.min_history`` real rows; one row more when differencing may
+    be on; :func:`tsforge.validation.min_rows`).
 
     Args:
         horizon: The official horizon.
@@ -185,6 +186,7 @@ def input_size_rule(horizon: int, period: int, shortest: int, params: Params) ->
             lambda n: series_split(n, params.scale),
             lost_rows,
             need_train=params.data.series_id is None,
+            min_history=replace(params.window, input_size=size).training_history,
         )
 
     for size in range(wanted, 0, -1):

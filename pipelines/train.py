@@ -15,7 +15,10 @@ def main() -> None:
     best, eda = catalog.read_json(PROJECT.best_hparams), catalog.read_json(PROJECT.eda)
     series, windows = catalog.ProcessedSeries.load(PROJECT.series), catalog.Windows.load(PROJECT.windows)
     freq, scalers = catalog.IngestSummary.load(PROJECT.raw_meta).freq, catalog.load_scalers(PROJECT.scaler)
-    spec = ForecastSpec.of_pipeline(params.data, series, windows, freq, scalers)
+    window = params.window  # the served forecaster pads a history down to window.min_history rows
+    spec = ForecastSpec.of_pipeline(
+        params.data, series, windows, freq, scalers, min_history=window.training_history
+    )
     # Intervals' scales are the gate's MASE scales: the same period.
     period = mase_period(params.evaluate.season_period, int(eda["season_period"]))
     stage.start_tracking(PROJECT, params.tracking.experiment)

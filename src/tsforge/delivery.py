@@ -110,7 +110,7 @@ def check_history(history: pd.DataFrame, spec: Any) -> None:
             "Retrain (`dvc repro` or `tsforge retrain`) so that the model learns them, or remove "
             "them from the data."
         )
-    need = int(spec.input_size) + int(spec.difference)
+    need = int(spec.least_history)
     short = counts[counts < need]
     if len(short):
         if spec.series_id is None:
@@ -120,7 +120,7 @@ def check_history(history: pd.DataFrame, spec: Any) -> None:
             named = ", ".join(f"'{name}' ({rows} rows)" for name, rows in short.head(5).items())
         raise TsforgeError(
             f"{what} too little history to forecast: {named}; the model needs at least {need} rows "
-            f"per series (its input_size {spec.input_size}"
+            f"per series (its window.min_history {need - int(spec.difference)}"
             + (" plus one, as it differences)." if spec.difference else ").")
             + " Add history or remove those series."
         )

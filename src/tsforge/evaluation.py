@@ -189,15 +189,17 @@ def seasonal_naive(
 
     Reaches back before the input window when needed; never uses rows at or after the
     origin, nor rows before the first row of the origin's series (``starts``, default 0).
+    A series with less than a season before the origin (a short one, forecast from a
+    padded window) repeats its first value there, as padding does: as if it had stood still
+    before it began.
     """
     steps = np.arange(horizon)
     lag = period * np.ceil((steps + 1) / period).astype(int)
     index = origins[:, None] + steps[None, :] - lag[None, :]
     first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
-    if (index < first[:, None]).any():
-        raise ValueError(
-            f"seasonal naive with period {period} needs {int(lag.max())} rows before the first origin"
-        )
+    if (first >= origins).any():
+        raise ValueError("seasonal naive needs at least one row before each origin")
+    index = np.maximum(index, first[:, None])
     return np.asarray(levels, dtype=np.float64)[index][:, :, :n_targets]
 
 
@@ -220,8 +222,11 @@ def seasonal_naive_drift(
     values = np.asarray(levels, dtype=np.float64)
     steps = np.arange(horizon)
     lag = period * np.ceil((steps + 1) / period).astype(int)
-    span = max(input_size - 1, 1)
-    drift = (values[origins - 1, :n_targets] - values[origins - 1 - span, :n_targets]) / span
+    first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
+    # The drift of the input window, or of the rows there are (a short series' padded window).
+    back = np.maximum(origins - 1 - max(input_size - 1, 1), first)
+    span = np.maximum(origins - 1 - back, 1)[:, None]
+    drift = (values[origins - 1, :n_targets] - values[back, :n_targets]) / span
     base = seasonal_naive(levels, origins, horizon, n_targets, period, starts=starts)
     return base + drift[:, None, :] * lag[None, :, None]
 

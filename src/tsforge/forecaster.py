@@ -59,15 +59,36 @@ class ForecastSpec:
     normalize: bool = False
     seasonality: Seasonality = Seasonality()
     conformal: Calibration | None = None
+    min_history: int | None = None
+    """Fewest real rows a window may hold (``window.min_history``); a shorter history than
+    ``input_size`` is padded with its first value. None: ``input_size`` (no padding)."""
 
     @property
     def columns(self) -> tuple[str, ...]:
         """Input columns, targets first."""
         return self.targets + self.features
 
+    @property
+    def history_needed(self) -> int:
+        """Rows of history one forecast reads: ``input_size``, one more when differencing."""
+        return self.input_size + int(self.difference)
+
+    @property
+    def least_history(self) -> int:
+        """Fewest rows of history a forecast accepts (shorter than :attr:`history_needed` is padded)."""
+        least = self.input_size if self.min_history is None else min(self.min_history, self.input_size)
+        return least + int(self.difference)
+
     @classmethod
     def of_pipeline(
-        cls, data: Any, series: Any, windows: Any, freq: str | None, scalers: Mapping[str, AffineScaler]
+        cls,
+        data: Any,
+        series: Any,
+        windows: Any,
+        freq: str | None,
+        scalers: Mapping[str, AffineScaler],
+        *,
+        min_history: int | None = None,
     ) -> ForecastSpec:
         """The spec of a model trained by the pipeline.
 
@@ -77,6 +98,7 @@ class ForecastSpec:
             windows: The window stage's :class:`tsforge.catalog.Windows`.
             freq: The series' frequency, as ingest recorded it.
             scalers: The scale stage's per-series scalers.
+            min_history: ``window.min_history`` as resolved (the fewest real rows of a window).
 
         Returns:
             The spec.
@@ -94,6 +116,7 @@ class ForecastSpec:
             transform=series.transform,
             normalize=windows.normalize,
             seasonality=series.seasonality,
+            min_history=min_history,
         )
 
     def save(self, path: Path) -> None:
@@ -125,6 +148,7 @@ class ForecastSpec:
             normalize=bool(raw.get("normalize", False)),
             seasonality=Seasonality.from_dict(raw.get("seasonality")),
             conformal=Calibration.from_dict(raw.get("conformal")),
+            min_history=None if raw.get("min_history") is None else int(raw["min_history"]),
         )
 
 
@@ -227,16 +251,25 @@ def forecast_origins(
     from tsforge.windowing import WindowSpec, gather_windows
 
     values = to_model_space(levels, spec, layout, phases)
+    first_rows = first_input_rows(origins, spec, _one_series(levels, layout))
     window = WindowSpec(spec.input_size, 1)
     outputs = []
     for begin in range(0, len(origins), batch_size):
-        chunk = origins[begin : begin + batch_size]
-        x, _ = gather_windows(values, chunk, window, len(spec.targets), spec.normalize)
+        chunk = slice(begin, begin + batch_size)
+        x, _ = gather_windows(
+            values, origins[chunk], window, len(spec.targets), spec.normalize, first_rows=first_rows[chunk]
+        )
         outputs.append(np.asarray(model.predict(x, verbose=0)))
     predictions = np.concatenate(outputs) if outputs else np.empty((0, spec.horizon, len(spec.targets)))
     return to_levels(
         _denormalize(predictions, values, origins, spec), levels, origins, spec, layout, phases=phases
     )
+
+
+def first_input_rows(origins: np.ndarray, spec: ForecastSpec, layout: Layout) -> np.ndarray:
+    """Each origin's first usable row (its series' first, one later when differencing): a
+    window reaching before it is padded, as the pipeline's short series were in training."""
+    return np.asarray(layout.starts_of(origins) + int(spec.difference), dtype=np.int64)
 
 
 def _denormalize(
@@ -283,7 +316,15 @@ def forecast_samples(
 
     keras.utils.set_random_seed(seed)
     values = to_model_space(levels, spec, layout)
-    x, _ = gather_windows(values, origins, WindowSpec(spec.input_size, 1), len(spec.targets), spec.normalize)
+    first_rows = first_input_rows(origins, spec, _one_series(levels, layout))
+    x, _ = gather_windows(
+        values,
+        origins,
+        WindowSpec(spec.input_size, 1),
+        len(spec.targets),
+        spec.normalize,
+        first_rows=first_rows,
+    )
     draws = [_denormalize(np.asarray(model(x, training=True)), values, origins, spec) for _ in range(samples)]
     return np.stack([to_levels(d, levels, origins, spec, layout) for d in draws])
 
@@ -295,11 +336,10 @@ def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarra
         raise ValueError(
             f"history is missing column(s) {missing}; it needs {[spec.time_column, *spec.columns]}"
         )
-    need = spec.input_size + int(spec.difference)
-    if len(history) < need:
-        raise ValueError(f"history has {len(history)} rows; the model needs at least {need}")
+    if len(history) < spec.least_history:
+        raise ValueError(f"history has {len(history)} rows; the model needs at least {spec.least_history}")
     frame = history.assign(**{spec.time_column: pd.to_datetime(history[spec.time_column])})
-    frame = frame.sort_values(spec.time_column).tail(need)
+    frame = frame.sort_values(spec.time_column).tail(spec.history_needed)
     numbers = {}
     for column in spec.columns:  # the signature lets any type through: say which column is wrong
         try:
@@ -383,7 +423,8 @@ def forecast_frame(
     Args:
         model: The Keras network.
         history: Recent raw rows: the time column and every input column (and the series
-            id column for a model of many series).
+            id column for a model of many series); per series ``spec.history_needed`` rows,
+            or as few as ``spec.least_history``, padded with the first (``window.min_history``).
         spec: The forecast spec.
         level: Add conformal prediction intervals at this coverage (``<target>_lower`` and
             ``<target>_upper`` after the targets; NaN for a model without a calibration).
@@ -481,7 +522,7 @@ class Forecaster(_python_model_base()):  # type: ignore[misc]
 
 def example_history(raw: pd.DataFrame, spec: ForecastSpec, series: int = 2) -> pd.DataFrame:
     """The last rows a forecast needs, of the first ``series`` series: the input example."""
-    need = spec.input_size + int(spec.difference)
+    need = spec.history_needed
     if spec.series_id is None:
         return raw.tail(need)
     first = list(dict.fromkeys(raw[spec.series_id]))[:series]

@@ -105,10 +105,11 @@ def origins(
         split_rows: From :func:`splits`.
         spec: Window geometry.
         lost_rows: Leading rows of each series without usable inputs (1 when differencing).
-        min_history: Fewest real input rows of a *training* window of a series too short for
-            a complete one (default None: no padding); a series with a complete training
-            window keeps only complete ones. Validation and test windows are always complete,
-            so the scores that pick and judge a model are those of a full history, as served.
+        min_history: Fewest real input rows of a window of a series too short for a
+            complete one in a split (default None: no padding). Such a series gets padded
+            windows in that split, as it is served: a history shorter than ``input_size`` is
+            padded with its first value (:func:`tsforge.forecaster.forecast_frame`). A series
+            with a complete window in a split keeps only complete ones there.
 
     Returns:
         ``{"train": ..., "val": ..., "test": ...}`` origin arrays (rows of the stacked array).
@@ -118,8 +119,8 @@ def origins(
         for k, name in enumerate(out):
             begin, stop = split_rows[i, k]
             found = window_origins(int(begin), int(stop), spec, start + lost_rows)
-            if name == "train" and min_history is not None and len(found) == 0:
-                # Only a series without one complete training window gets padded ones: on
+            if min_history is not None and len(found) == 0:
+                # Only a series without one complete window in the split gets padded ones: on
                 # the accuracy suite padding every series' first windows won as often as it lost.
                 found = window_origins(int(begin), int(stop), spec, start + lost_rows, min_history)
             out[name].append(found)

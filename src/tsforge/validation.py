@@ -33,7 +33,12 @@ class Check:
 
 
 def min_rows(
-    spec: WindowSpec, split_of: Callable[[int], Split], lost_rows: int = 0, *, need_train: bool = True
+    spec: WindowSpec,
+    split_of: Callable[[int], Split],
+    lost_rows: int = 0,
+    *,
+    need_train: bool = True,
+    min_history: int | None = None,
 ) -> int:
     """Fewest rows that give every split of a series at least one whole window.
 
@@ -44,15 +49,18 @@ def min_rows(
         need_train: Whether the series needs a window in every split; with many series a
             short one may contribute only its test window (training and validation windows
             come from the longer series, and its scaler from the rows before its test split).
+        min_history: Fewest real input rows a padded window may have (``window.min_history``;
+            None: windows are complete, ``input_size`` rows).
 
     Returns:
         The minimum row count.
     """
-    n = spec.input_size + spec.horizon
+    least = spec.input_size if min_history is None else min(min_history, spec.input_size)
+    n = least + spec.horizon
     while True:
         split = split_of(n)
         bounds = (split.train, split.val, split.test) if need_train else (split.test,)
-        if all(len(window_origins(a, b, spec, lost_rows)) for a, b in bounds):
+        if all(len(window_origins(a, b, spec, lost_rows, least)) for a, b in bounds):
             return n
         n += 1
 
@@ -220,7 +228,8 @@ def series_length_check(layout: Layout, rows_needed: int, series_id: str) -> Che
     detail = (
         f"{len(short)} of {len(layout.names)} series have fewer than {rows_needed} rows, e.g. "
         f"{', '.join(f'{name}: {n}' for n, name in sorted(short)[:3])}; drop them from the source "
-        "or shorten window.input_size / scale.val_size / scale.test_size"
+        "or shorten window.input_size / scale.val_size / scale.test_size (or lower window.min_history, "
+        "the fewest real rows a padded window may hold)"
         if short
         else f"{len(layout.names)} series, shortest {int(layout.lengths.min()) if len(layout.names) else 0} "
         f"rows (need {rows_needed})"
@@ -311,7 +320,11 @@ def contract(
     spec = WindowSpec(window.input_size, window.horizon, window.step)
     may_difference = str(scale.difference).lower() != "false"
     needed = min_rows(
-        spec, lambda n: series_split(n, scale), int(may_difference), need_train=data.series_id is None
+        spec,
+        lambda n: series_split(n, scale),
+        int(may_difference),
+        need_train=data.series_id is None,
+        min_history=window.training_history,
     )
     expectations = _expectations(
         data.time_column,

@@ -74,17 +74,17 @@ def gather_windows(
     Returns:
         ``x`` of shape (n, input_size, columns) and ``y`` of shape (n, horizon, n_targets).
     """
-    # Views over the one array: building them copies nothing.
-    inputs = sliding_window_view(values, spec.input_size, axis=0)  # (rows-in+1, cols, in)
-    targets = sliding_window_view(values[:, :n_targets], spec.horizon, axis=0)
     begins = origins - spec.input_size
     if first_rows is None and len(begins) and begins.min() < 0:
         raise ValueError("a window starts before the first row: padded origins need first_rows")
     if first_rows is not None and np.any(begins < first_rows):
         rows = np.maximum(begins[:, None] + np.arange(spec.input_size), np.asarray(first_rows)[:, None])
-        x = np.array(values[rows])
+        x = np.array(values[rows])  # an array shorter than the input (one short history) included
     else:
+        # Views over the one array: building them copies nothing.
+        inputs = sliding_window_view(values, spec.input_size, axis=0)  # (rows-in+1, cols, in)
         x = np.ascontiguousarray(inputs[begins].transpose(0, 2, 1))
+    targets = sliding_window_view(values[:, :n_targets], spec.horizon, axis=0)
     y = np.ascontiguousarray(targets[origins].transpose(0, 2, 1))
     if normalize:
         base = last_inputs(values, origins, n_targets)[:, None, :]

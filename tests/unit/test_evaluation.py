@@ -35,9 +35,12 @@ def test_baselines_use_only_rows_before_the_origin():
     np.testing.assert_array_equal(ev.actuals(levels, origins, 2, 1)[:, :, 0], [[10, 11], [15, 16]])
 
 
-def test_seasonal_naive_refuses_origins_without_a_full_season_before_them():
-    with pytest.raises(ValueError, match="period 12"):
-        ev.seasonal_naive(np.zeros((30, 1)), np.array([5]), 2, 1, period=12)
+def test_seasonal_naive_repeats_the_first_value_where_a_season_is_missing_and_refuses_no_history():
+    levels = np.arange(30.0)[:, None]
+    forecast = ev.seasonal_naive(levels, np.array([5]), 2, 1, period=12)
+    assert forecast[0, :, 0].tolist() == [0.0, 0.0]  # rows -7 and -6 do not exist: the first row stands in
+    with pytest.raises(ValueError, match="at least one row before each origin"):
+        ev.seasonal_naive(levels, np.array([0]), 2, 1, period=12)
 
 
 def test_per_step_errors_grow_for_a_drifting_naive_forecast():

@@ -42,7 +42,7 @@ def test_no_window_crosses_from_one_series_into_the_next():
     assert origins["test"].tolist() == [16, 46]
 
 
-def test_only_training_windows_are_padded_and_each_within_its_own_series():
+def test_only_splits_without_a_complete_window_are_padded_each_within_its_own_series():
     """A series too short for a complete training window still trains, on its own rows."""
     from tsforge.training import WindowedData
 
@@ -92,6 +92,43 @@ def test_padding_after_differencing_repeats_the_first_differenced_row():
     assert data.gather(np.array([24]))[0][0, :, 0].tolist() == [10.0] * 10  # "b" from row 21
     # "b" has complete training windows (from row 31): it gets no padded ones.
     assert padded["train"][LAYOUT.series_of(padded["train"]) == 1][0] == 31
+
+
+def test_a_series_shorter_than_the_input_is_scored_and_served_from_padded_windows(tmp_path):
+    """With window.min_history a series shorter than input_size is not refused: it is
+    windowed, scored and served from windows padded with its first value, all alike."""
+    from tsforge.validation import min_rows
+
+    rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
+    spec = WindowSpec(18, 4)
+    assert min_rows(spec, lambda n: series_split(n, FIXED), need_train=False) == 22
+    assert min_rows(spec, lambda n: series_split(n, FIXED), need_train=False, min_history=4) == 8
+    padded = panel.origins(LAYOUT, rows, spec, lost_rows=0, min_history=4)
+    of_a = {k: v[LAYOUT.series_of(v) == 0].tolist() for k, v in padded.items()}
+    assert of_a == {"train": [4, 5, 6, 7, 8], "val": [12], "test": [16]}  # "a" has 20 rows, input 18
+    of_b = {k: v[LAYOUT.series_of(v) == 1].tolist() for k, v in padded.items()}
+    assert of_b == {"train": [38], "val": [42], "test": [46]}  # "b" keeps its complete windows only
+
+    scalers = panel.fit_scalers(LEVELS, LAYOUT, rows, ("y",), method="standard", lost_rows=0)
+    forecast_spec = ForecastSpec(
+        "date", ("y",), (), 18, 4, False, "D", scalers, series_id="item", min_history=4
+    )
+    forecast_spec.save(tmp_path / "spec.json")
+    assert ForecastSpec.load(tmp_path / "spec.json").least_history == 4
+
+    class InputMean:  # forecasts the mean of its (scaled) inputs: shows what the window held
+        def predict(self, x: np.ndarray, verbose: int = 0) -> np.ndarray:
+            return np.repeat(x[:, :, :1].mean(axis=1, keepdims=True), 4, axis=1)
+
+    scored = forecast_origins(InputMean(), LEVELS, np.array([16]), forecast_spec, layout=LAYOUT)
+    assert scored[0, 0, 0] == pytest.approx((0.0 * 2 + sum(range(16))) / 18)  # row 0 twice, then rows 0-15
+    history = pd.DataFrame(
+        {"item": "a", "date": pd.date_range("2024-01-01", periods=10).astype(str), "y": LEVELS[10:20, 0]}
+    )
+    served = forecast_frame(InputMean(), history, forecast_spec)
+    assert served["y"].tolist() == pytest.approx([(10.0 * 8 + sum(range(10, 20))) / 18] * 4)
+    with pytest.raises(ValueError, match="needs at least 4"):
+        forecast_frame(InputMean(), history.head(3), forecast_spec)
 
 
 def test_each_series_is_differenced_and_scaled_on_its_own_training_rows():
@@ -154,9 +191,15 @@ def test_metrics_average_over_series_not_over_windows():
 
 
 def test_seasonal_naive_never_reaches_into_the_previous_series():
+    """Less than a season before the origin (a short series' padded window): the missing
+    season repeats the series' own first value, never the previous series' last rows."""
     starts = LAYOUT.starts_of(np.array([25]))
-    with pytest.raises(ValueError, match="rows before the first origin"):
-        ev.seasonal_naive(LEVELS, np.array([25]), 4, 1, period=7, starts=starts)
+    forecast = ev.seasonal_naive(LEVELS, np.array([25]), 4, 1, period=7, starts=starts)
+    assert forecast[0, :, 0].tolist() == [1000.0, 1000.0, 1000.0, 1010.0]  # rows 18, 19 belong to "a"
+    drift = ev.seasonal_naive_drift(LEVELS, np.array([25]), 4, 1, period=7, input_size=10, starts=starts)
+    assert drift[0, 0, 0] == pytest.approx(1000.0 + 10.0 * 7)  # b's own step of 10, over a lag of 7
+    with pytest.raises(ValueError, match="at least one row before each origin"):
+        ev.seasonal_naive(LEVELS, np.array([20]), 4, 1, period=7, starts=LAYOUT.starts_of(np.array([20])))
     theta = ev.theta(
         LEVELS, np.array([30]), 2, 1, period=1, history=100, starts=LAYOUT.starts_of(np.array([30]))
     )

@@ -42,16 +42,24 @@ def window(series: ProcessedSeries, cfg: WindowConfig) -> Windowed:
     least = cfg.training_history
     origins = panel.origins(series.layout, series.split, spec, series.lost_rows, least)
     panel.require_windows(origins)
-    first_rows = series.layout.starts_of(origins["train"]) + series.lost_rows
+    padded = {
+        f"padded_{name}_windows": int(np.sum(found - spec.input_size < first_usable(series, found)))
+        for name, found in origins.items()
+    }
     report = {
         "input_size": spec.input_size,
         "horizon": spec.horizon,
         "step": spec.step,
         "min_history": least,
-        "padded_train_windows": int(np.sum(origins["train"] - spec.input_size < first_rows)),
+        **padded,
         "normalize": "last" if series.normalize else "none",
         "series": len(series.series_names),
         **{k: len(v) for k, v in origins.items()},
     }
     # normalize was resolved by the scale stage (window.normalize auto follows the EDA's trend finding).
     return Windowed(Windows(spec, series.normalize, **origins), report)
+
+
+def first_usable(series: ProcessedSeries, origins: np.ndarray) -> np.ndarray:
+    """The first row with usable inputs of each origin's series."""
+    return np.asarray(series.layout.starts_of(origins) + series.lost_rows, dtype=np.int64)
