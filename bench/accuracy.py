@@ -655,7 +655,8 @@ def report(results: Mapping[str, Any]) -> str:
         f"`window.input_size` = max(2·horizon, 2·season, {MIN_INPUT}), lowered only when the shortest "
         "series cannot give its test window with it (a single series needs a training, a validation "
         "and a test window; in a panel, the longer series give the training and validation "
-        "windows); co2 keeps params.yaml's. Competition panels: the official split "
+        "windows; a series shorter than the input gets padded windows down to `window.min_history` "
+        "real rows); co2 keeps params.yaml's. Competition panels: the official split "
         "(`scale.val_size` = `scale.test_size` = h) and Theta fitted on each series' whole history "
         "(`evaluate.theta_history: 1000`); single series: params.yaml's fraction split. MASE is scaled "
         "per series by its in-sample seasonal-naive error at the season shown.",

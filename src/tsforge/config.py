@@ -112,11 +112,12 @@ class WindowConfig:
     def training_history(self) -> int:
         """Fewest real input rows a window of a short series may have.
 
-        A series too short for one complete window in a split (training, validation or
-        test) gets windows there padded with its first value, each with at least this many
-        real rows; series with a complete window in a split are not padded there. The
-        served forecaster pads a short history the same way, so it forecasts a series from
-        as few as this many rows (one more when differencing).
+        A series too short for one complete training or test window gets windows there
+        padded with its first value, each with at least this many real rows; series with a
+        complete window in a split are not padded there, and validation windows are always
+        complete (the scores that pick a model are those of full histories). The served
+        forecaster pads a short history the same way, so it forecasts a series from as few
+        as this many rows (one more when differencing).
         None pads nothing; ``auto`` is a third of ``input_size``, so every window keeps most
         of the context the network reads (params.yaml's default; over three seeds of the
         accuracy suite it beat no padding on 3 of the 4 panels it changes, E9). Padding every

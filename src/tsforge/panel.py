@@ -95,6 +95,10 @@ def splits(layout: Layout, split_of: Any) -> np.ndarray:
     return out
 
 
+PADDED_SPLITS = ("train", "test")
+"""The splits in which a series too short for a complete window gets padded ones."""
+
+
 def origins(
     layout: Layout, split_rows: np.ndarray, spec: WindowSpec, lost_rows: int, min_history: int | None = None
 ) -> dict[str, np.ndarray]:
@@ -105,11 +109,14 @@ def origins(
         split_rows: From :func:`splits`.
         spec: Window geometry.
         lost_rows: Leading rows of each series without usable inputs (1 when differencing).
-        min_history: Fewest real input rows of a window of a series too short for a
-            complete one in a split (default None: no padding). Such a series gets padded
-            windows in that split, as it is served: a history shorter than ``input_size`` is
-            padded with its first value (:func:`tsforge.forecaster.forecast_frame`). A series
-            with a complete window in a split keeps only complete ones there.
+        min_history: Fewest real input rows of a training or test window of a series too
+            short for a complete one in that split (default None: no padding). Such a series
+            gets padded windows there, as it is served: a history shorter than ``input_size``
+            is padded with its first value (:func:`tsforge.forecaster.forecast_frame`). A
+            series with a complete window in a split keeps only complete ones there.
+            Validation windows are always complete: the scores that pick a model and stop its
+            training are those of full histories (padding them too cost M3 monthly 1 % of
+            MASE, bench/EXPERIMENTS.md E12).
 
     Returns:
         ``{"train": ..., "val": ..., "test": ...}`` origin arrays (rows of the stacked array).
@@ -119,7 +126,7 @@ def origins(
         for k, name in enumerate(out):
             begin, stop = split_rows[i, k]
             found = window_origins(int(begin), int(stop), spec, start + lost_rows)
-            if min_history is not None and len(found) == 0:
+            if name in PADDED_SPLITS and min_history is not None and len(found) == 0:
                 # Only a series without one complete window in the split gets padded ones: on
                 # the accuracy suite padding every series' first windows won as often as it lost.
                 found = window_origins(int(begin), int(stop), spec, start + lost_rows, min_history)

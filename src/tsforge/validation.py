@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tsforge.config import Params
-from tsforge.panel import Layout
+from tsforge.panel import PADDED_SPLITS, Layout
 from tsforge.scaling import Split, series_split
 from tsforge.windowing import WindowSpec, window_origins
 
@@ -49,8 +49,9 @@ def min_rows(
         need_train: Whether the series needs a window in every split; with many series a
             short one may contribute only its test window (training and validation windows
             come from the longer series, and its scaler from the rows before its test split).
-        min_history: Fewest real input rows a padded window may have (``window.min_history``;
-            None: windows are complete, ``input_size`` rows).
+        min_history: Fewest real input rows a padded training or test window may have
+            (``window.min_history``; None: windows are complete, ``input_size`` rows);
+            validation windows are always complete.
 
     Returns:
         The minimum row count.
@@ -59,8 +60,15 @@ def min_rows(
     n = least + spec.horizon
     while True:
         split = split_of(n)
-        bounds = (split.train, split.val, split.test) if need_train else (split.test,)
-        if all(len(window_origins(a, b, spec, lost_rows, least)) for a, b in bounds):
+        bounds = (
+            {"train": split.train, "val": split.val, "test": split.test}
+            if need_train
+            else {"test": split.test}
+        )
+        if all(
+            len(window_origins(a, b, spec, lost_rows, least if name in PADDED_SPLITS else None))
+            for name, (a, b) in bounds.items()
+        ):
             return n
         n += 1
 

@@ -105,7 +105,11 @@ def test_a_series_shorter_than_the_input_is_scored_and_served_from_padded_window
     assert min_rows(spec, lambda n: series_split(n, FIXED), need_train=False, min_history=4) == 8
     padded = panel.origins(LAYOUT, rows, spec, lost_rows=0, min_history=4)
     of_a = {k: v[LAYOUT.series_of(v) == 0].tolist() for k, v in padded.items()}
-    assert of_a == {"train": [4, 5, 6, 7, 8], "val": [12], "test": [16]}  # "a" has 20 rows, input 18
+    assert of_a == {
+        "train": [4, 5, 6, 7, 8],
+        "val": [],
+        "test": [16],
+    }  # "a": 20 rows, input 18; val is never padded
     of_b = {k: v[LAYOUT.series_of(v) == 1].tolist() for k, v in padded.items()}
     assert of_b == {"train": [38], "val": [42], "test": [46]}  # "b" keeps its complete windows only
 

@@ -149,7 +149,6 @@ def test_window_pools_the_origins_of_every_series_and_reports_them(seasonal_fram
         "step": 2,
         "min_history": 4,  # auto: a third of the input
         "padded_train_windows": int((windows.train < 12 + series.lost_rows).sum()),
-        "padded_val_windows": 0,
         "padded_test_windows": 0,
         "normalize": "none",
         "series": 1,

@@ -45,6 +45,7 @@ def window(series: ProcessedSeries, cfg: WindowConfig) -> Windowed:
     padded = {
         f"padded_{name}_windows": int(np.sum(found - spec.input_size < first_usable(series, found)))
         for name, found in origins.items()
+        if name in panel.PADDED_SPLITS
     }
     report = {
         "input_size": spec.input_size,
