@@ -120,7 +120,7 @@ def check_history(history: pd.DataFrame, spec: Any) -> None:
             named = ", ".join(f"'{name}' ({rows} rows)" for name, rows in short.head(5).items())
         raise TsforgeError(
             f"{what} too little history to forecast: {named}; the model needs at least {need} rows "
-            f"per series (its window.min_history {need - int(spec.difference)}"
+            f"per series ({need - int(spec.difference)} rows of input"
             + (" plus one, as it differences)." if spec.difference else ").")
             + " Add history or remove those series."
         )

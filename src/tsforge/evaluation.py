@@ -228,7 +228,11 @@ def seasonal_naive_drift(
     span = np.maximum(origins - 1 - back, 1)[:, None]
     drift = (values[origins - 1, :n_targets] - values[back, :n_targets]) / span
     base = seasonal_naive(levels, origins, horizon, n_targets, period, starts=starts)
-    return base + drift[:, None, :] * lag[None, :, None]
+    # How far back each seasonal value lies: the lag, or less where seasonal naive stood in a
+    # short series' first row for a season it does not have (review helper 17).
+    targets = origins[:, None] + steps[None, :]
+    distance = targets - np.maximum(targets - lag[None, :], first[:, None])
+    return base + drift[:, None, :] * distance[:, :, None]
 
 
 def _naive_path(past: np.ndarray, horizon: int) -> np.ndarray:

@@ -201,7 +201,8 @@ def test_seasonal_naive_never_reaches_into_the_previous_series():
     forecast = ev.seasonal_naive(LEVELS, np.array([25]), 4, 1, period=7, starts=starts)
     assert forecast[0, :, 0].tolist() == [1000.0, 1000.0, 1000.0, 1010.0]  # rows 18, 19 belong to "a"
     drift = ev.seasonal_naive_drift(LEVELS, np.array([25]), 4, 1, period=7, input_size=10, starts=starts)
-    assert drift[0, 0, 0] == pytest.approx(1000.0 + 10.0 * 7)  # b's own step of 10, over a lag of 7
+    # b's own step of 10, over the 5 rows back to the first row that stands in: b's true values
+    assert drift[0, :, 0] == pytest.approx([1050.0, 1060.0, 1070.0, 1080.0])
     with pytest.raises(ValueError, match="at least one row before each origin"):
         ev.seasonal_naive(LEVELS, np.array([20]), 4, 1, period=7, starts=LAYOUT.starts_of(np.array([20])))
     theta = ev.theta(
