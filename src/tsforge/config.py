@@ -41,6 +41,9 @@ read only the window's last ``input_size`` steps, so the
 input size can be searched (and ensemble members can differ in it) while the windows stay
 one set of indices into one array."""
 
+TRAINING_LOSSES = ("mse", "mae", "huber", "mase")
+"""Names of the training losses (tsforge.models.LOSSES), checked here without importing Keras."""
+
 T = TypeVar("T")
 
 
@@ -152,10 +155,12 @@ class TrainConfig:
     """Final training: the best trials' hyperparameters, one network or an ensemble.
 
     The model is the median (or mean) of ``ensemble_trials`` × ``ensemble_seeds`` ×
-    ``len(ensemble_lookbacks)`` networks: the best ``ensemble_trials`` trials of the search,
-    each trained with ``ensemble_seeds`` seeds per lookback (a fraction of the steps the trial
-    reads). 1 × 1 × [1.0] is the single best trial. With ``refit`` each network, once early stopping
-    on the validation windows has found its epoch count, is trained afresh on the training
+    ``len(ensemble_lookbacks)`` × ``len(ensemble_losses)`` networks: the best
+    ``ensemble_trials`` trials of the search, each trained with ``ensemble_seeds`` seeds per
+    lookback (a fraction of the steps the trial reads) and training loss (``ensemble_losses``
+    None: the trial's own, one). 1 × 1 × [1.0] × None is the single best trial. With ``refit``
+    each network, once early stopping on the validation windows has found its epoch count,
+    is trained afresh on the training
     and validation windows for that many epochs. ``input_example`` stores an example history
     with the logged model (MLflow then serves it once to check it, which costs a second or two).
     """
@@ -166,6 +171,7 @@ class TrainConfig:
     ensemble_trials: int = 1
     ensemble_seeds: int = 1
     ensemble_lookbacks: Sequence[float] = (1.0,)
+    ensemble_losses: Sequence[str] | None = None
     ensemble_combine: str = "median"
     refit: bool = True
     input_example: bool = False
@@ -425,6 +431,16 @@ def _check_train(train: TrainConfig) -> None:
         raise ConfigError(
             f"params.yaml: train.ensemble_lookbacks is {lookbacks!r}; give a list of fractions in (0, 1] of "
             "the steps each trial reads, e.g. [1.0, 0.5]."
+        )
+    losses = train.ensemble_losses
+    if losses is not None and (
+        not isinstance(losses, list | tuple)
+        or not losses
+        or not all(isinstance(loss, str) and loss in TRAINING_LOSSES for loss in losses)
+    ):
+        raise ConfigError(
+            f"params.yaml: train.ensemble_losses is {losses!r}; give a list of training losses "
+            f"({', '.join(TRAINING_LOSSES)}), e.g. [mase, mae], or null for each trial's own."
         )
     if train.ensemble_combine not in {"median", "mean"}:
         raise ConfigError(

@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from tsforge.config import DEFAULT_SPACE
 from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, combine, hp_values, reads_steps
 from tsforge.panel import first_usable_rows
 from tsforge.plotting import pyplot
@@ -332,10 +333,11 @@ def train_members(
     seed: int,
     refit: bool = False,
     lookbacks: Sequence[float] = (1.0,),
+    losses: Sequence[str] | None = None,
     on_member: Callable[[Member], None] | None = None,
 ) -> list[Member]:
-    """Train every candidate's hyperparameters with ``seeds`` seeds per lookback: the
-    ensemble's members.
+    """Train every candidate's hyperparameters with ``seeds`` seeds per lookback and loss:
+    the ensemble's members.
 
     Args:
         candidates: ``(trial_id, HyperParameters)`` of the trials to use, best first.
@@ -349,15 +351,19 @@ def train_members(
             epoch count (see :func:`refit_on_validation`).
         lookbacks: Fractions of the steps each trial reads; every trial trains ``seeds``
             networks reading each (``train.ensemble_lookbacks``), seeds counting on.
+        losses: Training losses; every trial trains ``seeds`` networks per lookback with
+            each (``train.ensemble_losses``); None: the trial's own loss.
         on_member: Called with each member as soon as it is trained (to log it).
 
     Returns:
         The members, in training order.
     """
+    variants = [(lookback, loss) for loss in (losses or (None,)) for lookback in lookbacks]
     members = []
     for rank, (trial_id, trial_hp) in enumerate(candidates):
-        for offset in range(seeds * len(lookbacks)):  # seeds count on across lookbacks
-            hp = with_lookback(trial_hp, lookbacks[offset % len(lookbacks)], data.window.input_size)
+        for offset in range(seeds * len(variants)):  # seeds count on across variants
+            lookback, loss = variants[offset % len(variants)]
+            hp = with_loss(with_lookback(trial_hp, lookback, data.window.input_size), loss)
             model, history = train_best(
                 hp,
                 space,
@@ -392,6 +398,19 @@ def with_lookback(hp: Any, fraction: float, window: int) -> Any:
     shorter = hp.copy()
     shorter.values["input_size"] = max(1, round(steps * fraction))
     return shorter
+
+
+def with_loss(hp: Any, loss: str | None) -> Any:
+    """``hp`` trained with ``loss`` instead of its own; ``hp`` itself for None or its own.
+
+    Networks fitted to different losses err differently (N-BEATS' ensembles mix sMAPE, MASE
+    and MAPE losses); trials are still compared on validation MAE whatever their loss.
+    """
+    if loss is None or hp.values.get("loss") == loss:
+        return hp
+    changed = hp.copy()
+    changed.values["loss"] = loss
+    return changed
 
 
 def ensemble_candidates(best_hparams: Mapping[str, Any], count: int) -> list[tuple[str, Any]]:
@@ -453,6 +472,7 @@ class FinalModel:
                     "family": m.hp.values.get("family", "rnn"),
                     "seed": m.seed,
                     "input_size": int(m.hp.values.get("input_size") or 0),  # 0: the whole window
+                    "loss": m.hp.values.get("loss", DEFAULT_SPACE["loss"]),
                     f"best_{OBJECTIVE}": m.val_score,
                 }
                 for m in self.members
@@ -496,6 +516,7 @@ def train_final(
         seed=cfg.seed,
         refit=cfg.refit,
         lookbacks=cfg.ensemble_lookbacks,
+        losses=cfg.ensemble_losses,
         on_member=on_member,
     )
     seconds = time.perf_counter() - started

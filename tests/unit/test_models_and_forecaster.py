@@ -360,6 +360,42 @@ def test_lookback_members_read_shorter_histories_and_serve_as_one_model(seasonal
     )
 
 
+def test_loss_members_train_with_each_loss_and_keep_the_trials_own_values(seasonal_frame):
+    """train.ensemble_losses [mase, mae]: per trial one network fits each loss, seeds
+    counting on; the report names each member's loss and the trial's record is untouched."""
+    from tsforge.config import TrainConfig
+    from tsforge.training import ensemble_candidates, train_final
+
+    data, _ = _data(seasonal_frame, difference=False, normalize=True)
+    trial = _hp(family="mlp", num_layers=1, width=8, loss="mase")
+    best = {"top": [{"trial_id": "0000", "config": trial.get_config()}]}
+    cfg = TrainConfig(epochs=1, patience=1, ensemble_losses=["mase", "mae"], refit=False)
+    final = train_final(ensemble_candidates(best, 1), SPACE, data, cfg)
+    assert [m["loss"] for m in final.summary()["members"]] == ["mase", "mae"]
+    assert [m.seed for m in final.members] == [cfg.seed, cfg.seed + 1]
+    assert final.members[0].hp.values["loss"] == "mase", "the trial's own values are not changed"
+
+
+def test_ensemble_losses_must_name_training_losses():
+    from tsforge.config import parse_params
+    from tsforge.errors import ConfigError
+
+    assert parse_params({"train": {"ensemble_losses": None}}).train.ensemble_losses is None
+    with pytest.raises(
+        ConfigError, match=r"train.ensemble_losses is \['mase', 'smape'\]; give a list of training losses"
+    ):
+        parse_params({"train": {"ensemble_losses": ["mase", "smape"]}})
+    with pytest.raises(ConfigError, match="train.ensemble_losses is 'mae'"):
+        parse_params({"train": {"ensemble_losses": "mae"}})
+
+
+def test_config_and_models_name_the_same_training_losses():
+    from tsforge.config import TRAINING_LOSSES
+    from tsforge.models import LOSSES
+
+    assert set(TRAINING_LOSSES) == set(LOSSES)
+
+
 def test_ensemble_lookbacks_must_be_fractions():
     from tsforge.config import parse_params
     from tsforge.errors import ConfigError

@@ -31,6 +31,7 @@ from tsforge.training import (
     train_final,
     trial_data,
     with_lookback,
+    with_loss,
 )
 
 
@@ -117,12 +118,17 @@ def train(
         The network, its spec with the conformal calibration, and its hyperparameters.
     """
     candidates = ensemble_candidates(best_hparams, config.ensemble_trials)
-    # What the first network reads (a lookback below 1 shortens even a single network).
-    first = with_lookback(candidates[0][1], config.ensemble_lookbacks[0], windows.spec.input_size)
+    # What the first network reads and fits (a lookback below 1 or another loss changes even a
+    # single network).
+    losses = config.ensemble_losses or (None,)
+    first = with_loss(
+        with_lookback(candidates[0][1], config.ensemble_lookbacks[0], windows.spec.input_size), losses[0]
+    )
     hyperparameters = model_values(first.values)
     if on_start is not None:
         on_start(hyperparameters)
-    several = len(candidates) * config.ensemble_seeds * len(config.ensemble_lookbacks) > 1
+    variants = len(config.ensemble_lookbacks) * len(losses)
+    several = len(candidates) * config.ensemble_seeds * variants > 1
     windowed = trial_data(WindowedData.of(series, windows), candidates[0][1].values)
     final = train_final(candidates, space, windowed, config, on_member if several else None)
     spec = replace(spec, normalize=windowed.normalize)
