@@ -88,8 +88,11 @@ def mase_scale(train: np.ndarray, period: int) -> float:
         period: Seasonal period (1 for plain naive).
 
     Returns:
-        The MASE denominator (NaN when the in-sample error is 0: a constant history).
+        The MASE denominator (NaN when the in-sample error is 0, a constant history, or
+        undefined: fewer than two rows, as a padded short series may have).
     """
+    if len(train) < 2:
+        return float("nan")
     period = period if len(train) > period else 1
     scale = float(np.mean(np.abs(train[period:] - train[:-period])))
     return scale if scale > 0 else float("nan")

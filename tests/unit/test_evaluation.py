@@ -24,6 +24,16 @@ def test_mase_scale_is_the_in_sample_seasonal_naive_error():
     assert scores["mase"] == pytest.approx(0.5)
 
 
+def test_mase_scale_of_a_one_row_history_is_undefined_without_a_numpy_warning():
+    # A series padded down to window.min_history = 1 may have a single row before its test.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(ev.mase_scale(np.array([5.0]), 12))
+        assert np.isnan(ev.mase_scale(np.array([]), 1))
+
+
 def test_baselines_use_only_rows_before_the_origin():
     levels = np.arange(20, dtype=float)[:, None]
     origins = np.array([10, 15])

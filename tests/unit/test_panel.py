@@ -240,3 +240,13 @@ def test_a_global_scaler_is_one_for_every_series_fitted_on_all_training_rows():
     assert scalers["a"] == scalers["b"]
     assert scalers["a"].offset[0] == pytest.approx(training.mean())
     assert scalers["a"].scale[0] == pytest.approx(training.std())
+
+
+def test_min_rows_gives_up_in_words_on_a_split_that_never_holds_a_window(monkeypatch):
+    from tsforge import validation
+    from tsforge.scaling import Split
+
+    monkeypatch.setattr(validation, "MAX_SERIES_ROWS", 200)
+    never = lambda n: Split(train=(0, n), val=(n, n), test=(n, n))  # noqa: E731
+    with pytest.raises(ValueError, match="no series of up to 200 rows gives every split a window"):
+        validation.min_rows(WindowSpec(12, 4), never)
