@@ -404,7 +404,7 @@ def collect(project: Path, settings: Mapping[str, Any], repro_s: float, total_s:
         },
         "training": {
             k: training[k]
-            for k in ("hyperparameters", "epochs", "best_val_mae", "fit_seconds", "ensemble")
+            for k in ("hyperparameters", "epochs", "best_val_mae", "fit_seconds", "ensemble", "combination")
             if k in training
         },
         "tuning": {k: v for k, v in tuning.items() if isinstance(v, str | int | float | bool)},
@@ -577,6 +577,9 @@ def _dataset_section(name: str, entry: Mapping[str, Any]) -> list[str]:
             lines += ["", f"Ensemble members by family: {families}."]
         if "ensemble" in training:
             lines += ["", f"Ensemble: `{json.dumps(training['ensemble'])}`"]
+        if "combination" in training:
+            combination = training["combination"]
+            lines += ["", f"Served: **{combination['served']}** — {combination['reason']}."]
     promotion = entry.get("promotion") or {}
     if promotion:
         lines += ["", f"Gate: promoted {_yes(promotion.get('promote'))} — {promotion.get('reason')}"]

@@ -3,6 +3,7 @@ ensemble of the best trials x seeds), log the forecaster (tsforge.stages.train).
 
 from tsforge import catalog, stage
 from tsforge.config import load_params, mase_period
+from tsforge.evaluation import statistical_history
 from tsforge.forecaster import ForecastSpec, example_history
 from tsforge.stages import train
 from tsforge.training import plot_learning_curve
@@ -25,7 +26,18 @@ def main() -> None:
     inputs = {"series": PROJECT.series, "windows": PROJECT.windows}
     with stage.tracked_run(PROJECT, "train", inputs, {"tuning_run_id": best["tuning_run_id"]}) as run:
         trained = train.train_logged(
-            best, series, windows, spec, config=params.train, space=params.tune.space, period=period
+            best,
+            series,
+            windows,
+            spec,
+            config=params.train,
+            space=params.tune.space,
+            period=period,
+            # A network combined with Theta or ETS fits them as the gate's baselines are fitted.
+            statistical_history=statistical_history(
+                params.evaluate.theta_history, period, windows.spec.input_size
+            ),
+            metric=params.registry.metric,
         )
         catalog.save_csv(PROJECT.learning_curve, trained.curve)
         plot_learning_curve(PROJECT.learning_curve_plot, trained.curve)

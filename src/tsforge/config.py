@@ -44,6 +44,9 @@ one set of indices into one array."""
 TRAINING_LOSSES = ("mse", "mae", "huber", "mase")
 """Names of the training losses (tsforge.models.LOSSES), checked here without importing Keras."""
 
+COMBINABLE_METHODS = ("theta", "ets")
+"""Statistical methods ``train.combine`` may average the network with (tsforge.combination)."""
+
 T = TypeVar("T")
 
 
@@ -163,6 +166,9 @@ class TrainConfig:
     is trained afresh on the training
     and validation windows for that many epochs. ``input_example`` stores an example history
     with the logged model (MLflow then serves it once to check it, which costs a second or two).
+    ``combine`` averages the network's forecast with statistical ones: ``auto`` keeps whichever
+    of the network alone or averaged with Theta, ETS or both scores best on the validation
+    windows; a list (``[theta, ets]``) fixes it; ``none`` serves the network alone.
     """
 
     epochs: int = 40
@@ -175,6 +181,16 @@ class TrainConfig:
     ensemble_combine: str = "median"
     refit: bool = True
     input_example: bool = False
+    combine: str | Sequence[str] | None = "auto"
+
+    @property
+    def combine_with(self) -> tuple[str, ...] | None:
+        """``combine`` as methods to average with: None for ``auto`` (chosen on validation)."""
+        if self.combine == "auto":
+            return None
+        if self.combine is None or self.combine == "none":
+            return ()
+        return tuple(self.combine)
 
 
 INTERVAL_METHODS = ("conformal", "dropout", "both", "none")
@@ -441,6 +457,17 @@ def _check_train(train: TrainConfig) -> None:
         raise ConfigError(
             f"params.yaml: train.ensemble_losses is {losses!r}; give a list of training losses "
             f"({', '.join(TRAINING_LOSSES)}), e.g. [mase, mae], or null for each trial's own."
+        )
+    combine = train.combine
+    if combine not in ("auto", "none", None) and (
+        not isinstance(combine, list | tuple)
+        or len(set(combine)) != len(combine)
+        or not all(isinstance(m, str) and m in COMBINABLE_METHODS for m in combine)
+    ):
+        raise ConfigError(
+            f"params.yaml: train.combine is {combine!r}; use auto (chosen on the validation windows), "
+            f"none (the network alone) or a list of {', '.join(COMBINABLE_METHODS)} to average the "
+            "network's forecast with, e.g. [theta, ets]."
         )
     if train.ensemble_combine not in {"median", "mean"}:
         raise ConfigError(

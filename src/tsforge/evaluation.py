@@ -720,6 +720,12 @@ def interval_coverage(actual: np.ndarray, samples: np.ndarray, level: float) -> 
     return {"level": level, "coverage": float(inside.mean()), "mean_width": float((high - low).mean())}
 
 
+def statistical_history(theta_history: int | None, period: int, input_size: int) -> int:
+    """Rows each Theta or ETS fit reads: ``evaluate.theta_history``, else ``max(3·period,
+    input_size, 30)``. The gate's baselines and a network combined with them use the same."""
+    return int(theta_history or max(3 * period, input_size, 30))
+
+
 def baselines(
     levels: np.ndarray,
     origins: np.ndarray,
@@ -732,25 +738,32 @@ def baselines(
     theta_history: int | None = None,
     n_jobs: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every baseline on the same windows: naive, seasonal naive, with drift, Theta and ETS.
+    """Every baseline on the same windows: naive, seasonal naive, with drift, Theta, ETS and
+    ``theta_ets``, the mean of Theta's and ETS's forecasts (a combination of statistical
+    methods, as the M3 competition's benchmarks include: the bar for a network that may be
+    served combined with them, :mod:`tsforge.combination`).
 
     Theta and ETS are refitted per origin on the last ``theta_history`` rows of the origin's
     series (default ``max(3·period, input_size, 30)``; competitions fit on the whole history),
     in ``n_jobs`` processes (None: :func:`jobs`' default, every core or ``TSFORGE_JOBS``).
     """
-    history = theta_history or max(3 * period, input_size, 30)
-    return {
-        "naive": naive(levels, origins, horizon, n_targets),
-        "seasonal_naive": seasonal_naive(levels, origins, horizon, n_targets, period, starts=starts),
-        "seasonal_naive_drift": seasonal_naive_drift(
-            levels, origins, horizon, n_targets, period=period, input_size=input_size, starts=starts
-        ),
+    history = statistical_history(theta_history, period, input_size)
+    fitted = {
         "theta": theta(
             levels, origins, horizon, n_targets, period=period, history=history, starts=starts, n_jobs=n_jobs
         ),
         "ets": ets(
             levels, origins, horizon, n_targets, period=period, history=history, starts=starts, n_jobs=n_jobs
         ),
+    }
+    return {
+        "naive": naive(levels, origins, horizon, n_targets),
+        "seasonal_naive": seasonal_naive(levels, origins, horizon, n_targets, period, starts=starts),
+        "seasonal_naive_drift": seasonal_naive_drift(
+            levels, origins, horizon, n_targets, period=period, input_size=input_size, starts=starts
+        ),
+        **fitted,
+        "theta_ets": (fitted["theta"] + fitted["ets"]) / 2,
     }
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tsforge.catalog import write_text
+from tsforge.combination import Combination, combined
 from tsforge.conformal import Calibration, bounds
 from tsforge.panel import (
     SINGLE,
@@ -62,6 +63,8 @@ class ForecastSpec:
     min_history: int | None = None
     """Fewest real rows a window may hold (``window.min_history``); a shorter history than
     ``input_size`` is padded with its first value. None: ``input_size`` (no padding)."""
+    combination: Combination = Combination()
+    """Statistical methods the network's forecast is averaged with (``train.combine``)."""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -70,8 +73,10 @@ class ForecastSpec:
 
     @property
     def history_needed(self) -> int:
-        """Rows of history one forecast reads: ``input_size``, one more when differencing."""
-        return self.input_size + int(self.difference)
+        """Rows of history one forecast reads: ``input_size``, one more when differencing, or
+        more when a combined statistical method fits on a longer history."""
+        statistical = self.combination.history if self.combination.active else 0
+        return max(self.input_size + int(self.difference), statistical)
 
     @property
     def least_history(self) -> int:
@@ -121,12 +126,14 @@ class ForecastSpec:
 
     def save(self, path: Path) -> None:
         """Write as JSON, atomically."""
-        skip = ("scalers", "seasonality", "conformal")
+        skip = ("scalers", "seasonality", "conformal", "combination")
         raw = {k: v for k, v in asdict(self).items() if k not in skip}
         raw["scalers"] = scalers_to_dict(self.scalers)
         raw["seasonality"] = self.seasonality.to_dict()
         if self.conformal is not None:
             raw["conformal"] = self.conformal.to_dict()
+        if self.combination.active:
+            raw["combination"] = self.combination.to_dict()
         write_text(path, json.dumps(raw, indent=2))
 
     @classmethod
@@ -149,6 +156,7 @@ class ForecastSpec:
             seasonality=Seasonality.from_dict(raw.get("seasonality")),
             conformal=Calibration.from_dict(raw.get("conformal")),
             min_history=None if raw.get("min_history") is None else int(raw["min_history"]),
+            combination=Combination.from_dict(raw.get("combination")),
         )
 
 
@@ -261,9 +269,20 @@ def forecast_origins(
         )
         outputs.append(np.asarray(model.predict(x, verbose=0)))
     predictions = np.concatenate(outputs) if outputs else np.empty((0, spec.horizon, len(spec.targets)))
-    return to_levels(
+    network = to_levels(
         _denormalize(predictions, values, origins, spec), levels, origins, spec, layout, phases=phases
     )
+    return with_combination(network, levels, origins, spec, layout)
+
+
+def with_combination(
+    network: np.ndarray, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec, layout: Layout | None
+) -> np.ndarray:
+    """The network's forecasts averaged with the spec's statistical methods (unchanged without)."""
+    if not spec.combination.active:
+        return network
+    starts = _one_series(levels, layout).starts_of(origins)
+    return combined(network, spec.combination, np.asarray(levels, dtype=np.float64), origins, starts)
 
 
 def first_input_rows(origins: np.ndarray, spec: ForecastSpec, layout: Layout) -> np.ndarray:
@@ -326,7 +345,13 @@ def forecast_samples(
         first_rows=first_rows,
     )
     draws = [_denormalize(np.asarray(model(x, training=True)), values, origins, spec) for _ in range(samples)]
-    return np.stack([to_levels(d, levels, origins, spec, layout) for d in draws])
+    stacked = np.stack([to_levels(d, levels, origins, spec, layout) for d in draws])
+    if not spec.combination.active:
+        return stacked
+    # The statistical forecasts are fitted once; each draw of the network is averaged with them.
+    statistical = with_combination(np.zeros_like(stacked[0]), levels, origins, spec, layout)
+    share = 1 / (1 + len(spec.combination.methods))
+    return stacked * share + statistical
 
 
 def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarray, pd.Series]:

@@ -107,6 +107,7 @@ def test_every_method_is_scored_on_the_same_windows():
         "seasonal_naive_drift",
         "theta",
         "ets",
+        "theta_ets",
     }
     assert set(result.metrics) == set(result.per_step) == set(result.forecasts)
     for forecast in result.forecasts.values():

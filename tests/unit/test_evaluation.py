@@ -161,7 +161,8 @@ def test_baselines_include_theta_and_ets_on_every_target():
     levels = np.stack([np.arange(80.0) + rng.normal(0, 0.2, 80), 50 + rng.normal(0, 0.2, 80)], axis=1)
     origins = np.array([60, 70])
     result = ev.baselines(levels, origins, 3, 2, period=4, input_size=8)
-    assert list(result) == ["naive", "seasonal_naive", "seasonal_naive_drift", "theta", "ets"]
+    assert list(result) == ["naive", "seasonal_naive", "seasonal_naive_drift", "theta", "ets", "theta_ets"]
+    np.testing.assert_allclose(result["theta_ets"], (result["theta"] + result["ets"]) / 2)
     for forecast in result.values():
         assert forecast.shape == (2, 3, 2) and np.isfinite(forecast).all()
 

@@ -296,7 +296,17 @@ def test_train_makes_the_served_network_its_calibrated_spec_and_report(seasonal_
         "train_samples_per_second",
         "hyperparameters",
         "ensemble",
+        "combination",
     ]
+    # auto: every candidate scored on the validation windows, the best one served.
+    combination = report["combination"]
+    scores = combination["validation"]
+    assert set(scores) == {"network", "network+theta", "network+ets", "network+theta+ets"}
+    assert combination["served"] == min(scores, key=scores.__getitem__)
+    assert combination["served"] == trained.spec.combination.label
+    assert metrics[f"combination_val_mase/{combination['served'].replace('+', '_')}"] == pytest.approx(
+        scores[combination["served"]], rel=1e-5
+    )
     assert report["epochs"] == len(trained.curve) == len(trained.final.members[0].history["loss"])
     assert report[f"best_{OBJECTIVE}"] == pytest.approx(float(trained.curve[OBJECTIVE].min()))
     assert json.loads(json.dumps(report))["ensemble"]["members"][0]["trial_id"] == "t0"

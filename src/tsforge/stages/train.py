@@ -1,6 +1,7 @@
 """The train stage: rebuild the best trials with the tuner's builder, train them (one network
-or an ensemble of the best trials x seeds), calibrate the intervals on held-out windows and
-make the spec the forecaster is served with.
+or an ensemble of the best trials x seeds), decide on held-out windows whether its forecast is
+served alone or averaged with Theta and ETS (:mod:`tsforge.combination`), calibrate the
+intervals on the same windows and make the spec the forecaster is served with.
 
 :func:`train` needs neither MLflow nor files: its hooks are where the stage logs. The MLflow
 wrappers are :func:`train_logged` (:func:`train` with :func:`log_params` and :func:`log_member`
@@ -15,12 +16,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from tsforge import conformal
+from tsforge import evaluation as ev
 from tsforge.catalog import ProcessedSeries, Project, Windows
+from tsforge.combination import STATISTICAL_METHODS, Choice, Combination, choose, statistical_forecasts
 from tsforge.config import TrainConfig
-from tsforge.forecaster import ForecastSpec, log_forecaster
+from tsforge.forecaster import ForecastSpec, forecast_origins, log_forecaster
 from tsforge.models import model_values
 from tsforge.training import (
     OBJECTIVE,
@@ -43,11 +47,13 @@ class Trained:
         final: The network served (one member or their combination) and its members.
         spec: The forecast spec it is served with, its conformal calibration included.
         hyperparameters: The best trial's model hyperparameters (the run's params).
+        choice: Whether the network is served alone or combined, and the evidence.
     """
 
     final: FinalModel
     spec: ForecastSpec
     hyperparameters: dict[str, Any]
+    choice: Choice
 
     @property
     def curve(self) -> pd.DataFrame:
@@ -60,7 +66,12 @@ class Trained:
         final = self.final
         figures = {"fit_seconds": final.fit_seconds, "train_samples_per_second": final.samples_per_second}
         held_out = {} if final.val_score is None else {f"ensemble_{OBJECTIVE}": final.val_score}
-        return {**figures, **held_out, "members": len(final.members)}
+        metric = self.choice.metric
+        combinations = {
+            f"combination_val_{metric}/{label.replace('+', '_')}": score
+            for label, score in self.choice.scores.items()
+        }
+        return {**figures, **held_out, "members": len(final.members), **combinations}
 
     def report(self, run_id: str, model_uri: str) -> dict[str, Any]:
         """The content of reports/training.json.
@@ -83,6 +94,7 @@ class Trained:
             "train_samples_per_second": round(self.final.samples_per_second, 1),
             "hyperparameters": self.hyperparameters,
             "ensemble": self.final.summary(),
+            "combination": self.choice.report(),
         }
 
 
@@ -95,6 +107,8 @@ def train(
     config: TrainConfig,
     space: Mapping[str, Any],
     period: int,
+    statistical_history: int = 30,
+    metric: str = "mase",
     on_start: Callable[[dict[str, Any]], None] | None = None,
     on_member: Callable[[Member], None] | None = None,
 ) -> Trained:
@@ -108,7 +122,10 @@ def train(
             the trials' window normalisation and the calibration are settled here.
         config: The ``train`` params section.
         space: ``tune.space`` (what the trials' hyperparameters were drawn from).
-        period: The gate's MASE period: the intervals' scales are its MASE scales.
+        period: The gate's MASE period: the intervals' scales are its MASE scales, and Theta
+            and ETS are fitted with it when combined.
+        statistical_history: Rows each Theta or ETS fit reads (as the gate's baselines).
+        metric: The gate's metric: combinations are compared by it on the validation windows.
         on_start: Called with the best trial's hyperparameters before training starts (to
             log them: a run that fails still says what it trained).
         on_member: Called with each member once it is trained, when there are several (a
@@ -132,8 +149,69 @@ def train(
     windowed = trial_data(WindowedData.of(series, windows), candidates[0][1].values)
     final = train_final(candidates, space, windowed, config, on_member if several else None)
     spec = replace(spec, normalize=windowed.normalize)
+    base = Combination((), period, statistical_history)
+    choice = choose_combination(
+        final, spec, series, windows.val, requested=config.combine_with, base=base, metric=metric
+    )
+    # Calibrated after the choice: the intervals are those of the forecast that is served.
+    spec = replace(spec, combination=choice.combination)
     calibration = conformal.calibrate_final(final, spec, series, windows.val, period)
-    return Trained(final, replace(spec, conformal=calibration), hyperparameters)
+    return Trained(final, replace(spec, conformal=calibration), hyperparameters, choice)
+
+
+def choose_combination(
+    final: FinalModel,
+    spec: ForecastSpec,
+    series: ProcessedSeries,
+    origins: np.ndarray,
+    *,
+    requested: tuple[str, ...] | None,
+    base: Combination,
+    metric: str,
+) -> Choice:
+    """The network alone or averaged with Theta and/or ETS: as ``train.combine`` asks, or for
+    ``auto`` whichever scores best on the validation windows.
+
+    The network's forecasts there come from :meth:`FinalModel.held_out_network` (the refitted
+    networks have learnt those windows); MASE scales use the rows before each series'
+    validation split.
+
+    Args:
+        final: The trained networks.
+        spec: The spec they are served with (its combination is ignored).
+        series: The scale stage's series.
+        origins: The validation windows' origins.
+        requested: ``train.combine_with``: the methods, or None for auto.
+        base: The period and history Theta and ETS are fitted with.
+        metric: The lower-is-better metric compared (the gate's).
+
+    Returns:
+        The choice and, for auto, every candidate's validation score.
+    """
+    if requested is not None:
+        fixed = Combination(requested, base.period, base.history)
+        return Choice(fixed, f"train.combine in params.yaml: {fixed.label}", {}, metric)
+    if not len(origins):
+        reason = "auto: no validation windows to compare on; the network alone"
+        return Choice(Combination(), reason, {}, metric)
+    network, _ = final.held_out_network()
+    levels, layout = series.levels.astype(np.float64), series.layout
+    n_targets = len(spec.targets)
+    alone_spec = replace(spec, combination=Combination())
+    alone = forecast_origins(network, levels, origins, alone_spec, layout=layout)
+    statistical = statistical_forecasts(
+        STATISTICAL_METHODS,
+        levels,
+        origins,
+        spec.horizon,
+        n_targets,
+        period=base.period,
+        history=base.history,
+        starts=layout.starts_of(origins),
+    )
+    actual = ev.actuals(levels, origins, spec.horizon, n_targets)
+    scales = ev.mase_scales(levels, layout.bounds[:-1], series.split[:, 1, 0], base.period, n_targets)
+    return choose(actual, alone, statistical, layout.series_of(origins), scales, metric=metric, base=base)
 
 
 def train_logged(
@@ -145,9 +223,12 @@ def train_logged(
     config: TrainConfig,
     space: Mapping[str, Any],
     period: int,
+    statistical_history: int = 30,
+    metric: str = "mase",
 ) -> Trained:
     """:func:`train` inside the active run: the hyperparameters as its params before training,
-    each member of an ensemble as a child run, then the run's metrics and learning curve."""
+    each member of an ensemble as a child run, then the run's metrics, learning curve and
+    combination (param ``combination``, tag ``combination_reason``)."""
     trained = train(
         best_hparams,
         series,
@@ -156,10 +237,14 @@ def train_logged(
         config=config,
         space=space,
         period=period,
+        statistical_history=statistical_history,
+        metric=metric,
         on_start=log_params,
         on_member=log_member,
     )
     log_metrics(trained)
+    mlflow.log_param("combination", trained.choice.combination.label)
+    mlflow.set_tag("combination_reason", trained.choice.reason)
     return trained
 
 
