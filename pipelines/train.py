@@ -3,7 +3,6 @@ ensemble of the best trials x seeds), log the forecaster (tsforge.stages.train).
 
 from tsforge import catalog, stage
 from tsforge.config import load_params, mase_period
-from tsforge.evaluation import statistical_history
 from tsforge.forecaster import ForecastSpec, example_history
 from tsforge.stages import train
 from tsforge.training import plot_learning_curve
@@ -34,9 +33,7 @@ def main() -> None:
             space=params.tune.space,
             period=period,
             # A network combined with Theta or ETS fits them as the gate's baselines are fitted.
-            statistical_history=statistical_history(
-                params.evaluate.theta_history, period, windows.spec.input_size
-            ),
+            statistical_history=params.evaluate.theta_history,
             metric=params.registry.metric,
         )
         catalog.save_csv(PROJECT.learning_curve, trained.curve)

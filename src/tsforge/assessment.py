@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from tsforge import conformal
 from tsforge import evaluation as ev
+from tsforge.combination import Combination, average
 from tsforge.config import EvaluateConfig, RegistryConfig
 from tsforge.forecaster import (
     ForecastSpec,
@@ -181,6 +182,28 @@ def conformal_coverage(
     return {**figures, "calibration_windows": calibration.count}
 
 
+def _model_forecast(
+    model: Any,
+    levels: np.ndarray,
+    layout: Layout,
+    origins: np.ndarray,
+    spec: ForecastSpec,
+    *,
+    baselines: Mapping[str, np.ndarray],
+    history: int,
+    period: int,
+) -> np.ndarray:
+    """The served forecaster's forecasts of the windows. A network combined with Theta/ETS
+    fitted as the gate fits its baselines (same period and history) is averaged with those
+    very baseline forecasts rather than fitting them again: the same numbers, one fit fewer."""
+    combination = spec.combination
+    if not combination.active or (combination.period, combination.history) != (period, history):
+        return forecast_origins(model, levels, origins, spec, layout=layout)
+    alone = replace(spec, combination=Combination())
+    network = forecast_origins(model, levels, origins, alone, layout=layout)
+    return average(network, [baselines[m] for m in combination.methods])
+
+
 def assess(
     levels: np.ndarray,
     layout: Layout,
@@ -218,19 +241,21 @@ def assess(
     scales = ev.mase_scales(levels, layout.bounds[:-1], np.asarray(split_rows)[:, 2, 0], period, n_targets)
     of_series = layout.series_of(origins)
     actual = ev.actuals(levels, origins, horizon, n_targets)
-    forecasts = {
-        MODEL: forecast_origins(model, levels, origins, spec, layout=layout),
-        **ev.baselines(
-            levels,
-            origins,
-            horizon,
-            n_targets,
-            period=period,
-            input_size=spec.input_size,
-            starts=layout.starts_of(origins),
-            theta_history=config.theta_history,
-        ),
-    }
+    baselines = ev.baselines(
+        levels,
+        origins,
+        horizon,
+        n_targets,
+        period=period,
+        input_size=spec.input_size,
+        starts=layout.starts_of(origins),
+        theta_history=config.theta_history,
+    )
+    history = ev.statistical_history(config.theta_history, period, spec.input_size)
+    served = _model_forecast(
+        model, levels, layout, origins, spec, baselines=baselines, history=history, period=period
+    )
+    forecasts = {MODEL: served, **baselines}
     names = [layout.names[i] for i in of_series]
     covered = (
         conformal_coverage(forecasts[MODEL], actual, names, spec, config.interval_level)

@@ -461,8 +461,8 @@ def _check_train(train: TrainConfig) -> None:
     combine = train.combine
     if combine not in ("auto", "none", None) and (
         not isinstance(combine, list | tuple)
-        or len(set(combine)) != len(combine)
         or not all(isinstance(m, str) and m in COMBINABLE_METHODS for m in combine)
+        or len(set(combine)) != len(combine)
     ):
         raise ConfigError(
             f"params.yaml: train.combine is {combine!r}; use auto (chosen on the validation windows), "

@@ -566,7 +566,8 @@ def log_forecaster(
 ) -> str:
     """Log the pyfunc forecaster to the active MLflow run.
 
-    The input signature takes what pandas gives: MLflow enforces it before ``predict`` (in
+    The pip requirements add :data:`STATISTICAL_PACKAGES` for a forecaster combined with
+    Theta or ETS. The input signature takes what pandas gives: MLflow enforces it before ``predict`` (in
     ``pyfunc.load_model(...).predict``, ``mlflow models predict`` and ``mlflow models
     serve``) and refuses any conversion it deems unsafe, so types inferred from the example
     (a float32 target, a string date) turned away ``pd.read_csv`` output. The time column is
@@ -610,9 +611,10 @@ def log_forecaster(
         [ParamSpec("intervals", "boolean", False), ParamSpec("level", "double", DEFAULT_LEVEL)]
     )
     signature = ModelSignature(inputs=inputs, outputs=infer_signature(output).inputs, params=asks)
-    requirements = [
-        f"{name}=={md.version(name)}" for name in ("tensorflow-cpu", "keras", "pandas", "numpy", "mlflow")
-    ]
+    packages = ["tensorflow-cpu", "keras", "pandas", "numpy", "mlflow"]
+    if spec.combination.active:  # Theta and ETS are refitted on every served history
+        packages += list(STATISTICAL_PACKAGES)
+    requirements = [f"{name}=={md.version(name)}" for name in packages]
     with _requirements_as_installed():
         info = mlflow.pyfunc.log_model(
             name="forecaster",
@@ -625,6 +627,9 @@ def log_forecaster(
         )
     return str(info.model_uri)
 
+
+STATISTICAL_PACKAGES = ("statsforecast", "statsmodels", "joblib")
+"""What a forecaster combined with Theta or ETS imports to fit them (tsforge.evaluation)."""
 
 REQUIREMENT_CHECK = "warn_dependency_requirement_mismatches"
 """The function of ``mlflow.utils.environment`` that warns when a model's pip requirements do

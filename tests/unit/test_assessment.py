@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -14,8 +15,9 @@ import pytest
 
 from tsforge import assessment
 from tsforge.catalog import ProcessedSeries, Windows
+from tsforge.combination import Combination
 from tsforge.config import EvaluateConfig, RegistryConfig
-from tsforge.forecaster import ForecastSpec
+from tsforge.forecaster import ForecastSpec, forecast_origins
 from tsforge.panel import Layout
 from tsforge.scaling import AffineScaler
 from tsforge.stages import evaluate
@@ -247,3 +249,30 @@ def test_publish_registers_the_test_scores_and_lineage_and_the_run_records_the_d
     assert "naive.mae" in logged.data.metrics and record["new_version"] is True
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert artifacts == {"metrics.json", "promotion.json"}
+
+
+@pytest.mark.parametrize("history", [30, 20])
+def test_a_combined_model_is_scored_as_served_each_series_fitting_only_its_own_rows(history: int):
+    """The gate's Theta/ETS are reused when fitted as the served forecaster fits them (history
+    30: the gate's default here); otherwise the forecaster fits its own. Either way the model's
+    score is that of the served forecast, on a panel whose second series starts at row 30."""
+    levels, layout, split, origins = _panel()
+    combined = replace(_spec(), combination=Combination(("theta", "ets"), PERIOD, history))
+    result = assessment.assess(
+        levels,
+        layout,
+        origins,
+        LineWithOffset(),
+        combined,
+        split_rows=split,
+        period=PERIOD,
+        config=EvaluateConfig(),
+    )
+    served = forecast_origins(LineWithOffset(), levels, origins, combined, layout=layout)
+    np.testing.assert_allclose(result.forecasts[assessment.MODEL], served)
+    network = forecast_origins(LineWithOffset(), levels, origins, _spec(), layout=layout)
+    np.testing.assert_allclose(network, result.actual + OFFSET)
+    if history == 30:
+        gate = (network + result.forecasts["theta"] + result.forecasts["ets"]) / 3
+        np.testing.assert_allclose(result.forecasts[assessment.MODEL], gate)
+    assert result.metrics[assessment.MODEL]["mae"] < _assess().metrics[assessment.MODEL]["mae"]

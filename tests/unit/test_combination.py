@@ -108,9 +108,12 @@ def test_the_served_pyfunc_refits_theta_and_ets_on_the_history_it_is_given(mlflo
     np.testing.assert_allclose(served, (10.0 + theta + ets) / 3, rtol=1e-5)
     assert not np.allclose(served, 10.0)
     np.testing.assert_allclose(served, forecast_frame(network, history, spec)["y"].to_numpy(), rtol=1e-6)
+    # A server building the model's own environment installs what the fits import.
+    required = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text().split()
+    assert {r.split("==")[0] for r in required} >= {"statsforecast", "statsmodels", "joblib", "keras"}
 
 
-@pytest.mark.parametrize("combine", ["theta", ["theta", "arima"], ["ets", "ets"], 3])
+@pytest.mark.parametrize("combine", ["theta", ["theta", "arima"], ["ets", "ets"], ["theta", ["ets"]], 3])
 def test_train_combine_outside_auto_none_and_theta_ets_is_refused_in_words(combine):
     with pytest.raises(ConfigError, match=r"train\.combine .*use auto .*none .*theta, ets"):
         parse_params({"train": {"combine": combine}})

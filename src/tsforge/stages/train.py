@@ -107,7 +107,7 @@ def train(
     config: TrainConfig,
     space: Mapping[str, Any],
     period: int,
-    statistical_history: int = 30,
+    statistical_history: int | None = None,
     metric: str = "mase",
     on_start: Callable[[dict[str, Any]], None] | None = None,
     on_member: Callable[[Member], None] | None = None,
@@ -124,7 +124,8 @@ def train(
         space: ``tune.space`` (what the trials' hyperparameters were drawn from).
         period: The gate's MASE period: the intervals' scales are its MASE scales, and Theta
             and ETS are fitted with it when combined.
-        statistical_history: Rows each Theta or ETS fit reads (as the gate's baselines).
+        statistical_history: ``evaluate.theta_history``: rows each Theta or ETS fit reads, as
+            the gate's baselines (None: their default, :func:`tsforge.evaluation.statistical_history`).
         metric: The gate's metric: combinations are compared by it on the validation windows.
         on_start: Called with the best trial's hyperparameters before training starts (to
             log them: a run that fails still says what it trained).
@@ -149,7 +150,8 @@ def train(
     windowed = trial_data(WindowedData.of(series, windows), candidates[0][1].values)
     final = train_final(candidates, space, windowed, config, on_member if several else None)
     spec = replace(spec, normalize=windowed.normalize)
-    base = Combination((), period, statistical_history)
+    history = ev.statistical_history(statistical_history, period, windows.spec.input_size)
+    base = Combination((), period, history)
     choice = choose_combination(
         final, spec, series, windows.val, requested=config.combine_with, base=base, metric=metric
     )
@@ -223,7 +225,7 @@ def train_logged(
     config: TrainConfig,
     space: Mapping[str, Any],
     period: int,
-    statistical_history: int = 30,
+    statistical_history: int | None = None,
     metric: str = "mase",
 ) -> Trained:
     """:func:`train` inside the active run: the hyperparameters as its params before training,
