@@ -20,16 +20,13 @@ import numpy as np
 from tsforge import evaluation as ev
 from tsforge.config import COMBINABLE_METHODS
 
-STATISTICAL_METHODS = COMBINABLE_METHODS
-"""Methods a network may be combined with (``train.combine``); the gate's baselines of that name."""
-
 
 @dataclass(frozen=True)
 class Combination:
     """The statistical methods averaged with the network, and how they are fitted.
 
     Attributes:
-        methods: Names from :data:`STATISTICAL_METHODS`; empty: the network alone.
+        methods: Names from :data:`tsforge.config.COMBINABLE_METHODS`; empty: the network alone.
         period: Seasonal period the methods are fitted with (the gate's MASE period).
         history: Rows before each origin every fit reads (``evaluate.theta_history``).
     """
@@ -60,82 +57,14 @@ class Combination:
         return cls(tuple(str(m) for m in raw["methods"]), int(raw["period"]), int(raw["history"]))
 
 
-def candidates(methods: Sequence[str] = STATISTICAL_METHODS) -> list[tuple[str, ...]]:
+def candidates(methods: Sequence[str] = COMBINABLE_METHODS) -> list[tuple[str, ...]]:
     """Every subset of ``methods``, the network alone first, then by size."""
     return [c for size in range(len(methods) + 1) for c in combinations(methods, size)]
-
-
-def statistical_forecasts(
-    methods: Sequence[str],
-    levels: np.ndarray,
-    origins: np.ndarray,
-    horizon: int,
-    n_targets: int,
-    *,
-    period: int,
-    history: int,
-    starts: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Each method's forecasts from every origin, refitted on the ``history`` rows before it.
-
-    Args:
-        methods: Names from :data:`STATISTICAL_METHODS`.
-        levels: Series in original units, targets first.
-        origins: Forecast origins.
-        horizon: Steps ahead.
-        n_targets: Target columns (the first of ``levels``).
-        period: Seasonal period.
-        history: Rows each fit reads.
-        starts: First row of each origin's series (a fit never reaches before it).
-
-    Returns:
-        Method -> forecasts of shape (len(origins), horizon, n_targets).
-    """
-    fits = {"theta": ev.theta, "ets": ev.ets}
-    return {
-        name: fits[name](levels, origins, horizon, n_targets, period=period, history=history, starts=starts)
-        for name in methods
-    }
 
 
 def average(network: np.ndarray, others: Sequence[np.ndarray]) -> np.ndarray:
     """The equal-weight mean of the network's forecast and the others'."""
     return np.mean(np.stack([network, *others]), axis=0) if others else network
-
-
-def combined(
-    network: np.ndarray,
-    combination: Combination,
-    levels: np.ndarray,
-    origins: np.ndarray,
-    starts: np.ndarray,
-) -> np.ndarray:
-    """The network's forecasts averaged with ``combination``'s methods fitted at the same origins.
-
-    Args:
-        network: The network's forecasts in original units, (len(origins), horizon, targets).
-        combination: What to average it with.
-        levels: Series in original units, targets first.
-        origins: The forecasts' origins.
-        starts: First row of each origin's series.
-
-    Returns:
-        The combined forecasts, same shape (``network`` itself when nothing is combined).
-    """
-    if not combination.active or not len(origins):
-        return network
-    n, horizon, n_targets = np.shape(network)
-    others = statistical_forecasts(
-        combination.methods,
-        levels,
-        origins,
-        horizon,
-        n_targets,
-        period=combination.period,
-        history=combination.history,
-        starts=starts,
-    )
-    return average(network, list(others.values()))
 
 
 @dataclass(frozen=True)
@@ -192,14 +121,14 @@ def choose(
     """
     scores: dict[str, float] = {}
     best: tuple[str, ...] = ()
+    best_score = np.nan
     for candidate in candidates(tuple(statistical)):
         forecast = average(network, [statistical[m] for m in candidate])
-        label = Combination(candidate).label
-        scores[label] = float(ev.score_series(actual, forecast, of_series, scales)[metric])
-        if not np.isnan(scores[label]) and (
-            np.isnan(scores[Combination(best).label]) or scores[label] < scores[Combination(best).label]
-        ):
-            best = candidate
+        score = float(ev.score_series(actual, forecast, of_series, scales)[metric])
+        scores[Combination(candidate).label] = score
+        # Strictly lower wins, so a tie keeps the earlier candidate, the one with fewer methods.
+        if not np.isnan(score) and (np.isnan(best_score) or score < best_score):
+            best, best_score = candidate, score
     chosen = Combination(best, base.period, base.history)
     alone = scores[Combination().label]
     windows = f"the {len(actual)} validation windows"

@@ -250,7 +250,13 @@ def coverage(
 
 
 def calibrate_final(
-    final: Any, spec: Any, series: Any, origins: np.ndarray, period: int
+    final: Any,
+    spec: Any,
+    series: Any,
+    origins: np.ndarray,
+    period: int,
+    *,
+    forecast: np.ndarray | None = None,
 ) -> Calibration | None:
     """Conformal calibration of the final model from held-out validation errors.
 
@@ -261,6 +267,8 @@ def calibrate_final(
         series: The scale stage's :class:`tsforge.catalog.ProcessedSeries`.
         origins: The validation windows' origins.
         period: The gate's MASE period (the intervals' scales are its MASE scales).
+        forecast: The served forecast of those windows by the held-out network, when the caller
+            has it already (the train stage's combination choice); None: computed here.
 
     Returns:
         The calibration, or None without validation windows.
@@ -271,7 +279,8 @@ def calibrate_final(
         return None
     network, source = final.held_out_network()
     levels, layout = series.levels.astype(np.float64), series.layout
-    forecast = forecast_origins(network, levels, origins, spec, layout=layout)
+    if forecast is None:
+        forecast = forecast_origins(network, levels, origins, spec, layout=layout)
     actual = ev.actuals(levels, origins, spec.horizon, len(spec.targets))
     scales = series_scales(levels, layout.bounds, series.split[:, 2, 0], period, len(spec.targets))
     return calibrate(actual, forecast, layout.series_of(origins), scales, layout.names, source=source)

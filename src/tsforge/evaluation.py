@@ -720,6 +720,44 @@ def interval_coverage(actual: np.ndarray, samples: np.ndarray, level: float) -> 
     return {"level": level, "coverage": float(inside.mean()), "mean_width": float((high - low).mean())}
 
 
+def statistical_forecasts(
+    methods: Sequence[str],
+    levels: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    n_targets: int,
+    *,
+    period: int,
+    history: int,
+    starts: np.ndarray | None = None,
+    n_jobs: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Theta's and/or ETS's forecasts from every origin, each refitted on the ``history`` rows
+    before it: the gate's baselines of those names, and what a network is combined with.
+
+    Args:
+        methods: Names among ``theta`` and ``ets``.
+        levels: Series in original units, targets first.
+        origins: Forecast origins.
+        horizon: Steps ahead.
+        n_targets: Target columns (the first of ``levels``).
+        period: Seasonal period.
+        history: Rows each fit reads.
+        starts: First row of each origin's series (a fit never reaches before it).
+        n_jobs: Processes (None: :func:`jobs`' default).
+
+    Returns:
+        Method -> forecasts of shape (len(origins), horizon, n_targets).
+    """
+    fits = {"theta": theta, "ets": ets}
+    return {
+        name: fits[name](
+            levels, origins, horizon, n_targets, period=period, history=history, starts=starts, n_jobs=n_jobs
+        )
+        for name in methods
+    }
+
+
 def statistical_history(theta_history: int | None, period: int, input_size: int) -> int:
     """Rows each Theta or ETS fit reads: ``evaluate.theta_history``, else ``max(3·period,
     input_size, 30)``. The gate's baselines and a network combined with them use the same."""
@@ -748,14 +786,17 @@ def baselines(
     in ``n_jobs`` processes (None: :func:`jobs`' default, every core or ``TSFORGE_JOBS``).
     """
     history = statistical_history(theta_history, period, input_size)
-    fitted = {
-        "theta": theta(
-            levels, origins, horizon, n_targets, period=period, history=history, starts=starts, n_jobs=n_jobs
-        ),
-        "ets": ets(
-            levels, origins, horizon, n_targets, period=period, history=history, starts=starts, n_jobs=n_jobs
-        ),
-    }
+    fitted = statistical_forecasts(
+        ("theta", "ets"),
+        levels,
+        origins,
+        horizon,
+        n_targets,
+        period=period,
+        history=history,
+        starts=starts,
+        n_jobs=n_jobs,
+    )
     return {
         "naive": naive(levels, origins, horizon, n_targets),
         "seasonal_naive": seasonal_naive(levels, origins, horizon, n_targets, period, starts=starts),

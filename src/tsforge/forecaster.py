@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tsforge import evaluation as ev
 from tsforge.catalog import write_text
-from tsforge.combination import Combination, combined
+from tsforge.combination import Combination, average
 from tsforge.conformal import Calibration, bounds
 from tsforge.panel import (
     SINGLE,
@@ -272,17 +273,28 @@ def forecast_origins(
     network = to_levels(
         _denormalize(predictions, values, origins, spec), levels, origins, spec, layout, phases=phases
     )
-    return with_combination(network, levels, origins, spec, layout)
+    return average(network, combined_forecasts(levels, origins, spec, layout))
 
 
-def with_combination(
-    network: np.ndarray, levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec, layout: Layout | None
-) -> np.ndarray:
-    """The network's forecasts averaged with the spec's statistical methods (unchanged without)."""
-    if not spec.combination.active:
-        return network
-    starts = _one_series(levels, layout).starts_of(origins)
-    return combined(network, spec.combination, np.asarray(levels, dtype=np.float64), origins, starts)
+def combined_forecasts(
+    levels: np.ndarray, origins: np.ndarray, spec: ForecastSpec, layout: Layout | None
+) -> list[np.ndarray]:
+    """The forecasts of the statistical methods the spec averages the network with, fitted at
+    ``origins`` as the gate fits its baselines (none for a network served alone)."""
+    combination = spec.combination
+    if not combination.active or not len(origins):
+        return []
+    fitted = ev.statistical_forecasts(
+        combination.methods,
+        np.asarray(levels, dtype=np.float64),
+        origins,
+        spec.horizon,
+        len(spec.targets),
+        period=combination.period,
+        history=combination.history,
+        starts=_one_series(levels, layout).starts_of(origins),
+    )
+    return list(fitted.values())
 
 
 def first_input_rows(origins: np.ndarray, spec: ForecastSpec, layout: Layout) -> np.ndarray:
@@ -345,13 +357,9 @@ def forecast_samples(
         first_rows=first_rows,
     )
     draws = [_denormalize(np.asarray(model(x, training=True)), values, origins, spec) for _ in range(samples)]
-    stacked = np.stack([to_levels(d, levels, origins, spec, layout) for d in draws])
-    if not spec.combination.active:
-        return stacked
     # The statistical forecasts are fitted once; each draw of the network is averaged with them.
-    statistical = with_combination(np.zeros_like(stacked[0]), levels, origins, spec, layout)
-    share = 1 / (1 + len(spec.combination.methods))
-    return stacked * share + statistical
+    others = combined_forecasts(levels, origins, spec, layout)
+    return np.stack([average(to_levels(d, levels, origins, spec, layout), others) for d in draws])
 
 
 def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarray, pd.Series]:

@@ -22,8 +22,8 @@ import pandas as pd
 from tsforge import conformal
 from tsforge import evaluation as ev
 from tsforge.catalog import ProcessedSeries, Project, Windows
-from tsforge.combination import STATISTICAL_METHODS, Choice, Combination, choose, statistical_forecasts
-from tsforge.config import TrainConfig
+from tsforge.combination import Choice, Combination, average, choose
+from tsforge.config import COMBINABLE_METHODS, TrainConfig
 from tsforge.forecaster import ForecastSpec, forecast_origins, log_forecaster
 from tsforge.models import model_values
 from tsforge.training import (
@@ -152,12 +152,12 @@ def train(
     spec = replace(spec, normalize=windowed.normalize)
     history = ev.statistical_history(statistical_history, period, windows.spec.input_size)
     base = Combination((), period, history)
-    choice = choose_combination(
+    choice, validation = choose_combination(
         final, spec, series, windows.val, requested=config.combine_with, base=base, metric=metric
     )
     # Calibrated after the choice: the intervals are those of the forecast that is served.
     spec = replace(spec, combination=choice.combination)
-    calibration = conformal.calibrate_final(final, spec, series, windows.val, period)
+    calibration = conformal.calibrate_final(final, spec, series, windows.val, period, forecast=validation)
     return Trained(final, replace(spec, conformal=calibration), hyperparameters, choice)
 
 
@@ -170,7 +170,7 @@ def choose_combination(
     requested: tuple[str, ...] | None,
     base: Combination,
     metric: str,
-) -> Choice:
+) -> tuple[Choice, np.ndarray | None]:
     """The network alone or averaged with Theta and/or ETS: as ``train.combine`` asks, or for
     ``auto`` whichever scores best on the validation windows.
 
@@ -188,21 +188,22 @@ def choose_combination(
         metric: The lower-is-better metric compared (the gate's).
 
     Returns:
-        The choice and, for auto, every candidate's validation score.
+        The choice (for auto, with every candidate's validation score) and, when it was scored,
+        the chosen forecast of the validation windows (the calibration's; None otherwise).
     """
     if requested is not None:
         fixed = Combination(requested, base.period, base.history)
-        return Choice(fixed, f"train.combine in params.yaml: {fixed.label}", {}, metric)
+        return Choice(fixed, f"train.combine in params.yaml: {fixed.label}", {}, metric), None
     if not len(origins):
         reason = "auto: no validation windows to compare on; the network alone"
-        return Choice(Combination(), reason, {}, metric)
+        return Choice(Combination(), reason, {}, metric), None
     network, _ = final.held_out_network()
     levels, layout = series.levels.astype(np.float64), series.layout
     n_targets = len(spec.targets)
     alone_spec = replace(spec, combination=Combination())
     alone = forecast_origins(network, levels, origins, alone_spec, layout=layout)
-    statistical = statistical_forecasts(
-        STATISTICAL_METHODS,
+    statistical = ev.statistical_forecasts(
+        COMBINABLE_METHODS,
         levels,
         origins,
         spec.horizon,
@@ -213,7 +214,8 @@ def choose_combination(
     )
     actual = ev.actuals(levels, origins, spec.horizon, n_targets)
     scales = ev.mase_scales(levels, layout.bounds[:-1], series.split[:, 1, 0], base.period, n_targets)
-    return choose(actual, alone, statistical, layout.series_of(origins), scales, metric=metric, base=base)
+    choice = choose(actual, alone, statistical, layout.series_of(origins), scales, metric=metric, base=base)
+    return choice, average(alone, [statistical[m] for m in choice.combination.methods])
 
 
 def train_logged(
