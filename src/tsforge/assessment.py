@@ -214,6 +214,7 @@ def assess(
     split_rows: np.ndarray,
     period: int,
     config: EvaluateConfig,
+    times: np.ndarray | None = None,
 ) -> Assessment:
     """Score the forecaster and every baseline on the test windows, in original units.
 
@@ -232,9 +233,12 @@ def assess(
             (series, 3, 2), as :func:`tsforge.panel.splits` gives.
         period: Seasonal period of the baselines and the MASE scale.
         config: The ``evaluate`` params section.
+        times: Each row's timestamp (for the feature-aware baseline of a model with features).
 
     Returns:
-        Every method's forecasts and scores on the same windows.
+        Every method's forecasts and scores on the same windows. A model that reads features
+        also faces ``gbm``: gradient-boosted trees given the same features
+        (:mod:`tsforge.feature_baseline`).
     """
     levels = np.asarray(levels, dtype=np.float64)
     n_targets, horizon = len(spec.targets), spec.horizon
@@ -251,6 +255,10 @@ def assess(
         starts=layout.starts_of(origins),
         theta_history=config.theta_history,
     )
+    if spec.covariates.active:
+        baselines[FEATURE_BASELINE] = feature_forecasts(
+            levels, layout, origins, spec, split_rows=split_rows, period=period, times=times
+        )
     history = ev.statistical_history(config.theta_history, period, spec.input_size)
     served = _model_forecast(
         model, levels, layout, origins, spec, baselines=baselines, history=history, period=period
@@ -280,6 +288,46 @@ def assess(
         period=period,
         n_series=len(layout.names),
         conformal=covered,
+    )
+
+
+FEATURE_BASELINE = "gbm"
+"""The gate's feature-aware baseline: LightGBM through mlforecast with the model's features."""
+
+
+def feature_forecasts(
+    levels: np.ndarray,
+    layout: Layout,
+    origins: np.ndarray,
+    spec: ForecastSpec,
+    *,
+    split_rows: np.ndarray,
+    period: int,
+    times: np.ndarray | None,
+) -> np.ndarray:
+    """The feature-aware baseline's forecasts of ``origins``: trees trained on every series'
+    rows before its test split, given the target's lags, the past features' lags and the
+    known-ahead columns (future features, calendar, holidays, static) at each forecast step."""
+    from tsforge.feature_baseline import FeatureColumns, gbm_forecasts
+
+    n_targets, width = len(spec.targets), np.shape(levels)[1]
+    columns = FeatureColumns(
+        past=tuple(range(n_targets, n_targets + len(spec.features))),
+        known=tuple(range(width - spec.known, width)),
+    )
+    stamps = np.zeros(len(levels), dtype="datetime64[ns]") if times is None else np.asarray(times)
+    return gbm_forecasts(
+        levels,
+        layout.bounds,
+        stamps,
+        origins,
+        spec.horizon,
+        n_targets,
+        columns,
+        fit_stops=np.asarray(split_rows)[:, 2, 0],
+        freq=spec.freq,
+        lags=spec.input_size,
+        season=period,
     )
 
 

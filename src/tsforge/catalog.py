@@ -26,6 +26,7 @@ from tsforge.windowing import WindowSpec
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tsforge.covariates import Covariates
     from tsforge.panel import Layout
     from tsforge.scaling import AffineScaler
     from tsforge.seasonality import Seasonality
@@ -248,6 +249,19 @@ def _no_seasonality() -> Seasonality:
     return Seasonality()
 
 
+def _no_covariates() -> Covariates:
+    from tsforge.covariates import Covariates
+
+    return Covariates()
+
+
+def _covariates_of(raw: Any) -> Covariates:
+    from tsforge.covariates import Covariates
+
+    # Arrays written before covariates: nothing known ahead (past features were not recorded).
+    return Covariates.from_dict(json.loads(str(raw["covariates"])) if "covariates" in raw else None)
+
+
 def _seasonality_of(raw: Any) -> Seasonality:
     from tsforge.seasonality import Seasonality
 
@@ -274,6 +288,8 @@ class ProcessedSeries:
         seasonality: The seasonal indices removed after the transform (scale.deseasonalize).
         weights: Row-aligned weight of a window whose inputs end at each row, for the ``mase``
             loss (:func:`tsforge.representation.mase_weights`); None in older arrays.
+        covariates: The columns after the targets (:mod:`tsforge.covariates`); the trailing
+            ``covariates.n_known`` are known for the horizon.
     """
 
     times: np.ndarray
@@ -289,6 +305,12 @@ class ProcessedSeries:
     normalize: bool
     seasonality: Seasonality = field(default_factory=_no_seasonality)
     weights: np.ndarray | None = None
+    covariates: Covariates = field(default_factory=_no_covariates)
+
+    @property
+    def known(self) -> int:
+        """Trailing columns known for the horizon."""
+        return self.covariates.n_known
 
     @property
     def layout(self) -> Layout:
@@ -314,6 +336,7 @@ class ProcessedSeries:
                 transform=np.str_(self.transform),
                 normalize=np.bool_(self.normalize),
                 seasonality=np.str_(json.dumps(self.seasonality.to_dict())),
+                covariates=np.str_(json.dumps(self.covariates.to_dict())),
                 weights=np.asarray(
                     self.weights if self.weights is not None else np.ones(len(self.levels)), dtype=np.float32
                 ),
@@ -337,6 +360,7 @@ class ProcessedSeries:
                 normalize=bool(raw["normalize"]),
                 seasonality=_seasonality_of(raw),
                 weights=raw["weights"] if "weights" in raw else None,
+                covariates=_covariates_of(raw),
             )
 
 

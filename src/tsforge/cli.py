@@ -75,17 +75,24 @@ def rollback(root: Path, reason: str) -> str:
     return f"{name}: champion rolled back from version {current} to {target}"
 
 
-def forecast(root: Path, version: str | None, alias: str | None) -> str:
-    """Forecast every series of the snapshot with the champion (or ``version`` / ``alias``)."""
+def forecast(root: Path, version: str | None, alias: str | None, future: Path | None = None) -> str:
+    """Forecast every series of the snapshot with the champion (or ``version`` / ``alias``),
+    reading the horizon's known-future features from ``future`` when the model needs them."""
     from tsforge import delivery
     from tsforge.catalog import Project
+    from tsforge.sources import read_table
 
     name = _configure(root)
-    done = delivery.deliver(Project(root), name, version=version, alias=alias)
-    return (
+    planned = None if future is None else read_table(future if future.is_absolute() else root / future)
+    done = delivery.deliver(Project(root), name, version=version, alias=alias, future=planned)
+    out = (
         f"{name} version {done.model_version}: {done.rows} forecast rows for {done.series} series "
         f"-> {done.path}"
     )
+    if done.new_series:
+        shown = ", ".join(done.new_series[:10]) + (" ..." if len(done.new_series) > 10 else "")
+        out += f"\n{len(done.new_series)} series new to the model, forecast from their own history: {shown}"
+    return out
 
 
 def tune_job(root: Path, workers: int) -> int:
@@ -163,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     which = forecast_cmd.add_mutually_exclusive_group()
     which.add_argument("--version", help="a registered version instead of the champion")
     which.add_argument("--alias", help="the version holding this alias (default: champion)")
+    forecast_cmd.add_argument(
+        "--future",
+        type=Path,
+        help="CSV/Parquet of the known-future features over the horizon (time, series id, features)",
+    )
     tune_cmd = commands.add_parser(
         "tune", help="run the search now, in keras-tuner's distributed mode with --workers N"
     )
@@ -178,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "summary":
             out = summary(args.project)
         elif args.command == "forecast":
-            out = forecast(args.project, args.version, args.alias)
+            out = forecast(args.project, args.version, args.alias, args.future)
         elif args.command == "promote":
             out = promote(args.project, args.version, args.reason)
         else:

@@ -56,6 +56,17 @@ class DataConfig:
 
     With ``series_id`` the source holds many series in long format (one row per series
     and timestamp); one global model learns from the windows of all of them.
+
+    Three kinds of features, as the field names them (neuralforecast's ``hist_exog`` /
+    ``futr_exog`` / ``stat_exog``): ``features`` are observed only up to the forecast origin
+    (the network reads them over its input window); ``future_features`` are known for the
+    horizon too (promotions, planned prices, weather forecasts: read over the input window and
+    the horizon, and given beside the history when forecasting); ``static_features`` are
+    constant within a series (a store's type, a product's category; text is one-hot encoded,
+    numbers standardised across series). ``calendar`` (auto, none or a list of
+    :data:`tsforge.calendar_features.CALENDAR_FEATURES`) and ``holidays`` (a country code of
+    the ``holidays`` package) are derived from the timestamps, known ahead by construction:
+    the forecaster computes them itself, so no caller supplies them.
     """
 
     source: str = "co2"
@@ -67,11 +78,16 @@ class DataConfig:
     timezone: str | None = None
     until: str | None = None
     series_id: str | None = None
+    future_features: tuple[str, ...] = ()
+    static_features: tuple[str, ...] = ()
+    calendar: str | Sequence[str] | None = "none"
+    holidays: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Model input columns: the targets first, then exogenous features."""
-        return self.target + self.features
+        """Numeric columns read from the source: the targets first, then past-only features,
+        then known-future features."""
+        return self.target + self.features + self.future_features
 
 
 @dataclass(frozen=True)
@@ -319,7 +335,7 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-_TUPLE_FIELDS = {"target", "features"}
+_TUPLE_FIELDS = {"target", "features", "future_features", "static_features"}
 
 
 def _section(cls: type[T], raw: Any, name: str) -> T:
@@ -496,6 +512,35 @@ def _check_space(space: Mapping[str, Any]) -> None:
         )
 
 
+def _check_features(data: DataConfig) -> None:
+    named = {
+        "data.target": data.target,
+        "data.features": data.features,
+        "data.future_features": data.future_features,
+        "data.static_features": data.static_features,
+    }
+    seen: dict[str, str] = {}
+    for key, columns in named.items():
+        for column in columns:
+            if column in seen:
+                raise ConfigError(
+                    f"params.yaml: column '{column}' is in both {seen[column]} and {key}; a column is a "
+                    "target, a past feature (observed up to the forecast origin), a known-future feature "
+                    "or a static (per-series) feature: name it once."
+                )
+            seen[column] = key
+    if data.static_features and not data.series_id:
+        raise ConfigError(
+            "params.yaml: data.static_features describe each series of a panel and need data.series_id; "
+            "a single series has nothing to tell apart (remove them, or name the series id column)."
+        )
+    from tsforge.calendar_features import check_country, resolve_calendar
+
+    resolve_calendar(data.calendar, None)  # names checked now; auto is resolved at the data's frequency
+    if data.holidays is not None:
+        check_country(str(data.holidays))
+
+
 def _check_split_sizes(scale: ScaleConfig, window: WindowConfig) -> None:
     if (scale.val_size is None) != (scale.test_size is None):
         raise ConfigError(
@@ -545,6 +590,7 @@ def _check(params: Params) -> None:
     _check_space(params.tune.space)
     if not params.data.target:
         raise ConfigError("params.yaml: data.target must name at least one column to forecast.")
+    _check_features(params.data)
     _check_train(params.train)
     if params.tune.folds < 1 or params.tune.workers < 1:
         raise ConfigError("params.yaml: tune.folds and tune.workers must be >= 1.")

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,7 @@ class Calibration:
         count: Calibration windows (scores per step before thinning).
         scales: Series name -> one scale per target, in original units.
         source: Which forecaster made the scores (for the reports).
+        period: The seasonal period of the scales (a new series' scale is measured alike).
     """
 
     scores: np.ndarray
@@ -62,6 +63,20 @@ class Calibration:
     count: int
     scales: Mapping[str, tuple[float, ...]]
     source: str = ""
+    period: int = 1
+
+    def with_scales_of(self, histories: Mapping[str, np.ndarray]) -> Calibration:
+        """This calibration with the scale of each series in ``histories`` (name -> its targets'
+        rows in original units) that it has none for: a series new to the model gets the MASE
+        scale of the history it is served with, as the others got theirs from their training."""
+        unseen = {name: rows for name, rows in histories.items() if name not in self.scales}
+        if not unseen:
+            return self
+        scales = dict(self.scales)
+        for name, rows in unseen.items():
+            values = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+            scales[name] = tuple(ev.mase_scale(values[:, j], self.period) for j in range(values.shape[1]))
+        return replace(self, scales=scales)
 
     def quantile(self, level: float) -> np.ndarray:
         """The scale-free half-width at ``level`` for each horizon step and target.
@@ -102,6 +117,7 @@ class Calibration:
             "ranks": [int(r) for r in self.ranks],
             "scores": np.asarray(self.scores, dtype=np.float64).tolist(),
             "scales": {name: [float(v) for v in values] for name, values in self.scales.items()},
+            "period": self.period,
         }
 
     @classmethod
@@ -115,6 +131,7 @@ class Calibration:
             count=int(raw["count"]),
             scales={str(k): tuple(float(v) for v in values) for k, values in raw["scales"].items()},
             source=str(raw.get("source", "")),
+            period=int(raw.get("period", 1)),
         )
 
 
@@ -167,6 +184,7 @@ def calibrate(
     names: Sequence[str],
     *,
     source: str = "",
+    period: int = 1,
 ) -> Calibration | None:
     """Calibrate from a forecaster's errors on held-out windows.
 
@@ -177,6 +195,7 @@ def calibrate(
         scales: Scale of every series and target, shape (series, targets).
         names: Series names, in the order of ``scales``.
         source: Which forecaster made ``forecast`` (recorded).
+        period: The seasonal period of ``scales`` (recorded for series new to the model).
 
     Returns:
         The calibration, or None when there is no window with a finite error.
@@ -188,7 +207,7 @@ def calibrate(
         return None
     kept, ranks = thin(np.sort(scores[usable], axis=0))
     named = {str(name): tuple(float(v) for v in row) for name, row in zip(names, scales, strict=True)}
-    return Calibration(kept, ranks, int(usable.sum()), named, source)
+    return Calibration(kept, ranks, int(usable.sum()), named, source, period)
 
 
 def bounds(
@@ -283,4 +302,6 @@ def calibrate_final(
         forecast = forecast_origins(network, levels, origins, spec, layout=layout)
     actual = ev.actuals(levels, origins, spec.horizon, len(spec.targets))
     scales = series_scales(levels, layout.bounds, series.split[:, 2, 0], period, len(spec.targets))
-    return calibrate(actual, forecast, layout.series_of(origins), scales, layout.names, source=source)
+    return calibrate(
+        actual, forecast, layout.series_of(origins), scales, layout.names, source=source, period=period
+    )

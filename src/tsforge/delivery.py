@@ -45,6 +45,8 @@ class Delivery:
     series: int
     rows: int
     run_id: str | None = None
+    new_series: tuple[str, ...] = ()
+    """Series the model was not trained on, forecast from their own history."""
 
 
 def resolve_version(name: str, version: str | None = None, alias: str | None = None) -> str:
@@ -85,15 +87,18 @@ def resolve_version(name: str, version: str | None = None, alias: str | None = N
     raise TsforgeError(f"no version of {name} holds the alias '{alias}'; pass --version N or another alias.")
 
 
-def check_history(history: pd.DataFrame, spec: Any) -> None:
-    """Refuse, naming them, series the model cannot forecast: unknown to it, or too short.
+def check_history(history: pd.DataFrame, spec: Any) -> tuple[str, ...]:
+    """Refuse, naming them, series too short to forecast; name the series new to the model.
 
     Args:
         history: The raw rows of every series (the ingest snapshot).
         spec: The model's :class:`tsforge.forecaster.ForecastSpec`.
 
+    Returns:
+        The series the model was not trained on (it forecasts them from their own history).
+
     Raises:
-        TsforgeError: A series has no scaler in the model, or fewer rows than one window.
+        TsforgeError: A series has fewer rows than one window.
     """
     if spec.series_id is not None and spec.series_id not in history.columns:
         raise TsforgeError(
@@ -102,14 +107,7 @@ def check_history(history: pd.DataFrame, spec: Any) -> None:
         )
     ids = history[spec.series_id].astype(str) if spec.series_id else pd.Series(SINGLE_SERIES, history.index)
     counts = ids.value_counts(sort=False)
-    unknown = sorted(set(counts.index) - set(spec.scalers))
-    if unknown:
-        shown = ", ".join(f"'{name}'" for name in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        raise TsforgeError(
-            f"{len(unknown)} series the model has never seen (no scaler for them): {shown}. "
-            "Retrain (`dvc repro` or `tsforge retrain`) so that the model learns them, or remove "
-            "them from the data."
-        )
+    unknown = tuple(sorted(set(counts.index) - set(spec.scalers)))
     need = int(spec.least_history)
     short = counts[counts < need]
     if len(short):
@@ -124,6 +122,7 @@ def check_history(history: pd.DataFrame, spec: Any) -> None:
             + (" plus one, as it differences)." if spec.difference else ").")
             + " Add history or remove those series."
         )
+    return unknown
 
 
 def forecast_table(forecast: pd.DataFrame, spec: Any, model_version: str) -> pd.DataFrame:
@@ -215,7 +214,11 @@ def load_forecaster(name: str, version: str) -> Any:
 
 
 def forecast_snapshot(
-    forecaster: Any, history: pd.DataFrame, model_version: str, level: float | None = None
+    forecaster: Any,
+    history: pd.DataFrame,
+    model_version: str,
+    level: float | None = None,
+    future: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Forecast every series of ``history`` in one call of ``forecaster`` and tabulate it.
 
@@ -224,21 +227,51 @@ def forecast_snapshot(
         history: The raw rows of every series.
         model_version: The registered version, recorded in every row.
         level: Coverage of the ``lower`` / ``upper`` interval; None leaves them NaN.
+        future: The horizon's rows of the known-future features (time column, series id and
+            the features), appended to the history with empty targets.
 
     Returns:
         The :func:`forecast_table`.
 
     Raises:
-        TsforgeError: A series is unknown or too short, or the forecaster refused the data.
+        TsforgeError: A series is too short, or the forecaster refused the data (future rows
+            missing or misaligned among its reasons).
     """
     spec = forecaster.spec
     check_history(history, spec)
+    request = history if future is None else with_future(history, future, spec)
     try:
         asked = {"intervals": True, "level": level} if level is not None else None
-        wide = forecaster.predict(None, history, asked)
+        wide = forecaster.predict(None, request, asked)
     except ValueError as exc:  # the forecaster's own checks: columns, values, domains
         raise TsforgeError(f"model version {model_version} cannot forecast this data: {exc}") from exc
     return forecast_table(wide, spec, model_version)
+
+
+def with_future(history: pd.DataFrame, future: pd.DataFrame, spec: Any) -> pd.DataFrame:
+    """The request: ``history`` then ``future``'s rows (targets empty), each series' rows together.
+
+    Raises:
+        TsforgeError: ``future`` lacks the time column, the series id or a known-future feature.
+    """
+    needed = [spec.time_column, *([spec.series_id] if spec.series_id else []), *spec.covariates.future]
+    absent = [c for c in needed if c not in future.columns]
+    if absent:
+        raise TsforgeError(
+            f"the future file has no column(s) {absent}; it needs {needed}: one row per series and "
+            "forecast step, with the known-future features' planned values"
+        )
+    rows = future[needed].copy()
+    rows[spec.time_column] = pd.to_datetime(rows[spec.time_column])
+    if spec.series_id:
+        rows[spec.series_id] = rows[spec.series_id].astype(str)
+        statics = list(spec.covariates.static_columns)
+        if statics:  # each series' attributes travel with its future rows too
+            first = history.groupby(spec.series_id, sort=False)[statics].first()
+            rows = rows.join(first, on=spec.series_id)
+    combined = pd.concat([history, rows], ignore_index=True)
+    order = [spec.series_id, spec.time_column] if spec.series_id else [spec.time_column]
+    return combined.sort_values(order, kind="stable", ignore_index=True)
 
 
 def interval_level(project: Project) -> float | None:
@@ -284,7 +317,13 @@ def log_delivery(project: Project, delivery: Delivery, name: str) -> str:
 
 
 def deliver(
-    project: Project, name: str, *, version: str | None = None, alias: str | None = None, track: bool = True
+    project: Project,
+    name: str,
+    *,
+    version: str | None = None,
+    alias: str | None = None,
+    track: bool = True,
+    future: pd.DataFrame | None = None,
 ) -> Delivery:
     """Forecast every series of the snapshot with one registered version; write and log the table.
 
@@ -296,6 +335,7 @@ def deliver(
         version: A version number (default: the holder of ``alias``).
         alias: An alias (default ``champion``).
         track: Log the forecasts to MLflow as a ``forecast`` run.
+        future: The horizon's known-future feature values (``tsforge forecast --future FILE``).
 
     Returns:
         Where the table went and what it holds.
@@ -310,10 +350,20 @@ def deliver(
         )
     history = load_frame(project.raw_series)
     forecaster = load_forecaster(name, chosen)
-    table = forecast_snapshot(forecaster, history, chosen, interval_level(project))
+    if forecaster.spec.covariates.future and future is None:
+        raise TsforgeError(
+            f"model version {chosen} reads the known-future features "
+            f"{list(forecaster.spec.covariates.future)} over the horizon; give their planned values with "
+            "--future FILE (CSV or Parquet: the time column, the series id and those columns, one row "
+            "per series and forecast step)"
+        )
+    new = check_history(history, forecaster.spec)
+    table = forecast_snapshot(forecaster, history, chosen, interval_level(project), future)
     path = project.forecasts / file_name(history, forecaster.spec.time_column)
     save_frame(path, table)
-    delivery = Delivery(path, chosen, int(table["series"].nunique()), len(table))
+    delivery = Delivery(path, chosen, int(table["series"].nunique()), len(table), new_series=new)
+    if new:
+        log.info("%d series new to the model, forecast from their own history: %s", len(new), list(new))
     log.info("wrote %d forecast rows of %d series to %s", delivery.rows, delivery.series, path)
     if not track:
         return delivery

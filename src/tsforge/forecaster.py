@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from tsforge import evaluation as ev
 from tsforge.catalog import write_text
 from tsforge.combination import Combination, average
 from tsforge.conformal import Calibration, bounds
+from tsforge.covariates import Covariates
 from tsforge.panel import (
     SINGLE,
     Layout,
@@ -66,11 +67,24 @@ class ForecastSpec:
     ``input_size`` is padded with its first value. None: ``input_size`` (no padding)."""
     combination: Combination = Combination()
     """Statistical methods the network's forecast is averaged with (``train.combine``)."""
+    covariates: Covariates = Covariates()
+    """Known-future, calendar, holiday and static columns (:mod:`tsforge.covariates`)."""
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Input columns, targets first."""
-        return self.targets + self.features
+        """Numeric columns a request carries: targets, past-only then known-future features."""
+        return self.targets + self.features + self.covariates.future
+
+    @property
+    def known(self) -> int:
+        """Trailing model columns known for the horizon (0: the network reads the past only)."""
+        return self.covariates.n_known
+
+    @property
+    def request_columns(self) -> tuple[str, ...]:
+        """Every column a request carries besides the time and series id: the numeric ones,
+        then the static features."""
+        return self.columns + self.covariates.static_columns
 
     @property
     def history_needed(self) -> int:
@@ -123,11 +137,12 @@ class ForecastSpec:
             normalize=windows.normalize,
             seasonality=series.seasonality,
             min_history=min_history,
+            covariates=series.covariates,
         )
 
     def save(self, path: Path) -> None:
         """Write as JSON, atomically."""
-        skip = ("scalers", "seasonality", "conformal", "combination")
+        skip = ("scalers", "seasonality", "conformal", "combination", "covariates")
         raw = {k: v for k, v in asdict(self).items() if k not in skip}
         raw["scalers"] = scalers_to_dict(self.scalers)
         raw["seasonality"] = self.seasonality.to_dict()
@@ -135,6 +150,7 @@ class ForecastSpec:
             raw["conformal"] = self.conformal.to_dict()
         if self.combination.active:
             raw["combination"] = self.combination.to_dict()
+        raw["covariates"] = self.covariates.to_dict()
         write_text(path, json.dumps(raw, indent=2))
 
     @classmethod
@@ -158,6 +174,8 @@ class ForecastSpec:
             conformal=Calibration.from_dict(raw.get("conformal")),
             min_history=None if raw.get("min_history") is None else int(raw["min_history"]),
             combination=Combination.from_dict(raw.get("combination")),
+            # Specs from before covariates read their past features only.
+            covariates=Covariates.from_dict(raw.get("covariates"), past=tuple(raw["features"])),
         )
 
 
@@ -259,14 +277,21 @@ def forecast_origins(
     """
     from tsforge.windowing import WindowSpec, gather_windows
 
+    spec = with_new_series(spec, levels, origins, layout)
     values = to_model_space(levels, spec, layout, phases)
     first_rows = first_input_rows(origins, spec, _one_series(levels, layout))
-    window = WindowSpec(spec.input_size, 1)
+    window = WindowSpec(spec.input_size, spec.horizon if spec.known else 1)
     outputs = []
     for begin in range(0, len(origins), batch_size):
         chunk = slice(begin, begin + batch_size)
         x, _ = gather_windows(
-            values, origins[chunk], window, len(spec.targets), spec.normalize, first_rows=first_rows[chunk]
+            values,
+            origins[chunk],
+            window,
+            len(spec.targets),
+            spec.normalize,
+            first_rows=first_rows[chunk],
+            known=spec.known,
         )
         outputs.append(np.asarray(model.predict(x, verbose=0)))
     predictions = np.concatenate(outputs) if outputs else np.empty((0, spec.horizon, len(spec.targets)))
@@ -274,6 +299,56 @@ def forecast_origins(
         _denormalize(predictions, values, origins, spec), levels, origins, spec, layout, phases=phases
     )
     return average(network, combined_forecasts(levels, origins, spec, layout))
+
+
+def new_series(spec: ForecastSpec, names: Sequence[str]) -> list[str]:
+    """The series among ``names`` the model was not trained on."""
+    return [name for name in names if name not in spec.scalers]
+
+
+def with_new_series(
+    spec: ForecastSpec, levels: np.ndarray, origins: np.ndarray, layout: Layout | None
+) -> ForecastSpec:
+    """``spec`` with a scaler for every series it has never seen, fitted on that series' own
+    history before its first origin, as the scale stage fitted the others on their training
+    rows: a global model reads any series in its own scale, so a new one is forecast from its
+    own history. A model with one scaler shared by all series (``scale.method: global``) uses
+    that one. Unchanged when every series is known.
+    """
+    layout = _one_series(levels, layout)
+    unseen = new_series(spec, layout.names)
+    if not unseen:
+        return spec
+    known = list(spec.scalers.values())
+    passed = spec.covariates.n_derived
+    shared = known[0] if known and all(s == known[0] for s in known) and len(known) > 1 else None
+    method = known[0].method if known else "standard"
+    scalers = dict(spec.scalers)
+    unscaled = stacked_model_space(
+        np.asarray(levels, dtype=np.float64), layout, len(spec.targets), spec.difference, spec.transform
+    )
+    of_origin = layout.series_of(origins)
+    for name in unseen:
+        index = layout.names.index(name)
+        start = int(layout.bounds[index]) + int(spec.difference)
+        mine = origins[of_origin == index]
+        stop = int(mine.min()) if len(mine) else int(layout.bounds[index + 1])
+        if shared is not None:
+            scalers[name] = shared
+            continue
+        rows = unscaled[start:stop]
+        if len(rows) < 2:
+            raise ValueError(
+                f"series '{name}' is new to the model and has {len(rows)} row(s) of history: its scale "
+                "cannot be measured from fewer than 2; send more history"
+            )
+        scalers[name] = AffineScaler.fit(rows, scalers_columns(spec), method).passing(passed)
+    return replace(spec, scalers=scalers)
+
+
+def scalers_columns(spec: ForecastSpec) -> tuple[str, ...]:
+    """The columns each scaler covers: the request's numeric columns, then the derived ones."""
+    return spec.columns + spec.covariates.derived_names
 
 
 def combined_forecasts(
@@ -346,15 +421,17 @@ def forecast_samples(
     from tsforge.windowing import WindowSpec, gather_windows
 
     keras.utils.set_random_seed(seed)
+    spec = with_new_series(spec, levels, origins, layout)
     values = to_model_space(levels, spec, layout)
     first_rows = first_input_rows(origins, spec, _one_series(levels, layout))
     x, _ = gather_windows(
         values,
         origins,
-        WindowSpec(spec.input_size, 1),
+        WindowSpec(spec.input_size, spec.horizon if spec.known else 1),
         len(spec.targets),
         spec.normalize,
         first_rows=first_rows,
+        known=spec.known,
     )
     draws = [_denormalize(np.asarray(model(x, training=True)), values, origins, spec) for _ in range(samples)]
     # The statistical forecasts are fitted once; each draw of the network is averaged with them.
@@ -362,17 +439,20 @@ def forecast_samples(
     return np.stack([average(to_levels(d, levels, origins, spec, layout), others) for d in draws])
 
 
-def history_levels(history: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarray, pd.Series]:
-    """Check, sort and gap-fill one series' raw history; return its levels and timestamps."""
+def history_levels(
+    history: pd.DataFrame, spec: ForecastSpec, keep: int | None = None
+) -> tuple[np.ndarray, pd.Series]:
+    """Check, sort and gap-fill one series' raw history (its last ``keep`` rows, default
+    ``spec.history_needed``); return its levels and timestamps."""
     missing = [c for c in (spec.time_column, *spec.columns) if c not in history.columns]
     if missing:
         raise ValueError(
-            f"history is missing column(s) {missing}; it needs {[spec.time_column, *spec.columns]}"
+            f"history is missing column(s) {missing}; it needs {[spec.time_column, *spec.request_columns]}"
         )
     if len(history) < spec.least_history:
         raise ValueError(f"history has {len(history)} rows; the model needs at least {spec.least_history}")
     frame = history.assign(**{spec.time_column: pd.to_datetime(history[spec.time_column])})
-    frame = frame.sort_values(spec.time_column).tail(spec.history_needed)
+    frame = frame.sort_values(spec.time_column).tail(keep or spec.history_needed)
     numbers = {}
     for column in spec.columns:  # the signature lets any type through: say which column is wrong
         try:
@@ -448,6 +528,120 @@ def forecast_intervals(
     return bounds(forecasts, spec.conformal.scale_of(names), spec.conformal, level, floor=floor)
 
 
+@dataclass(frozen=True)
+class ServedSeries:
+    """One series of a forecast request: its rows as the network reads them."""
+
+    name: str
+    block: np.ndarray
+    """History rows, then the horizon's rows (known columns filled, the rest repeating the last
+    row), or a single padding row when nothing is known ahead; every model column."""
+    times: pd.Series
+    """The history's timestamps."""
+    history_rows: int
+
+
+def split_future(name: str, part: pd.DataFrame, spec: ForecastSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A series' request rows cut into its history and the rows after its last target value
+    (the horizon's rows, targets empty, as statsforecast's ``X_df`` and neuralforecast's
+    ``futr_df`` carry them), both in time order."""
+    if spec.time_column not in part.columns:
+        raise ValueError(f"history is missing the time column '{spec.time_column}'")
+    frame = part.assign(**{spec.time_column: pd.to_datetime(part[spec.time_column])})
+    frame = frame.sort_values(spec.time_column, kind="stable")
+    missing = [t for t in spec.targets if t not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"history is missing column(s) {missing}; it needs {[spec.time_column, *spec.request_columns]}"
+        )
+    observed = np.flatnonzero(frame[list(spec.targets)].notna().any(axis=1).to_numpy())
+    if not len(observed):
+        raise ValueError(f"series '{name}' has no target values: send its history before the horizon")
+    last = int(observed[-1]) + 1
+    return frame.iloc[:last], frame.iloc[last:]
+
+
+def future_values(
+    name: str, future: pd.DataFrame, expected: pd.DatetimeIndex, spec: ForecastSpec
+) -> np.ndarray:
+    """The known-future features over the horizon (horizon x features), checked against the
+    timestamps the forecast needs.
+
+    Raises:
+        ValueError: Rows are missing, short, misaligned or hold empty values; the message names
+            the series and the timestamps.
+    """
+    columns = list(spec.covariates.future)
+    wanted = ", ".join(t.isoformat() for t in expected[:3]) + (" ..." if len(expected) > 3 else "")
+    if not len(future):
+        raise ValueError(
+            f"series '{name}': no future rows. The model reads {columns} over the horizon: add "
+            f"{len(expected)} rows after the history with {spec.time_column} {wanted} (through "
+            f"{expected[-1].isoformat()}), their {columns} values and the targets left empty"
+            + (" (tsforge forecast --future FILE reads them from a file)" if columns else "")
+        )
+    given = pd.DatetimeIndex(future[spec.time_column])
+    absent = [t for t in expected if t not in set(given)]
+    if absent:
+        shown = ", ".join(t.isoformat() for t in absent[:5])
+        stray = [t.isoformat() for t in given if t not in set(expected)][:3]
+        extra = f"; rows at {stray} are not forecast steps" if stray else ""
+        raise ValueError(
+            f"series '{name}': future rows for {len(absent)} of the {len(expected)} forecast steps are "
+            f"missing or misaligned ({shown}){extra}. The horizon after the last target value "
+            f"{(expected[0]).isoformat()} ... {expected[-1].isoformat()} needs one row per step"
+        )
+    rows = future.drop_duplicates(spec.time_column).set_index(spec.time_column).loc[expected]
+    values = rows[columns].apply(pd.to_numeric, errors="coerce")
+    empty = values.isna()
+    if empty.any().any():
+        cells = [
+            f"{column} at {stamp.isoformat()}"
+            for column in columns
+            for stamp in values.index[empty[column].to_numpy()]
+        ]
+        raise ValueError(
+            f"series '{name}': known-future values are empty or not numbers: {', '.join(cells[:5])}"
+            f"{' ...' if len(cells) > 5 else ''}. Give every future feature a value at every step"
+        )
+    return values.to_numpy(dtype=np.float64)
+
+
+def served_series(name: str, part: pd.DataFrame, spec: ForecastSpec) -> ServedSeries:
+    """One series of a request as the network reads it (see :class:`ServedSeries`)."""
+    history, future = split_future(name, part, spec)
+    # A series new to the model keeps all the history sent: its scale is measured there.
+    levels, times = history_levels(history, spec, None if name in spec.scalers else len(history))
+    covariates = spec.covariates
+    if spec.known:
+        expected = future_times(times.iloc[-1], times, spec.horizon, spec.freq)
+        ahead = np.repeat(levels[-1:], spec.horizon, axis=0)
+        if covariates.future:
+            ahead[:, len(spec.columns) - len(covariates.future) :] = future_values(
+                name, future, expected, spec
+            )
+        block_times = np.concatenate([times.to_numpy(), expected.to_numpy()])
+        block = np.vstack([levels, ahead])
+    else:
+        # One padding row at the origin (never read; a copy of the last row so that
+        # logarithms stay finite).
+        block_times = np.concatenate([times.to_numpy(), times.to_numpy()[-1:]])
+        block = np.vstack([levels, levels[-1:]])
+    if covariates.n_derived:
+        statics = None
+        if covariates.static:
+            absent = [c for c in covariates.static_columns if c not in history.columns]
+            if absent:
+                raise ValueError(
+                    f"history is missing the static feature column(s) {absent}; each series' rows carry "
+                    "its value (constant within the series)"
+                )
+            first = history[list(covariates.static_columns)].iloc[:1]
+            statics = first.loc[first.index.repeat(len(block))].reset_index(drop=True)
+        block = np.hstack([block, covariates.derive(block_times, statics)])
+    return ServedSeries(name, block, times, len(levels))
+
+
 def forecast_frame(
     model: Any, history: pd.DataFrame, spec: ForecastSpec, *, level: float | None = None
 ) -> pd.DataFrame:
@@ -458,6 +652,9 @@ def forecast_frame(
         history: Recent raw rows: the time column and every input column (and the series
             id column for a model of many series); per series ``spec.history_needed`` rows,
             or as few as ``spec.least_history``, padded with the first (``window.min_history``).
+            A model with known-future features also needs, per series, the horizon's rows after
+            its history: their timestamps and feature values, the targets empty. A series the
+            model was not trained on is forecast from its own history (its scale measured there).
         spec: The forecast spec.
         level: Add conformal prediction intervals at this coverage (``<target>_lower`` and
             ``<target>_upper`` after the targets; NaN for a model without a calibration).
@@ -467,36 +664,34 @@ def forecast_frame(
         A frame with the series id (if any), the time column and one column per target,
         ``horizon`` rows per series.
     """
-    groups = _groups(history, spec)
-    parts = [history_levels(part, spec) for _, part in groups]
-    # Each series' rows, then one padding row at its origin (never read; a copy of the last row
-    # so that logarithms stay finite).
-    blocks = [np.vstack([levels, levels[-1:]]) for levels, _ in parts]
-    lengths = np.array([len(b) for b in blocks])
-    layout = Layout(tuple(name for name, _ in groups), np.concatenate([[0], np.cumsum(lengths)]))
-    origins = layout.bounds[1:] - 1
+    served = [served_series(name, part, spec) for name, part in _groups(history, spec)]
+    lengths = np.array([len(s.block) for s in served])
+    layout = Layout(tuple(s.name for s in served), np.concatenate([[0], np.cumsum(lengths)]))
+    origins = layout.bounds[:-1] + np.array([s.history_rows for s in served])
     phases = None
     if spec.seasonality.active:
         # Only each block's first timestamp places it in the season; the rows follow at freq.
-        starts = np.concatenate(
-            [
-                np.asarray(times[:1].to_numpy()).repeat(len(b))
-                for (_, times), b in zip(parts, blocks, strict=True)
-            ]
-        )
+        starts = np.concatenate([np.asarray(s.times[:1].to_numpy()).repeat(len(s.block)) for s in served])
         phases = spec.seasonality.phases(starts, layout)
-    forecasts = forecast_origins(model, np.vstack(blocks), origins, spec, layout=layout, phases=phases)
+    levels = np.vstack([s.block for s in served])
+    forecasts = forecast_origins(model, levels, origins, spec, layout=layout, phases=phases)
+    names = [s.name for s in served]
     if level is not None:
-        lower, upper = forecast_intervals(forecasts, [name for name, _ in groups], spec, level)
+        if spec.conformal is not None:
+            histories = {s.name: s.block[: s.history_rows, : len(spec.targets)] for s in served}
+            spec = replace(spec, conformal=spec.conformal.with_scales_of(histories))
+        lower, upper = forecast_intervals(forecasts, names, spec, level)
     frames = []
-    for i, ((name, _), (_, times), forecast) in enumerate(zip(groups, parts, forecasts, strict=True)):
+    for i, (series, forecast) in enumerate(zip(served, forecasts, strict=True)):
         out = pd.DataFrame(forecast, columns=list(spec.targets))
         if level is not None:
             for j, target in enumerate(spec.targets):
                 out[f"{target}_lower"], out[f"{target}_upper"] = lower[i, :, j], upper[i, :, j]
-        out.insert(0, spec.time_column, future_times(times.iloc[-1], times, spec.horizon, spec.freq))
+        out.insert(
+            0, spec.time_column, future_times(series.times.iloc[-1], series.times, spec.horizon, spec.freq)
+        )
         if spec.series_id is not None:
-            out.insert(0, spec.series_id, name)
+            out.insert(0, spec.series_id, series.name)
         frames.append(out)
     return pd.concat(frames, ignore_index=True)
 
@@ -554,13 +749,23 @@ class Forecaster(_python_model_base()):  # type: ignore[misc]
 
 
 def example_history(raw: pd.DataFrame, spec: ForecastSpec, series: int = 2) -> pd.DataFrame:
-    """The last rows a forecast needs, of the first ``series`` series: the input example."""
-    need = spec.history_needed
+    """The last rows a forecast needs, of the first ``series`` series: the input example. A
+    model with known-future features gets, as its requests carry them, the horizon's rows
+    after the history: the last ``horizon`` rows of each series with their targets emptied."""
+    ahead = spec.horizon if spec.covariates.future else 0
+    need = spec.history_needed + ahead
     if spec.series_id is None:
-        return raw.tail(need)
-    first = list(dict.fromkeys(raw[spec.series_id]))[:series]
-    chosen = raw[raw[spec.series_id].isin(first)]
-    return chosen.groupby(spec.series_id, sort=False).tail(need)
+        chosen = raw.tail(need)
+    else:
+        first = list(dict.fromkeys(raw[spec.series_id]))[:series]
+        chosen = raw[raw[spec.series_id].isin(first)].groupby(spec.series_id, sort=False).tail(need)
+    if not ahead:
+        return chosen
+    chosen = chosen.copy()
+    groups = chosen.groupby(spec.series_id, sort=False) if spec.series_id else [(None, chosen)]
+    for _, part in groups:
+        chosen.loc[part.index[-ahead:], list(spec.targets)] = np.nan
+    return chosen
 
 
 def log_forecaster(
@@ -610,8 +815,14 @@ def log_forecaster(
     example[spec.time_column] = example[spec.time_column].dt.strftime("%Y-%m-%dT%H:%M:%S")
     output = forecast_frame(model, example, spec)
     ids = [] if spec.series_id is None else [ColSpec(AnyType(), spec.series_id)]
+    # Known-future features come as the horizon's rows after each series' history, their
+    # targets empty (statsforecast's X_df, neuralforecast's futr_df, in one frame).
     inputs = Schema(
-        [*ids, ColSpec(DataType.datetime, spec.time_column), *(ColSpec(AnyType(), c) for c in spec.columns)]
+        [
+            *ids,
+            ColSpec(DataType.datetime, spec.time_column),
+            *(ColSpec(AnyType(), c) for c in spec.request_columns),
+        ]
     )
     # Declared params reach predict (undeclared ones MLflow drops); the output schema lists the
     # plain forecast, which callers that do not ask for intervals get unchanged.

@@ -28,13 +28,15 @@ WEIGHTED_LOSSES = frozenset({"mase"})
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Shapes the network must fit: ``input_size`` steps of ``n_inputs`` columns in,
-    ``horizon`` steps of ``n_targets`` columns out."""
+    """Shapes the network must fit: ``input_size`` steps of ``n_inputs`` columns in (then
+    ``ahead`` steps of what is known for the horizon), ``horizon`` steps of ``n_targets``
+    columns out."""
 
     input_size: int
     n_inputs: int
     horizon: int
     n_targets: int
+    ahead: int = 0
 
 
 def declare(hp: Any, name: str, entry: Any) -> Any:
@@ -205,10 +207,11 @@ def build_model(hp: Any, spec: ModelSpec, space: Mapping[str, Any], name: str = 
         raise ValueError(f"unknown family '{values['family']}'; use one of {FAMILIES}")
     if values["loss"] not in LOSSES:
         raise ValueError(f"unknown loss '{values['loss']}'; use one of {sorted(LOSSES)}")
-    inputs = keras.Input(shape=(spec.input_size, spec.n_inputs), name="history")
+    inputs = keras.Input(shape=(spec.input_size + spec.ahead, spec.n_inputs), name="history")
     steps = reads_steps(values, spec.input_size)
     x = inputs
     if steps < spec.input_size:
+        # The known-ahead steps come last: cropping the front keeps them and the last inputs.
         x = keras.layers.Cropping1D((spec.input_size - steps, 0), name="last_steps")(x)
     x = _body(values, x)
     x = keras.layers.Dense(spec.horizon * spec.n_targets, name="head")(x)

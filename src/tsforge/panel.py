@@ -172,6 +172,7 @@ def fit_scalers(
     *,
     method: str,
     lost_rows: int,
+    passed: int = 0,
 ) -> dict[str, AffineScaler]:
     """One scaler per series, fitted on that series' training rows only.
 
@@ -182,6 +183,7 @@ def fit_scalers(
         columns: Column names.
         method: standard, robust or minmax (each series its own), or global (one shared).
         lost_rows: Leading rows of each series without values (1 when differencing).
+        passed: Trailing columns left unscaled (:attr:`tsforge.covariates.Covariates.n_derived`).
 
     Returns:
         Series name -> its scaler.
@@ -191,9 +193,9 @@ def fit_scalers(
         name: unscaled[start + lost_rows : int(stops[i])] for i, (name, start, _) in enumerate(layout.spans())
     }
     if method == GLOBAL:
-        shared = AffineScaler.fit(np.concatenate(list(rows.values())), columns, "standard")
+        shared = AffineScaler.fit(np.concatenate(list(rows.values())), columns, "standard").passing(passed)
         return dict.fromkeys(rows, shared)
-    return {name: AffineScaler.fit(values, columns, method) for name, values in rows.items()}
+    return {name: AffineScaler.fit(values, columns, method).passing(passed) for name, values in rows.items()}
 
 
 GLOBAL = "global"

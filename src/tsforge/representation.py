@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tsforge import panel, seasonality
+from tsforge import covariates, panel, seasonality
 from tsforge.catalog import ProcessedSeries
 from tsforge.config import DataConfig, Params, ScaleConfig
 from tsforge.eda import choose_scaler, choose_trend_treatment, settle
@@ -107,8 +107,11 @@ def prepare(
     Returns:
         The processed series and the scaler of every series.
     """
-    levels = frame[list(data.columns)].to_numpy(dtype=np.float64)
     times = frame[data.time_column].to_numpy(dtype="datetime64[ns]")
+    extra = covariates.fit(data, frame, freq)
+    statics = frame[list(extra.static_columns)] if extra.static else None
+    levels = np.hstack([frame[list(data.columns)].to_numpy(dtype=np.float64), extra.derive(times, statics)])
+    columns = data.columns + extra.derived_names
     split_rows = panel.splits(layout, lambda n: series_split(n, scale))
     n_targets = len(data.target)
     # The contract has checked the targets lie in an explicit transform's domain; the EDA
@@ -126,7 +129,13 @@ def prepare(
     )
     lost_rows = int(chosen.difference)
     scalers = panel.fit_scalers(
-        unscaled, layout, split_rows, data.columns, method=chosen.method, lost_rows=lost_rows
+        unscaled,
+        layout,
+        split_rows,
+        columns,
+        method=chosen.method,
+        lost_rows=lost_rows,
+        passed=extra.n_derived,
     )
     weights = mase_weights(
         levels,
@@ -151,6 +160,7 @@ def prepare(
         normalize=chosen.normalize == "last",
         seasonality=seasons,
         weights=weights,
+        covariates=extra,
     )
     return series, scalers
 

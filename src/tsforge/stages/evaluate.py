@@ -55,6 +55,7 @@ def assess(
         split_rows=series.split,
         period=period,
         config=config,
+        times=series.times,
     )
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from tsforge.catalog import IngestSummary
 from tsforge.config import DataConfig, Params
+from tsforge.covariates import check_static
 from tsforge.errors import ValidationError
 from tsforge.panel import Layout
 from tsforge.sources import content_hash, infer_freq, load_source
@@ -62,6 +63,10 @@ def ingest(params: Params, root: Path) -> Snapshot:
     checks, _ = contract(frame, params, freq)
     if not all(check.success for check in checks):
         raise ValidationError(failure_message(checks, loaded.origin) + "\nThe previous snapshot was kept.")
+    try:
+        check_static(frame, data.series_id, data.static_features)
+    except ValidationError as exc:
+        raise ValidationError(f"{loaded.origin}: {exc}\nThe previous snapshot was kept.") from exc
     summary = IngestSummary(
         source=loaded.origin,
         rows=len(frame),

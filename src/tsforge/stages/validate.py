@@ -72,7 +72,7 @@ def plot(directory: Path, frame: pd.DataFrame, data: DataConfig, found: Explorat
     """
     layout = found.layout
     first = frame.iloc[layout.bounds[0] : layout.bounds[1]] if len(layout.names) else frame
-    columns = data.target + data.features
+    columns = data.columns
     return plot_eda(directory, first, data.time_column, columns, found.period)
 
 

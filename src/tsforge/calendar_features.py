@@ -1,0 +1,480 @@
+"""Calendar and holiday features of timestamps: network inputs known ahead by construction.
+
+Every value here is computed from a timestamp alone (and, for holidays, a country code), so the
+same functions fill these columns in training and inside the served forecaster for future rows;
+nobody has to supply them at serving time.
+
+Calendar features are encoded cyclically, as ``sin(2*pi*v/period)`` and ``cos(2*pi*v/period)``,
+so the end of a cycle sits next to its start (Sunday next to Monday, December next to January).
+Before encoding, each feature's value ``v`` counts from 0:
+
+=================  ==================================================  ==========================
+feature            value ``v``                                         period
+=================  ==================================================  ==========================
+minute_of_hour     minute + second / 60 (0 <= v < 60)                  60
+hour_of_day        hour + minute / 60 + second / 3600 (0 <= v < 24)    24
+day_of_week        pandas' ``dayofweek``: Monday = 0 ... Sunday = 6    7
+day_of_month       day - 1 (the 1st = 0)                               days in that month
+day_of_year        day of year - 1 (1 January = 0)                     days in that year (365/366)
+week_of_year       ISO 8601 week - 1 (ISO week 1 = 0)                  ISO weeks in that ISO year
+month_of_year      month - 1 (January = 0)                             12
+quarter_of_year    quarter - 1 (January to March = 0)                  4
+=================  ==================================================  ==========================
+
+So a v of 0 (midnight, a Monday, the 1st, January) encodes as sin 0, cos 1. The hour is
+fractional so that half-hourly rows differ. Timestamps with a time zone are read as local wall
+clock time, which is what opening hours and holidays follow.
+
+``minute_of_hour`` is never chosen by ``auto``: for sub-hourly data the fractional hour already
+places a row within the hour and the day, and a cycle that repeats every hour is rare in business
+series; list it explicitly where one exists (sensor or traffic data, say).
+
+Holiday features count the public holidays of one country, as ``holidays.country_holidays``
+returns them (observed days included, such as a Friday off for a Saturday holiday).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tsforge.errors import ConfigError, ValidationError
+
+CALENDAR_FEATURES: tuple[str, ...] = (
+    "minute_of_hour",
+    "hour_of_day",
+    "day_of_week",
+    "day_of_month",
+    "day_of_year",
+    "week_of_year",
+    "month_of_year",
+    "quarter_of_year",
+)
+"""Every calendar feature ``data.calendar`` may list, finest first."""
+
+HOLIDAY_COLUMNS: tuple[str, ...] = ("holiday", "days_to_holiday", "days_from_holiday")
+"""The holiday columns of daily or finer data; coarser data gets only the first."""
+
+DISTANCE_CAP = 30
+"""Days beyond which the distance to a holiday no longer matters; distances are divided by it."""
+
+_SUB_DAILY = ("hour_of_day", "day_of_week", "day_of_year")
+_AUTO_BY_STEP: tuple[tuple[pd.Timedelta, tuple[str, ...]], ...] = (
+    (pd.Timedelta(days=1), _SUB_DAILY),
+    (pd.Timedelta(days=7), ("day_of_week", "day_of_month", "day_of_year")),
+    (pd.Timedelta(days=28), ("week_of_year",)),
+    # Steps are measured as a median, so a month is 30-31 days and a quarter 90-92: the bounds sit
+    # between the families, and a step of 2 months still gets the month, 6 months the quarter.
+    (pd.Timedelta(days=85), ("month_of_year",)),
+    (pd.Timedelta(days=360), ("quarter_of_year",)),
+)
+"""``auto``'s features for steps shorter than each bound; a step of a year or more gets none."""
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_DAY = pd.Timedelta(days=1)
+
+_PERIOD_FAMILIES: tuple[tuple[tuple[type, ...], str, bool], ...] = (
+    ((pd.offsets.MonthEnd, pd.offsets.BusinessMonthEnd, pd.offsets.CustomBusinessMonthEnd), "M", True),
+    ((pd.offsets.MonthBegin, pd.offsets.BusinessMonthBegin, pd.offsets.CustomBusinessMonthBegin), "M", False),
+    ((pd.offsets.QuarterEnd, pd.offsets.BQuarterEnd), "Q", True),
+    ((pd.offsets.QuarterBegin, pd.offsets.BQuarterBegin), "Q", False),
+    ((pd.offsets.YearEnd, pd.offsets.BYearEnd), "Y", True),
+    ((pd.offsets.YearBegin, pd.offsets.BYearBegin), "Y", False),
+)
+"""Offsets whose steps are pandas periods: (offset classes, period kind, labelled by the period's end)."""
+
+
+def resolve_calendar(setting: str | Sequence[str] | None, freq: str | None) -> tuple[str, ...]:
+    """The calendar features a ``data.calendar`` setting asks for.
+
+    ``auto`` picks the features that vary within the data's frequency and repeat across it:
+    hour of day, day of week and day of year for hourly or finer steps; day of week, of month and
+    of year for daily (and business daily) steps; week of year for weekly, month of year for
+    monthly, quarter of year for quarterly steps; none for yearly or coarser steps, or when the
+    frequency is unknown.
+
+    Args:
+        setting: ``"auto"``, ``"none"``, None, a feature name or a list of names from
+            :data:`CALENDAR_FEATURES`.
+        freq: The series' pandas frequency alias (``"h"``, ``"D"``, ``"W-SAT"``, ``"MS"``...), or None.
+
+    Returns:
+        The feature names, duplicates dropped, in the order given (``auto``: finest first).
+
+    Raises:
+        ConfigError: A name is not a calendar feature, or ``auto`` meets an unreadable frequency.
+    """
+    if setting is None:
+        return ()
+    if isinstance(setting, str):
+        key = setting.strip().lower()
+        if key == "auto":
+            return _auto_calendar(freq)
+        if key in ("none", ""):
+            return ()
+        return _validated([setting])
+    return _validated(setting)
+
+
+def calendar_columns(names: Sequence[str]) -> tuple[str, ...]:
+    """Column names of the encoded calendar features.
+
+    Args:
+        names: Calendar feature names.
+
+    Returns:
+        ``<name>_sin`` and ``<name>_cos`` for each feature, in order.
+    """
+    return tuple(f"{name}_{part}" for name in _validated(names) for part in ("sin", "cos"))
+
+
+def calendar_matrix(times: Any, names: Sequence[str]) -> np.ndarray:
+    """The cyclic encoding of calendar features (conventions in the module docstring).
+
+    Args:
+        times: Timestamps, anything ``pd.DatetimeIndex`` accepts (a datetime64 array, a Series).
+        names: Calendar feature names.
+
+    Returns:
+        A float64 array of shape (rows, 2 * features): ``sin(2*pi*v/period)`` then
+        ``cos(2*pi*v/period)`` for each feature, in the order of :func:`calendar_columns`.
+
+    Raises:
+        ConfigError: A name is not a calendar feature.
+        ValidationError: A timestamp is missing (NaT).
+    """
+    names = _validated(names)
+    index = _wall_clock(times)
+    matrix = np.empty((len(index), 2 * len(names)))
+    for column, name in enumerate(names):
+        value, period = _CALENDAR[name](index)
+        angle = 2.0 * np.pi * value / period
+        matrix[:, 2 * column] = np.sin(angle)
+        matrix[:, 2 * column + 1] = np.cos(angle)
+    return matrix
+
+
+def holiday_columns(country: str | None, freq: str | None) -> tuple[str, ...]:
+    """Column names of the holiday features.
+
+    Args:
+        country: A country code of the ``holidays`` package (``"US"``, ``"GB"``...), or None.
+        freq: The series' pandas frequency alias, or None (read as daily or finer).
+
+    Returns:
+        ``()`` without a country; :data:`HOLIDAY_COLUMNS` for daily or finer data; ``("holiday",)``
+        for coarser data, where a distance in days from a row's timestamp would mean little.
+    """
+    if country is None:
+        return ()
+    return HOLIDAY_COLUMNS if _daily_or_finer(freq) else HOLIDAY_COLUMNS[:1]
+
+
+def check_country(country: str) -> None:
+    """Fail unless the ``holidays`` package knows a country code.
+
+    Args:
+        country: The country code from ``data.holidays``.
+
+    Raises:
+        ConfigError: The code is unknown, naming it and where to find the known ones.
+    """
+    import holidays
+
+    try:
+        holidays.country_holidays(country)
+    except (NotImplementedError, AttributeError, TypeError) as error:
+        raise ConfigError(
+            f"data.holidays: {country!r} is not a country the holidays package knows; use an ISO 3166 "
+            "code such as 'US', 'GB' or 'DE' (holidays.list_supported_countries() lists them all), "
+            "or null for no holiday features"
+        ) from error
+
+
+def holiday_matrix(times: Any, country: str, freq: str | None) -> np.ndarray:
+    """The holiday features of timestamps, columns as :func:`holiday_columns` names them.
+
+    ``holiday`` counts the public holidays in the period a row stands for: its calendar day for
+    daily or finer data (so a 0/1 flag, and an hourly row at 13:00 on Christmas Day gets 1); the
+    whole week, month, quarter or year for coarser data, as pandas periods delimit it (a ``W-SAT``
+    row is the week ending on its Saturday, an ``MS`` or ``ME`` row its calendar month).
+    ``days_to_holiday`` and ``days_from_holiday`` are the days from the row's day to the next
+    holiday on or after it and since the last one on or before it, clipped to
+    :data:`DISTANCE_CAP` and divided by it, so they lie in [0, 1] (0 on a holiday).
+
+    Args:
+        times: Timestamps, anything ``pd.DatetimeIndex`` accepts.
+        country: A country code of the ``holidays`` package.
+        freq: The series' pandas frequency alias, or None (read as daily or finer).
+
+    Returns:
+        A float64 array of shape (rows, ``len(holiday_columns(country, freq))``).
+
+    Raises:
+        ConfigError: The country or the frequency is unknown.
+        ValidationError: A timestamp is missing (NaT).
+    """
+    check_country(country)
+    daily = _daily_or_finer(freq)
+    index = _wall_clock(times)
+    width = len(holiday_columns(country, freq))
+    if len(index) == 0:
+        return np.zeros((0, width))
+    # Work on distinct days (or periods) and map back: 100,000 hourly rows are ~4,200 days.
+    if daily or freq is None:
+        days, inverse = np.unique(_day_numbers(index), return_inverse=True)
+        first, last = days, days
+    else:
+        stamps, inverse = np.unique(index.values, return_inverse=True)
+        first, last = _period_days(pd.DatetimeIndex(stamps), _offset(freq))
+    # A year either side, so distances across New Year reach the neighbouring year's holidays.
+    known = _holiday_days(country, _year(int(first.min())) - 1, _year(int(last.max())) + 1)
+    counts = np.searchsorted(known, last, side="right") - np.searchsorted(known, first, side="left")
+    columns = [counts.astype(np.float64)]
+    if daily:
+        columns.extend(_distances(known, first))
+    return np.column_stack(columns)[inverse.reshape(-1)]
+
+
+def known_ahead_matrix(
+    times: Any, freq: str | None, calendar: Sequence[str], country: str | None
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Calendar and holiday features side by side.
+
+    Args:
+        times: Timestamps, anything ``pd.DatetimeIndex`` accepts.
+        freq: The series' pandas frequency alias, or None.
+        calendar: Calendar feature names (as :func:`resolve_calendar` returns them).
+        country: A country code of the ``holidays`` package, or None for no holiday features.
+
+    Returns:
+        The column names and a float64 matrix of shape (rows, columns): the calendar columns,
+        then the holiday columns.
+    """
+    names = calendar_columns(calendar) + holiday_columns(country, freq)
+    blocks = [calendar_matrix(times, calendar)]
+    if country is not None:
+        blocks.append(holiday_matrix(times, country, freq))
+    return names, np.hstack(blocks)
+
+
+def _validated(names: Sequence[str]) -> tuple[str, ...]:
+    """Calendar feature names checked against the vocabulary, duplicates dropped, order kept."""
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, Sequence) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(
+            f"data.calendar: {names!r} is not a calendar setting; use 'auto', 'none' or a list of "
+            f"{', '.join(CALENDAR_FEATURES)}"
+        )
+    unknown = [name for name in names if name not in CALENDAR_FEATURES]
+    if unknown:
+        raise ConfigError(
+            f"data.calendar: unknown calendar feature(s) {', '.join(map(repr, unknown))}; "
+            f"use 'auto', 'none' or a list of {', '.join(CALENDAR_FEATURES)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _offset(freq: str) -> pd.offsets.BaseOffset:
+    """The pandas offset of a frequency alias, as a ConfigError when pandas cannot read it."""
+    try:
+        # Deprecated aliases ("H", "M", "A") still mean what they say; the warning is pandas' to give.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            offset = pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(
+            f"data.freq: {freq!r} is not a pandas frequency alias (such as 'h', 'D', 'W-SAT', 'MS')"
+        ) from error
+    if offset.n <= 0:
+        raise ConfigError(f"data.freq: {freq!r} must step forward in time")
+    return offset
+
+
+def _step(freq: str) -> pd.Timedelta:
+    """The typical length of one step of ``freq``: the median of a few consecutive steps.
+
+    Measured rather than looked up by offset type, so every alias pandas knows (business days,
+    anchored weeks, quarters starting in any month, multiples) is classified alike.
+    """
+    stamps = pd.date_range("2001-01-01", periods=9, freq=_offset(freq))
+    return pd.Timedelta(int(np.median(np.diff(stamps.asi8))), unit=stamps.unit)
+
+
+def _auto_calendar(freq: str | None) -> tuple[str, ...]:
+    """``auto``'s calendar features for a frequency (see :func:`resolve_calendar`)."""
+    if not freq:
+        return ()
+    step = _step(freq)
+    for bound, names in _AUTO_BY_STEP:
+        if step < bound:
+            return names
+    return ()
+
+
+def _daily_or_finer(freq: str | None) -> bool:
+    """Whether a row stands for at most one calendar day; unknown frequencies count as daily."""
+    return not freq or _step(freq) <= _DAY
+
+
+def _wall_clock(times: Any) -> pd.DatetimeIndex:
+    """Timestamps as a time-zone-naive index of local wall clock times."""
+    index = pd.DatetimeIndex(times)
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    if index.hasnans:
+        raise ValidationError("calendar features: the timestamps include missing values (NaT)")
+    return index
+
+
+def _day_numbers(index: pd.DatetimeIndex) -> np.ndarray:
+    """Days since 1970-01-01 of each timestamp's calendar day (numpy floors to the day)."""
+    return np.asarray(index.values.astype("datetime64[D]").astype(np.int64))
+
+
+def _year(day_number: int) -> int:
+    """The calendar year of a day number."""
+    return int(np.datetime64(day_number, "D").astype("datetime64[Y]").astype(np.int64)) + 1970
+
+
+def _period_alias(offset: pd.offsets.BaseOffset) -> tuple[str, bool] | None:
+    """The pandas period of one step of ``offset``, and whether a timestamp labels its period's end.
+
+    Returns:
+        (period alias, end-labelled), or None when no pandas period matches the offset.
+    """
+    if isinstance(offset, pd.offsets.Week):
+        # pandas labels a W-SAT week by its last day, as resample does.
+        weekday = getattr(offset, "weekday", None)
+        return None if weekday is None else (f"W-{_WEEKDAYS[weekday]}", True)
+    for classes, kind, end_labelled in _PERIOD_FAMILIES:
+        if isinstance(offset, classes):
+            if kind == "M":
+                return kind, end_labelled
+            # A period alias names the month a quarter or year ends in; a begin offset names the
+            # month it starts in, so the month before (index -1 wraps January round to December).
+            month = int(getattr(offset, "startingMonth" if kind == "Q" else "month"))
+            return f"{kind}-{_MONTHS[month - 1 if end_labelled else month - 2]}", end_labelled
+    return None
+
+
+def _period_days(index: pd.DatetimeIndex, offset: pd.offsets.BaseOffset) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last day numbers of the period each timestamp stands for at ``offset``."""
+    period = _period_alias(offset)
+    if period is None:
+        # No pandas period ("2D", "SMS"): a row stands for the days up to the next step.
+        first = _day_numbers(index)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the PerformanceWarning of offsets without vector arithmetic
+            after = _day_numbers(index + offset)
+        return first, np.maximum(after - 1, first)
+    alias, end_labelled = period
+    periods = index.to_period(alias)
+    # A multiple ("2MS", "2W-SAT") reaches back from an end label and forward from a start label.
+    extra = int(offset.n) - 1
+    head, tail = (periods - extra, periods) if end_labelled else (periods, periods + extra)
+    return _day_numbers(head.start_time), _day_numbers(tail.end_time)
+
+
+@lru_cache(maxsize=32)
+def _holiday_days(country: str, first_year: int, last_year: int) -> np.ndarray:
+    """The sorted day numbers of a country's public holidays in a span of years (cached: serving
+    calls this for every request with the same few years)."""
+    import holidays
+
+    calendar = holidays.country_holidays(country, years=range(first_year, last_year + 1))
+    days = np.array(sorted(calendar), dtype="datetime64[D]").astype(np.int64)
+    days.setflags(write=False)
+    return days
+
+
+def _distances(known: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Days to the next holiday on or after each day and since the last on or before it, scaled."""
+    # Sentinels far beyond the cap stand for "no holiday that side" without special cases.
+    far = np.array([np.iinfo(np.int64).max // 4])
+    padded = np.concatenate((-far, known, far))
+    following = padded[np.searchsorted(padded, days, side="left")] - days
+    preceding = days - padded[np.searchsorted(padded, days, side="right") - 1]
+    return (
+        np.minimum(following, DISTANCE_CAP) / DISTANCE_CAP,
+        np.minimum(preceding, DISTANCE_CAP) / DISTANCE_CAP,
+    )
+
+
+def _iso_weeks_in_year(years: np.ndarray) -> np.ndarray:
+    """52 or 53: an ISO year has 53 weeks when 1 January or 31 December falls on a Thursday."""
+
+    def weekday_of_dec31(y: np.ndarray) -> np.ndarray:
+        # Sunday = 0, so Thursday = 4, and a 31 December on a Wednesday means 1 January on a Thursday.
+        return (y + y // 4 - y // 100 + y // 400) % 7
+
+    long_year = (weekday_of_dec31(years) == 4) | (weekday_of_dec31(years - 1) == 3)
+    return np.where(long_year, 53.0, 52.0)
+
+
+def _as_float(values: Any) -> np.ndarray:
+    """A pandas index or array of numbers as float64."""
+    return np.asarray(values, dtype=np.float64)
+
+
+def _minute_of_hour(index: pd.DatetimeIndex) -> tuple[np.ndarray, Any]:
+    """Minute of the hour with seconds as a fraction, over 60."""
+    return _as_float(index.minute) + _as_float(index.second) / 60.0, 60.0
+
+
+def _hour_of_day(index: pd.DatetimeIndex) -> tuple[np.ndarray, Any]:
+    """Hour of the day with minutes and seconds as a fraction, over 24."""
+    minutes = _as_float(index.minute) + _as_float(index.second) / 60.0
+    return _as_float(index.hour) + minutes / 60.0, 24.0
+
+
+def _day_of_week(index: pd.DatetimeIndex) -> tuple[np.ndarray, Any]:
+    """Monday = 0 ... Sunday = 6, over 7."""
+    return _as_float(index.dayofweek), 7.0
+
+
+def _day_of_month(index: pd.DatetimeIndex) -> tuple[np.ndarray, Any]:
+    """Day of the month from 0, over the days in that month."""
+    return _as_float(index.day) - 1.0, _as_float(index.days_in_month)
+
+
+def _day_of_year(index: pd.DatetimeIndex) -> tuple[np.ndarray, Any]:
+    """Day of the year from 0, over the days in that year."""
+    return _as_float(index.dayofyear) - 1.0, 365.0 + _as_float(index.is_leap_year)
+
+
+def _week_of_year(index: pd.DatetimeIndex) -> tuple[np.ndarray, Any]:
+    """ISO week from 0, over the ISO weeks in that ISO year."""
+    iso = index.isocalendar()
+    years = np.asarray(iso["year"], dtype=np.int64)
+    return _as_float(iso["week"]) - 1.0, _iso_weeks_in_year(years)
+
+
+def _month_of_year(index: pd.DatetimeIndex) -> tuple[np.ndarray, Any]:
+    """January = 0 ... December = 11, over 12."""
+    return _as_float(index.month) - 1.0, 12.0
+
+
+def _quarter_of_year(index: pd.DatetimeIndex) -> tuple[np.ndarray, Any]:
+    """First quarter = 0 ... fourth = 3, over 4."""
+    return _as_float(index.quarter) - 1.0, 4.0
+
+
+_CALENDAR: dict[str, Callable[[pd.DatetimeIndex], tuple[np.ndarray, Any]]] = {
+    "minute_of_hour": _minute_of_hour,
+    "hour_of_day": _hour_of_day,
+    "day_of_week": _day_of_week,
+    "day_of_month": _day_of_month,
+    "day_of_year": _day_of_year,
+    "week_of_year": _week_of_year,
+    "month_of_year": _month_of_year,
+    "quarter_of_year": _quarter_of_year,
+}
+"""Each calendar feature's value from 0 and its period (a number, or one per row)."""
