@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The keys and order every released version wrote: existing project copies must load.
 SERIES_KEYS = [
     "times", "levels", "values", "n_targets", "split", "bounds", "series_names",
-    "lost_rows", "difference", "transform", "normalize", "seasonality", "weights",
+    "lost_rows", "difference", "transform", "normalize", "seasonality", "covariates", "weights",
 ]  # fmt: skip
 WINDOWS_KEYS = ["spec", "normalize", "train", "val", "test"]
 

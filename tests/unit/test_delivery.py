@@ -48,9 +48,9 @@ def _panel(rows: dict[str, int]) -> pd.DataFrame:
     ).assign(y=1.0)
 
 
-def test_a_series_the_model_never_saw_is_named():
-    with pytest.raises(TsforgeError, match=r"1 series the model has never seen \(no scaler for them\): 'c'"):
-        delivery.check_history(_panel({"a": 10, "c": 10}), _spec(("a", "b"), "store"))
+def test_a_series_the_model_never_saw_is_named_and_not_refused():
+    # The forecaster forecasts it from its own history (tests/pipeline/test_covariates.py).
+    assert delivery.check_history(_panel({"a": 10, "c": 10}), _spec(("a", "b"), "store")) == ("c",)
 
 
 def test_a_series_too_short_is_named_with_the_rows_it_needs():

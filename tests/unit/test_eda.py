@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 
 from tsforge.eda import adf_test, column_stats, recommend, seasonal_period
 from tsforge.scaling import chronological_split
@@ -143,3 +144,98 @@ def test_explore_reports_the_recommendation_and_whether_the_input_covers_a_seaso
     assert "shorter than the seasonal period 12" in found.report["input_size_note"]
     tags = advice_tags(found.advice)
     assert tags["eda.difference"] in {"true", "false"} and tags["eda.transform_reason"]
+
+
+def _panel(values: dict[str, np.ndarray], series: np.ndarray | None = None) -> pd.DataFrame:
+    """A frame of the given columns, with an ``id`` series column first when ``series`` is given."""
+    frame = pd.DataFrame(values)
+    if series is not None:
+        frame.insert(0, "id", series)
+    return frame
+
+
+def test_a_past_feature_leading_the_target_by_the_horizon_correlates_fully() -> None:
+    from tsforge.eda import feature_correlations
+
+    rng = np.random.default_rng(1)
+    signal = rng.normal(size=203)
+    # The feature observed at t is the target at t + 3: exactly what a 3-step forecast can use.
+    frame = _panel({"y": signal[:200], "lead": signal[3:], "same": signal[:200]})
+    found = feature_correlations(frame, "y", ("lead", "same"), (), horizon=3)
+    assert found["horizon"] == 3 and found["target"] == "y"
+    lead = found["features"]["lead"]
+    assert lead["kind"] == "past" and lead["series"] == 1
+    assert abs(lead["correlation"] - 1) < 1e-9
+    # Equal to the target at the origin only: white noise tells nothing 3 steps later.
+    assert abs(found["features"]["same"]["correlation"]) < 0.2
+    assert found["summary"][0].startswith("lead (past): +1.00")
+
+
+def test_a_future_feature_correlates_at_the_same_step_and_noise_does_not() -> None:
+    from tsforge.eda import feature_correlations
+
+    rng = np.random.default_rng(2)
+    target = rng.normal(size=500)
+    frame = _panel({"y": target, "promo": target.copy(), "noise": rng.normal(size=500)})
+    found = feature_correlations(frame, "y", (), ("promo", "noise"), horizon=4)
+    promo, noise = found["features"]["promo"], found["features"]["noise"]
+    assert promo["kind"] == "future" and promo["correlation"] > 0.999
+    assert abs(promo["lagged_correlation"]) < 0.15  # its value at the origin: noise 4 steps on
+    assert abs(noise["correlation"]) < 0.15
+    assert [line.split(" ")[0] for line in found["summary"]] == ["promo", "noise"]
+
+
+def test_correlations_are_within_series_so_a_level_shift_between_series_adds_none() -> None:
+    from tsforge.eda import feature_correlations
+
+    rng = np.random.default_rng(3)
+    # Within each series feature and target are independent noise; only their levels differ
+    # between the series (feature and target both higher in b). Pooled, that would look like
+    # a strong correlation.
+    target = np.r_[rng.normal(0, 1, 300), rng.normal(100, 1, 300)]
+    level = np.r_[rng.normal(0, 1, 300), rng.normal(50, 1, 300)]
+    frame = _panel({"y": target, "level": level}, series=np.repeat(["a", "b"], 300))
+    pooled = np.corrcoef(level[:-2], target[2:])[0, 1]
+    assert pooled > 0.9
+    found = feature_correlations(frame, "y", ("level",), (), horizon=2, series_id="id")
+    assert abs(found["features"]["level"]["correlation"]) < 0.15
+    assert found["features"]["level"]["series"] == 2
+
+
+def test_a_panel_shift_does_not_pair_one_series_with_the_next() -> None:
+    from tsforge.eda import feature_correlations
+
+    # In each series the feature leads the target by one step; only within-series pairs see it.
+    steps = np.arange(6, dtype=np.float64)
+    target = np.r_[steps**2, -(steps**2)]
+    lead = np.r_[np.r_[steps[1:] ** 2, 99.0], np.r_[-(steps[1:] ** 2), -99.0]]
+    frame = _panel({"y": target, "lead": lead}, series=np.repeat(["a", "b"], 6))
+    found = feature_correlations(frame, "y", ("lead",), (), horizon=1, series_id="id")
+    assert abs(found["features"]["lead"]["correlation"] - 1) < 1e-9
+
+
+def test_a_constant_column_has_no_correlation_and_ranks_last() -> None:
+    import json
+
+    from tsforge.eda import feature_correlations
+
+    rng = np.random.default_rng(4)
+    target = rng.normal(size=100)
+    frame = _panel({"y": target, "flat": np.full(100, 0.1), "known": target + rng.normal(0, 0.1, 100)})
+    found = feature_correlations(frame, "y", ("flat",), ("known",), horizon=2)
+    assert found["features"]["flat"] == {"kind": "past", "correlation": None, "series": 0}
+    assert found["summary"] == [
+        f"known (future): {found['features']['known']['correlation']:+.2f}",
+        "flat (past): undefined (constant)",
+    ]
+    json.dumps(found, allow_nan=False)  # eda.json stays strict JSON
+
+
+def test_explore_reports_feature_correlations_even_without_features(seasonal_frame: pd.DataFrame) -> None:
+    from tsforge.config import parse_params
+    from tsforge.eda import explore
+
+    params = parse_params({"data": {"source": "file", "target": ["y"]}, "window": {"horizon": 3}})
+    found = explore(seasonal_frame, params)
+    empty = {"horizon": 3, "target": "y", "features": {}, "summary": []}
+    assert found.report["feature_correlations"] == empty
