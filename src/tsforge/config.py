@@ -185,6 +185,8 @@ class TrainConfig:
     ``combine`` averages the network's forecast with statistical ones: ``auto`` keeps whichever
     of the network alone or averaged with Theta, ETS or both scores best on the validation
     windows; a list (``[theta, ets]``) fixes it; ``none`` serves the network alone.
+    ``feature_ablation`` fits the best trial's network once more with every feature and once
+    per kind of feature without it, and records the validation errors (:mod:`tsforge.ablation`).
     """
 
     epochs: int = 40
@@ -198,6 +200,7 @@ class TrainConfig:
     refit: bool = True
     input_example: bool = False
     combine: str | Sequence[str] | None = "auto"
+    feature_ablation: bool = False
 
     @property
     def combine_with(self) -> tuple[str, ...] | None:

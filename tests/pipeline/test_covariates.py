@@ -80,7 +80,7 @@ OVERRIDE = {
     "scale": {"val_size": 28, "test_size": 28},
     "window": {"input_size": 14, "horizon": HORIZON},
     "tune": {"max_epochs": 6},
-    "train": {"epochs": 8, "patience": 3, "combine": "none"},
+    "train": {"epochs": 8, "patience": 3, "combine": "none", "feature_ablation": True},
 }
 
 
@@ -120,6 +120,12 @@ def test_known_ahead_features_reach_the_network_and_a_feature_aware_baseline_joi
     assert np.isfinite(metrics["gbm"]["mase"]) and np.isfinite(metrics["model"]["mase"])
     promotion = json.loads((stores / "reports/promotion.json").read_text())
     assert "gbm" in json.dumps(promotion) or promotion["best_baseline"] != ""
+    ablation = json.loads((stores / "reports/training.json").read_text())["feature_ablation"]
+    assert set(ablation["without"]) == {"past", "known_future", "static"}
+    assert ablation["columns"] == {"past": 1, "known_future": 2 + 6 + 3, "static": 2}
+    assert all(np.isfinite(v) for v in [ablation["all"], *ablation["without"].values()])
+    eda = json.loads((stores / "reports/eda.json").read_text())["feature_correlations"]
+    assert eda["features"]["promo"]["kind"] == "future" and eda["features"]["promo"]["correlation"] > 0.2
 
 
 def test_the_served_forecaster_reads_future_rows_beside_the_history(stores: Path):

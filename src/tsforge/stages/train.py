@@ -54,6 +54,8 @@ class Trained:
     spec: ForecastSpec
     hyperparameters: dict[str, Any]
     choice: Choice
+    ablation: dict[str, Any] | None = None
+    """What each kind of feature bought (``train.feature_ablation``), or None."""
 
     @property
     def curve(self) -> pd.DataFrame:
@@ -71,7 +73,13 @@ class Trained:
             f"combination_val_{metric}/{label.replace('+', '_')}": score
             for label, score in self.choice.scores.items()
         }
-        return {**figures, **held_out, "members": len(final.members), **combinations}
+        ablation = {}
+        if self.ablation is not None:
+            without = self.ablation["without"].items()
+            ablation = {f"ablation_{OBJECTIVE}/all": self.ablation["all"]} | {
+                f"ablation_{OBJECTIVE}/without_{kind}": value for kind, value in without
+            }
+        return {**figures, **held_out, "members": len(final.members), **combinations, **ablation}
 
     def report(self, run_id: str, model_uri: str) -> dict[str, Any]:
         """The content of reports/training.json.
@@ -95,6 +103,7 @@ class Trained:
             "hyperparameters": self.hyperparameters,
             "ensemble": self.final.summary(),
             "combination": self.choice.report(),
+            "feature_ablation": self.ablation,
         }
 
 
@@ -158,7 +167,20 @@ def train(
     # Calibrated after the choice: the intervals are those of the forecast that is served.
     spec = replace(spec, combination=choice.combination)
     calibration = conformal.calibrate_final(final, spec, series, windows.val, period, forecast=validation)
-    return Trained(final, replace(spec, conformal=calibration), hyperparameters, choice)
+    ablation = None
+    if config.feature_ablation and series.covariates.active:
+        from tsforge.ablation import ablate
+
+        ablation = ablate(
+            candidates[0][1],
+            space,
+            windowed,
+            series.covariates,
+            epochs=config.epochs,
+            patience=config.patience,
+            seed=config.seed,
+        )
+    return Trained(final, replace(spec, conformal=calibration), hyperparameters, choice, ablation)
 
 
 def choose_combination(
