@@ -27,7 +27,7 @@ run: setup  ## run the whole pipeline (dvc repro) on the bundled data and print 
 	$(BIN)/dvc repro
 	$(BIN)/tsforge summary
 
-test: setup  ## run the test suite (unit, data contract, real dvc repro on a tiny profile)
+test: setup lint  ## lint (ruff, mypy), then the test suite (unit, data contract, real dvc repro on a tiny profile)
 	$(BIN)/pytest
 
 test-all: setup  ## the test suite plus the slow and postgres tiers (PostgreSQL: installed as root if missing)
