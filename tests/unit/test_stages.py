@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsforge import conformal, stage
+from tsforge import stage
 from tsforge.catalog import IngestSummary, ProcessedSeries, Project, Windows, save_frame
 from tsforge.config import DataConfig, Params, TrainConfig, TuneConfig, WindowConfig, parse_params
 from tsforge.errors import ConfigError, ValidationError
@@ -305,7 +305,7 @@ def test_train_makes_the_served_network_its_calibrated_spec_and_report(seasonal_
     assert combination["served"] == min(scores, key=scores.__getitem__)
     assert combination["served"] == trained.spec.combination.label
     # The calibration reuses the choice's validation forecast: the same as computing it afresh.
-    fresh = conformal.calibrate_final(trained.final, trained.spec, series, windows.val, 12)
+    fresh = train.calibrate_final(trained.final, trained.spec, series, windows.val, 12)
     assert fresh is not None and json.dumps(fresh.to_dict()) == json.dumps(calibration.to_dict())
     assert metrics[f"combination_val_mase/{combination['served'].replace('+', '_')}"] == pytest.approx(
         scores[combination["served"]], rel=1e-5

@@ -24,6 +24,7 @@ from tsforge import evaluation as ev
 from tsforge.catalog import ProcessedSeries, Project, Windows
 from tsforge.combination import Choice, Combination, average, choose
 from tsforge.config import COMBINABLE_METHODS, TrainConfig
+from tsforge.conformal import Calibration
 from tsforge.forecaster import ForecastSpec, forecast_origins, log_forecaster
 from tsforge.models import model_values
 from tsforge.training import (
@@ -166,7 +167,7 @@ def train(
     )
     # Calibrated after the choice: the intervals are those of the forecast that is served.
     spec = replace(spec, combination=choice.combination)
-    calibration = conformal.calibrate_final(final, spec, series, windows.val, period, forecast=validation)
+    calibration = calibrate_final(final, spec, series, windows.val, period, forecast=validation)
     ablation = None
     if config.feature_ablation and series.covariates.active:
         from tsforge.ablation import ablate
@@ -181,6 +182,43 @@ def train(
             seed=config.seed,
         )
     return Trained(final, replace(spec, conformal=calibration), hyperparameters, choice, ablation)
+
+
+def calibrate_final(
+    final: Any,
+    spec: Any,
+    series: Any,
+    origins: np.ndarray,
+    period: int,
+    *,
+    forecast: np.ndarray | None = None,
+) -> Calibration | None:
+    """Conformal calibration of the final model from held-out validation errors.
+
+    Args:
+        final: The train stage's :class:`tsforge.training.FinalModel` (its held-out network
+            forecasts the validation windows).
+        spec: The :class:`tsforge.forecaster.ForecastSpec` it is served with.
+        series: The scale stage's :class:`tsforge.catalog.ProcessedSeries`.
+        origins: The validation windows' origins.
+        period: The gate's MASE period (the intervals' scales are its MASE scales).
+        forecast: The served forecast of those windows by the held-out network, when the caller
+            has it already (the train stage's combination choice); None: computed here.
+
+    Returns:
+        The calibration, or None without validation windows.
+    """
+    if not len(origins):
+        return None
+    network, source = final.held_out_network()
+    levels, layout = series.levels.astype(np.float64), series.layout
+    if forecast is None:
+        forecast = forecast_origins(network, levels, origins, spec, layout=layout)
+    actual = ev.actuals(levels, origins, spec.horizon, len(spec.targets))
+    scales = conformal.series_scales(levels, layout.bounds, series.split[:, 2, 0], period, len(spec.targets))
+    return conformal.calibrate(
+        actual, forecast, layout.series_of(origins), scales, layout.names, source=source, period=period
+    )
 
 
 def choose_combination(
