@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: help setup run test test-all lint bench bench-accuracy ui serve clean
+.PHONY: help setup setup-gpu run test test-all lint bench bench-accuracy ui serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -22,6 +22,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+setup-gpu: setup  ## swap tensorflow-cpu for TensorFlow with CUDA in .venv (a machine with an NVIDIA GPU)
+	$(BIN)/python -m pip uninstall --quiet --yes tensorflow-cpu
+	$(BIN)/python -m pip install --quiet 'tensorflow[and-cuda]>=2.18,<2.22'
+	$(BIN)/python -c 'import tensorflow as tf; print("GPUs:", tf.config.list_physical_devices("GPU"))'
 
 run: setup  ## run the whole pipeline (dvc repro) on the bundled data and print the results
 	$(BIN)/dvc repro

@@ -830,7 +830,7 @@ def log_forecaster(
         [ParamSpec("intervals", "boolean", False), ParamSpec("level", "double", DEFAULT_LEVEL)]
     )
     signature = ModelSignature(inputs=inputs, outputs=infer_signature(output).inputs, params=asks)
-    packages = ["tensorflow-cpu", "keras", "pandas", "numpy", "mlflow"]
+    packages = [tensorflow_distribution(), "keras", "pandas", "numpy", "mlflow"]
     if spec.combination.active:  # Theta and ETS are refitted on every served history
         packages += list(STATISTICAL_PACKAGES)
     requirements = [f"{name}=={md.version(name)}" for name in packages]
@@ -845,6 +845,18 @@ def log_forecaster(
             pip_requirements=requirements,
         )
     return str(info.model_uri)
+
+
+def tensorflow_distribution() -> str:
+    """The TensorFlow installed: ``tensorflow-cpu`` (the default install) or ``tensorflow`` (with
+    CUDA, ``make setup-gpu``); a served model asks for the one it was trained with."""
+    import importlib.metadata as md
+
+    try:
+        md.version("tensorflow-cpu")
+    except md.PackageNotFoundError:
+        return "tensorflow"
+    return "tensorflow-cpu"
 
 
 STATISTICAL_PACKAGES = ("statsforecast", "statsmodels", "joblib")

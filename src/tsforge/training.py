@@ -124,6 +124,18 @@ class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
             self._order = self._rng.permutation(self.origins)
 
 
+def device() -> str:
+    """Where Keras trains: the visible GPUs (TensorFlow places work on the first by itself), or
+    the CPU. Logged as the train and tune runs' ``device`` tag."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    return f"GPU x{len(gpus)}: {', '.join(names)}"
+
+
 def set_seeds(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic."""
     import tensorflow as tf

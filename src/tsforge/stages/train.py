@@ -32,6 +32,7 @@ from tsforge.training import (
     FinalModel,
     Member,
     WindowedData,
+    device,
     ensemble_candidates,
     train_final,
     trial_data,
@@ -307,6 +308,7 @@ def train_logged(
         on_member=log_member,
     )
     log_metrics(trained)
+    mlflow.set_tag("device", device())
     mlflow.log_param("combination", trained.choice.combination.label)
     mlflow.set_tag("combination_reason", trained.choice.reason)
     return trained

@@ -25,7 +25,7 @@ from typing import Any
 import keras_tuner as kt
 import mlflow
 
-from tsforge import tracking
+from tsforge import tracking, training
 from tsforge.catalog import Project
 from tsforge.config import TuneConfig
 from tsforge.search import (
@@ -122,7 +122,9 @@ def parent_run(project: Project, setup: Search) -> Iterator[str]:
     resumed = remembered_parent_run(directory)
     with mlflow.start_run(run_id=resumed, run_name=None if resumed else f"tune-{cfg.strategy}") as parent:
         remember_parent_run(directory, parent.info.run_id)
-        mlflow.set_tags({**setup.lineage, "stage": "tune", "search_key": directory.name})
+        mlflow.set_tags(
+            {**setup.lineage, "stage": "tune", "search_key": directory.name, "device": training.device()}
+        )
         tracking.log_snapshot_input(project, "tune")
         if resumed is None:
             mlflow.log_params(search_params(cfg))
