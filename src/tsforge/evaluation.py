@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tsforge import cluster
 from tsforge.errors import ConfigError
 from tsforge.plotting import pyplot
 
@@ -396,11 +397,17 @@ def _per_origin(
     when :func:`jobs` is above 1 and the rest would take at least
     :data:`PARALLEL_MIN_SECONDS` at the probe's pace, the rest run in that many processes
     (joblib's reusable ``loky`` pool: fresh interpreters, not forks of this one, kept for the
-    next call) on contiguous chunks of origins. Either way each forecast is the same, value
-    for value: only where it is computed changes.
+    next call) on contiguous chunks of origins. When :data:`tsforge.cluster.CLUSTER_ENV`
+    names a Dask scheduler, every origin is fitted on that cluster instead, however few
+    (:func:`_on_cluster`). Either way each forecast is the same, value for value: only where
+    it is computed changes.
     """
     values = np.asarray(levels, dtype=np.float64)[:, :n_targets]
     pasts = _histories(name, values, np.asarray(origins), history, starts)
+    scheduler = cluster.address()
+    if scheduler is not None:
+        outcomes = _on_cluster(name, scheduler, fits, pasts, horizon=horizon, n_targets=n_targets)
+        return _gathered(name, outcomes, horizon, n_targets)
     processes = jobs(n_jobs)
     import statsforecast.models  # noqa: F401  (imported once here, so the probe times fits only)
 
@@ -426,6 +433,40 @@ def _per_origin(
         )
     elif rest:
         outcomes.append(_fit_chunk(fits, rest, horizon, n_targets))
+    return _gathered(name, outcomes, horizon, n_targets)
+
+
+def _on_cluster(
+    name: str,
+    scheduler: str,
+    fits: Sequence[tuple[int, Fit]],
+    pasts: Sequence[np.ndarray],
+    *,
+    horizon: int,
+    n_targets: int,
+) -> list[_Outcome]:
+    """Every origin's fits on the Dask cluster at ``scheduler``, in contiguous chunks of origins
+    (:data:`CHUNKS_PER_JOB` per worker thread), in order: the same :func:`_fit_chunk` calls as
+    the local pool's, each origin fitted on its own history alone."""
+    with cluster.connect(scheduler) as client:
+        threads = cluster.threads(client)
+        log.info(
+            "%s: %d fits on the Dask cluster at %s (%d worker threads)",
+            name,
+            len(pasts) * n_targets,
+            scheduler,
+            threads,
+        )
+        chunks = [c for c in np.array_split(np.arange(len(pasts)), threads * CHUNKS_PER_JOB) if len(c)]
+        return cluster.run(
+            client, _fit_chunk, [(fits, [pasts[i] for i in chunk], horizon, n_targets) for chunk in chunks]
+        )
+
+
+def _gathered(name: str, outcomes: Sequence[_Outcome], horizon: int, n_targets: int) -> np.ndarray:
+    """The chunks' forecasts in order, (origins, horizon, targets); fallbacks logged once."""
+    if not outcomes:
+        return np.empty((0, horizon, n_targets))
     out = np.concatenate([o.forecasts for o in outcomes])
     fallbacks = sum(o.fallbacks for o in outcomes)
     first_error = next((o.first_error for o in outcomes if o.first_error), "")
@@ -435,7 +476,7 @@ def _per_origin(
             "non-finite forecasts or a failed fit%s)",
             name,
             fallbacks,
-            len(origins) * n_targets,
+            len(out) * n_targets,
             f"; first failure: {first_error}" if first_error else "",
         )
     return out
