@@ -254,6 +254,7 @@ def assess(
         input_size=spec.input_size,
         starts=layout.starts_of(origins),
         theta_history=config.theta_history,
+        arima=config.arima,
     )
     if spec.covariates.active:
         baselines[FEATURE_BASELINE] = feature_forecasts(

@@ -71,7 +71,17 @@ def test_a_registered_version_carries_its_lineage(project: Path):
     assert "dvc repro" in versions[0].description
 
 
-BASELINES = ("naive", "seasonal_naive", "seasonal_naive_drift", "theta", "ets", "theta_ets")
+BASELINES = (
+    "naive",
+    "seasonal_naive",
+    "seasonal_naive_drift",
+    "theta",
+    "ets",
+    "ces",
+    "dot",
+    "theta_ets",
+    "stat_ensemble",
+)
 
 
 def test_metrics_are_finite_for_the_model_and_every_baseline(project: Path):

@@ -109,13 +109,24 @@ def test_every_method_is_scored_on_the_same_windows():
         "seasonal_naive_drift",
         "theta",
         "ets",
+        "ces",
+        "dot",
         "theta_ets",
+        "stat_ensemble",
     }
     assert set(result.metrics) == set(result.per_step) == set(result.forecasts)
     for forecast in result.forecasts.values():
         assert forecast.shape == result.actual.shape == (len(origins), HORIZON, 2)
     np.testing.assert_allclose(result.actual[:, 0], levels[origins])
     np.testing.assert_allclose(result.forecasts["model"], result.actual + OFFSET)
+
+
+def test_evaluate_arima_adds_arima_to_the_baselines_and_the_ensemble():
+    result = _assess(EvaluateConfig(arima=True))
+    forecasts = result.forecasts
+    assert {"arima", "stat_ensemble"} <= set(result.metrics)
+    members = (forecasts["ets"] + forecasts["ces"] + forecasts["dot"] + forecasts["arima"]) / 4
+    np.testing.assert_array_equal(forecasts["stat_ensemble"], members)
 
 
 def test_report_holds_numbers_only_and_intervals_only_when_computed(caplog):

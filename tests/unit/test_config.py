@@ -12,6 +12,12 @@ def test_the_shipped_params_parse():
     assert params.train.ensemble_trials * params.train.ensemble_seeds > 1 and params.train.refit
 
 
+def test_arima_is_an_opt_in_baseline():
+    assert load_params("params.yaml").evaluate.arima is False
+    assert parse_params({}).evaluate.arima is False
+    assert parse_params({"evaluate": {"arima": True}}).evaluate.arima is True
+
+
 def test_unknown_key_names_the_section_and_the_accepted_keys():
     with pytest.raises(ConfigError, match=r"section 'window' has unknown key\(s\) \['lookback'\]"):
         parse_params({"window": {"lookback": 3}})
@@ -35,6 +41,7 @@ def test_unknown_key_names_the_section_and_the_accepted_keys():
             r"scale.val_size \(18\) and scale.test_size \(6\) must each be at least window.horizon \(12\)",
         ),
         ({"tune": {"space": {"unit": 64}}}, r"tune.space has unknown dimension\(s\) \['unit'\]"),
+        ({"evaluate": {"arima": "yes"}}, "evaluate.arima is 'yes'; give true or false"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(raw, message):

@@ -156,15 +156,110 @@ def test_ets_and_theta_fall_back_to_naive_on_tiny_histories(caplog: pytest.LogCa
     np.testing.assert_allclose(enough[0, :, 0], [10, 11], atol=0.1)
 
 
-def test_baselines_include_theta_and_ets_on_every_target():
+def test_baselines_include_the_statistical_methods_on_every_target_and_arima_only_when_asked():
     rng = np.random.default_rng(2)
     levels = np.stack([np.arange(80.0) + rng.normal(0, 0.2, 80), 50 + rng.normal(0, 0.2, 80)], axis=1)
     origins = np.array([60, 70])
     result = ev.baselines(levels, origins, 3, 2, period=4, input_size=8)
-    assert list(result) == ["naive", "seasonal_naive", "seasonal_naive_drift", "theta", "ets", "theta_ets"]
+    assert list(result) == [
+        "naive",
+        "seasonal_naive",
+        "seasonal_naive_drift",
+        "theta",
+        "ets",
+        "ces",
+        "dot",
+        "theta_ets",
+        "stat_ensemble",
+    ]
     np.testing.assert_allclose(result["theta_ets"], (result["theta"] + result["ets"]) / 2)
+    # statsforecast's StatisticalEnsemble without AutoARIMA: the mean of the other three, exactly.
+    np.testing.assert_array_equal(
+        result["stat_ensemble"], (result["ets"] + result["ces"] + result["dot"]) / 3
+    )
     for forecast in result.values():
         assert forecast.shape == (2, 3, 2) and np.isfinite(forecast).all()
+    with_arima = ev.baselines(levels, origins, 3, 2, period=4, input_size=8, arima=True)
+    assert list(with_arima) == [*result][:7] + ["arima", "theta_ets", "stat_ensemble"]
+    members = [with_arima[m] for m in ("ets", "ces", "dot", "arima")]
+    np.testing.assert_array_equal(
+        with_arima["stat_ensemble"], (members[0] + members[1] + members[2] + members[3]) / 4
+    )
+    for name in [*result][:-1]:  # the same fits whether or not ARIMA joins the ensemble
+        np.testing.assert_array_equal(with_arima[name], result[name])
+    np.testing.assert_allclose(with_arima["arima"], ev.actuals(levels, origins, 3, 2), atol=1.0)
+
+
+STATISTICAL = pytest.mark.parametrize("method", [ev.ces, ev.dot, ev.arima], ids=["ces", "dot", "arima"])
+
+
+@STATISTICAL
+@pytest.mark.parametrize("period", [1, 4, 52])  # 52: a season longer than the history
+def test_ces_dot_and_arima_forecast_a_constant_series_as_that_constant(method, period):
+    levels = np.full((40, 1), 7.5)
+    forecast = method(levels, np.array([20, 30]), 3, 1, period=period, history=100)
+    np.testing.assert_allclose(forecast, 7.5)
+
+
+@STATISTICAL
+@pytest.mark.parametrize("period", [1, 4, 52])
+def test_ces_dot_and_arima_continue_a_linear_trend(method, period):
+    levels = (10 + 2.0 * np.arange(70))[:, None]
+    origins = np.array([50, 60])
+    forecast = method(levels, origins, 5, 1, period=period, history=100)
+    expected = ev.actuals(levels, origins, 5, 1)
+    if method is ev.ces:
+        # CES has no trend term: its complex level's growth carries a line on, overshooting it
+        # a little more every step (here about 1% at step 1, 5% at step 5).
+        np.testing.assert_allclose(forecast[:, 0], expected[:, 0], rtol=0.015)
+        np.testing.assert_allclose(forecast, expected, rtol=0.06)
+        assert (np.diff(forecast[:, :, 0]) > 0).all()
+    else:
+        np.testing.assert_allclose(forecast, expected, atol=0.05)
+
+
+@STATISTICAL
+def test_ces_dot_and_arima_repeat_a_season_of_period_4(method, caplog: pytest.LogCaptureFixture):
+    rng = np.random.default_rng(0)
+    t = np.arange(48)
+    noisy = (100 + t) * np.tile([0.8, 1.1, 1.3, 0.8], 12) * (1 + rng.normal(0, 0.005, 48))
+    forecast = method(noisy[:, None], np.array([40]), 8, 1, period=4, history=100)[0, :, 0]
+    np.testing.assert_allclose(forecast, noisy[40:], rtol=0.03)
+    # An exact repeat: every seasonal CES fails (no errors, no likelihood); CES falls back to
+    # the deseasonalised history, which still gives the repeat.
+    exact = np.tile([10.0, 20, 30, 40], 12)[:, None]
+    with caplog.at_level(logging.WARNING, logger="tsforge.evaluation"):
+        forecast = method(exact, np.array([40]), 8, 1, period=4, history=100)[0, :, 0]
+    np.testing.assert_allclose(forecast, [10, 20, 30, 40] * 2, rtol=1e-3)
+    assert ("ces: 1 of 1 fits fell back" in caplog.text) == (method is ev.ces)
+
+
+def test_arima_deseasonalises_a_season_longer_than_it_models():
+    assert ev.ARIMA_MAX_SEASON < 52
+    t = np.arange(3 * 52 + 8)
+    values = 300 + 0.05 * t + 3 * np.sin(2 * np.pi * t / 52)
+    forecast = ev.arima(values[:, None], np.array([156]), 8, 1, period=52, history=156)[0, :, 0]
+    np.testing.assert_allclose(forecast, values[156:], atol=0.05)
+
+
+@STATISTICAL
+def test_ces_dot_and_arima_fall_back_to_naive_on_tiny_histories(method, caplog: pytest.LogCaptureFixture):
+    levels = np.arange(1.0, 13.0)[:, None]
+    least = {ev.ces: ev.CES_MIN_ROWS, ev.dot: ev.DOT_MIN_ROWS, ev.arima: ev.ARIMA_MIN_ROWS}[method]
+    with caplog.at_level(logging.WARNING, logger="tsforge.evaluation"):
+        short = method(levels, np.array([9]), 2, 1, period=4, history=least - 1)
+    np.testing.assert_array_equal(short[0, :, 0], [9, 9])
+    assert "1 of 1 fits fell back" in caplog.text
+    enough = method(levels, np.array([9]), 2, 1, period=4, history=least + 1)
+    assert np.isfinite(enough).all() and (enough > 9).all()  # a fit that follows the trend
+
+
+def test_statistical_forecasts_fit_the_methods_named():
+    levels = (10 + 2.0 * np.arange(60))[:, None]
+    origins = np.array([40, 50])
+    fitted = ev.statistical_forecasts(("dot", "ces"), levels, origins, 3, 1, period=1, history=100)
+    assert list(fitted) == ["dot", "ces"]
+    np.testing.assert_array_equal(fitted["dot"], ev.dot(levels, origins, 3, 1, period=1, history=100))
 
 
 def test_mase_scales_each_target_by_its_own_in_sample_error():

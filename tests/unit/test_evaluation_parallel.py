@@ -1,5 +1,6 @@
-"""The Theta and ETS baselines spread over processes give the same forecasts as in one
-process, and grouped per-series scoring gives the same scores as one mask per series."""
+"""The statistical baselines (Theta, ETS, CES, DOT, ARIMA) spread over processes give the
+same forecasts as in one process, and grouped per-series scoring gives the same scores as one
+mask per series."""
 
 import logging
 
@@ -35,7 +36,9 @@ def _always_in_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ev, "PARALLEL_MIN_SECONDS", 0.0)
 
 
-@pytest.mark.parametrize("baseline", [ev.theta, ev.ets])
+@pytest.mark.parametrize(
+    "baseline", [ev.theta, ev.ets, ev.ces, ev.dot, ev.arima], ids=["theta", "ets", "ces", "dot", "arima"]
+)
 def test_fits_in_several_processes_equal_the_fits_in_one(
     baseline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
