@@ -7,7 +7,6 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 # DVC stage commands call `python`; make it the project's.
 export PATH := $(BIN):$(PATH)
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 export GX_ANALYTICS_ENABLED ?= false
 
 .PHONY: help setup setup-gpu run test test-all lint bench bench-accuracy ui serve clean

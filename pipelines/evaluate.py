@@ -5,6 +5,7 @@ from tsforge import stage
 from tsforge.assessment import write_plots
 from tsforge.catalog import ProcessedSeries, Windows, read_json, write_json
 from tsforge.config import load_params, mase_period
+from tsforge.console import paths, say
 from tsforge.forecaster import ForecastSpec, load_network
 from tsforge.stages import evaluate
 
@@ -19,7 +20,13 @@ def main() -> None:
     network = load_network(PROJECT.network)
     result = evaluate.assess(series, windows, network, spec, period=period, config=params.evaluate)
     pngs = write_plots(PROJECT.reports, result, series.times, series.layout, spec)
-    write_json(PROJECT.metrics, result.report())
+    metrics = result.report()
+    write_json(PROJECT.metrics, metrics)
+    scored = [name for name, v in metrics.items() if isinstance(v, dict) and "rmse" in v and name != "model"]
+    say(
+        f"scored the model and {len(scored)} baselines on {metrics['test_windows']} test windows -> "
+        f"{paths(PROJECT.root, PROJECT.metrics)} and {len(pngs)} figure(s)"
+    )
 
     stage.start_tracking(PROJECT, params.tracking.experiment)
     decision = evaluate.decide(result, series, params.registry)
@@ -33,6 +40,11 @@ def main() -> None:
         record = evaluate.publish(result, training["model_uri"], lineage, decision, params.registry)
         write_json(PROJECT.promotion, record)
         evaluate.log_promotion(record, decision)
+    verdict = "promoted to champion" if record["promote"] else "not promoted"
+    say(
+        f"registered {params.registry.model_name} version {record['version']}: {verdict} -> "
+        f"{paths(PROJECT.root, PROJECT.promotion)}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,11 +3,21 @@ ensemble of the best trials x seeds), log the forecaster (tsforge.stages.train).
 
 from tsforge import catalog, stage
 from tsforge.config import load_params, mase_period
+from tsforge.console import paths, say
 from tsforge.forecaster import ForecastSpec, example_history
 from tsforge.stages import train
-from tsforge.training import plot_learning_curve
+from tsforge.training import OBJECTIVE, Member, ensemble_candidates, plot_learning_curve
 
 PROJECT = stage.project(__file__)
+
+
+def say_trained(member: Member) -> None:
+    """One line per network: its name, trial, seed, epochs and best validation score."""
+    epochs = len(member.history["loss"])
+    say(
+        f"  {member.model.name} (trial {member.trial_id}, seed {member.seed}): {epochs} epochs, "
+        f"best {OBJECTIVE} {member.val_score:.4g} at epoch {member.best_epoch}"
+    )
 
 
 def main() -> None:
@@ -23,6 +33,13 @@ def main() -> None:
     period = mase_period(params.evaluate.season_period, int(eda["season_period"]))
     stage.start_tracking(PROJECT, params.tracking.experiment)
     inputs = {"series": PROJECT.series, "windows": PROJECT.windows}
+    config = params.train
+    trials = len(ensemble_candidates(best, config.ensemble_trials))
+    refit = ", then refit on train+val" if config.refit else ""
+    say(
+        f"training {trials} trial(s) x {config.ensemble_seeds} seed(s), up to {config.epochs} epochs, "
+        f"early stopping on {OBJECTIVE} (patience {config.patience}){refit}"
+    )
     with stage.tracked_run(PROJECT, "train", inputs, {"tuning_run_id": best["tuning_run_id"]}) as run:
         trained = train.train_logged(
             best,
@@ -35,6 +52,7 @@ def main() -> None:
             # A network combined with Theta or ETS fits them as the gate's baselines are fitted.
             statistical_history=params.evaluate.theta_history,
             metric=params.registry.metric,
+            on_trained=say_trained,
         )
         catalog.save_csv(PROJECT.learning_curve, trained.curve)
         plot_learning_curve(PROJECT.learning_curve_plot, trained.curve)
@@ -43,6 +61,9 @@ def main() -> None:
         example = example_history(catalog.load_frame(PROJECT.raw_series), trained.spec)
         model_uri = train.log_model(trained, PROJECT, example, params.train)
         catalog.write_json(PROJECT.training, trained.report(run.run_id, model_uri))
+    members, combine = len(trained.final.members), trained.final.combine
+    served = f"the {combine} of {members} networks" if members > 1 else "one network"
+    say(f"serving {served} ({trained.choice.reason}) -> {paths(PROJECT.root, PROJECT.network)}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ import sys
 from tsforge import stage
 from tsforge.catalog import ProcessedSeries, Windows, write_json
 from tsforge.config import load_params
+from tsforge.console import paths, say
 from tsforge.distributed_search import distributed_role, run_local_cluster, wait_for_parent_run
+from tsforge.search import budget, planned_trials
 from tsforge.stages import tune
 from tsforge.training import WindowedData
 
@@ -31,13 +33,26 @@ def main() -> None:
     data = WindowedData.of(ProcessedSeries.load(PROJECT.series), Windows.load(PROJECT.windows))
     stage.start_tracking(PROJECT, params.tracking.experiment)
     setup = tune.prepare(PROJECT, cfg, data)
+    verbose = stage.CONSOLE.verbose
     if role == "worker":
-        tune.run_trials(setup, wait_for_parent_run(setup.directory.name, cfg.worker_wait_s))
+        run_id = wait_for_parent_run(setup.directory.name, cfg.worker_wait_s)
+        tune.run_trials(setup, run_id, verbose=verbose)
         return
+    windows = f"{len(data.train)} training and {len(data.val)} validation windows"
+    say(f"{budget(cfg)}: up to {planned_trials(cfg)} trials on {windows}")
     with tune.parent_run(PROJECT, setup) as run_id:
-        result = tune.record(tune.run_trials(setup, run_id), cfg, run_id, PROJECT.reports)
+        # One bar, not one per process, when workers share this console.
+        searched = tune.run_trials(setup, run_id, verbose=verbose, progress=role == "single" and not verbose)
+        result = tune.record(searched, cfg, run_id, PROJECT.reports)
         write_json(PROJECT.best_hparams, result.best_hparams)
         write_json(PROJECT.tuning, result.report)
+    best, report = result.best_hparams, result.report
+    failed = f", {report['failed_trials']} failed" if report.get("failed_trials") else ""
+    family = best["values"].get("family", "rnn")
+    say(
+        f"{report['trials']} trials{failed}; best: trial {best['trial_id']} ({family}), val_mae "
+        f"{best['score']:.4g} -> {paths(PROJECT.root, PROJECT.best_hparams, PROJECT.tuning)}"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from tsforge import console
 from tsforge.errors import TsforgeError
 
 METRIC_ORDER = ("rmse", "mae", "mape", "smape", "mase")
@@ -153,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tsforge`` command."""
     parser = argparse.ArgumentParser(prog="tsforge", description=__doc__)
     parser.add_argument("--project", type=Path, default=Path(), help="project root (default: .)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=f"show third-party logs (TensorFlow's C++ log, keras-tuner's tables): {console.VERBOSE_ENV}=1",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("summary", help="print the last run's metrics and promotion decision")
     promote_cmd = commands.add_parser("promote", help="make VERSION the champion")
@@ -182,10 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=_worker_count, default=1, help="worker processes, at least 1 (default 1)"
     )
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ[console.VERBOSE_ENV] = "1"  # the stages a job starts inherit it
+    settings = console.prepare()
     if args.command == "retrain":
         return retrain_job(args.project)
     if args.command == "tune":
         return tune_job(args.project, args.workers)
+    console.configure_logging(settings)
     try:
         if args.command == "summary":
             out = summary(args.project)

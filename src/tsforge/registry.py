@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -168,7 +171,8 @@ def register(model_uri: str, name: str, tags: Mapping[str, str], description: st
     client = mlflow.MlflowClient()
     existing = find_version(name, model_uri)
     if existing is None:
-        version = mlflow.register_model(model_uri, name, tags=dict(tags))
+        with _printed_to_log():
+            version = mlflow.register_model(model_uri, name, tags=dict(tags))
         client.update_model_version(name, version.version, description=description)
         return client.get_model_version(name, version.version), True
     for key, value in tags.items():
@@ -178,6 +182,26 @@ def register(model_uri: str, name: str, tags: Mapping[str, str], description: st
         "%s version %s already holds %s: its tags and description updated", name, existing.version, model_uri
     )
     return client.get_model_version(name, existing.version), False
+
+
+_MLFLOW_NOTICES = ("Successfully registered model", "Created version", "Registered model")
+
+
+@contextlib.contextmanager
+def _printed_to_log() -> Iterator[None]:
+    """MLflow's notices printed to stderr in the block ("Successfully registered model ...",
+    "Created version ..."), logged at INFO instead: the caller reports the outcome. Anything
+    else printed there is passed on to stderr as it was."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            yield
+    finally:
+        for line in printed.getvalue().splitlines(keepends=True):
+            if line.startswith(_MLFLOW_NOTICES):
+                log.info("mlflow: %s", line.rstrip())
+            else:
+                sys.stderr.write(line)
 
 
 def _history(name: str) -> list[dict[str, Any]]:

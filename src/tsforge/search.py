@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,7 @@ class ForecastHyperModel(kt.HyperModel):  # type: ignore[misc]
         return build_model(hp, self.data.model_spec, self.space)
 
     def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("verbose", None)  # keras-tuner's display setting (search's); fits are silent
         if self.folds == 1:
             history = fit(model, hp, self.space, self.data, self.seed, **kwargs)
             self._check(history.history)
@@ -271,18 +272,65 @@ def make_tuner(
     return tuner_cls(max_trials=cfg.max_trials, **common)
 
 
-def search(tuner: kt.Tuner, epochs: int, patience: int) -> None:
+def planned_trials(cfg: TuneConfig) -> int:
+    """Trials the search runs at most: ``max_trials``, or for hyperband the trials of its
+    brackets (keras-tuner's schedule, with one epoch as the least budget) times its iterations.
+
+    A search can end sooner: a space with fewer distinct points runs out first.
+    """
+    if cfg.strategy != "hyperband":
+        return cfg.max_trials
+    epochs, brackets = float(cfg.max_epochs), 0
+    while epochs >= 1:
+        epochs, brackets = epochs / cfg.factor, brackets + 1
+    last_round = math.ceil(1 + math.log(cfg.max_epochs, cfg.factor))
+    per_iteration = sum(
+        math.ceil(last_round / (bracket + 1) * cfg.factor ** (bracket - rnd))
+        for bracket in range(brackets)
+        for rnd in range(bracket + 1)
+    )
+    return per_iteration * cfg.hyperband_iterations
+
+
+def search(
+    tuner: kt.Tuner,
+    epochs: int,
+    patience: int,
+    *,
+    verbose: bool = False,
+    on_trial_end: Callable[[Any], None] | None = None,
+) -> None:
     """Run the search with early stopping per trial.
 
     In distributed mode the chief serves the oracle here until every trial is done, and a
     worker runs the trials the chief hands out. Tuner state is written atomically here too,
     for tuners made without :func:`make_tuner`.
+
+    Args:
+        tuner: The tuner.
+        epochs: Most epochs per trial.
+        patience: Early-stopping patience.
+        verbose: Show keras-tuner's tables (each trial's hyperparameters and result).
+        on_trial_end: Called with each trial as the oracle recorded it once it ended (its
+            status, score and error); needs a tuner from :func:`make_tuner`.
     """
     atomic_tuner_state()
+    listeners = getattr(tuner, "trial_listeners", None)
+    if on_trial_end is not None:
+        if listeners is None:
+            raise TypeError("on_trial_end needs a tuner from make_tuner (its trials report their end)")
+        listeners.append(on_trial_end)
     try:
-        tuner.search(epochs=epochs, callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN()])
+        tuner.search(
+            epochs=epochs,
+            callbacks=[early_stopping(patience), keras.callbacks.TerminateOnNaN()],
+            verbose=int(verbose),
+        )
     except RuntimeError as exc:  # keras-tuner stops after too many consecutive failed trials
         raise TsforgeError(
             f"the search stopped: {exc}. Each failed trial's MLflow child run has the error as "
             "its 'error' tag; narrow tune.space (lower learning rates, smaller models) and rerun."
         ) from exc
+    finally:
+        if on_trial_end is not None and listeners is not None:
+            listeners.remove(on_trial_end)

@@ -1,5 +1,10 @@
-"""What every stage script shares: logging, the project it belongs to, and turning user
-errors into a readable message and a non-zero exit instead of a traceback.
+"""What every stage script shares: the console and logging, the project it belongs to, and
+turning user errors into a readable message and a non-zero exit instead of a traceback.
+
+Importing this module prepares the console (:func:`tsforge.console.prepare`: TensorFlow's C++
+log and other third-party noise off unless ``TSFORGE_VERBOSE=1``). That must happen before
+TensorFlow is imported, so every stage script imports this module before anything else of
+tsforge's that could import TensorFlow.
 
 Where each artifact lives and how it is read and written is :mod:`tsforge.catalog`'s.
 """
@@ -9,15 +14,18 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from tsforge import console
 from tsforge.catalog import Project
 from tsforge.errors import TsforgeError
+
+CONSOLE = console.prepare()
+"""This process's console settings (quiet unless ``TSFORGE_VERBOSE=1``)."""
 
 
 def project(script: str | Path) -> Project:
@@ -38,6 +46,9 @@ def project(script: str | Path) -> Project:
 def run(main: Callable[[], None]) -> None:
     """Run a stage's ``main``: configure logging, report user errors plainly, set the exit code.
 
+    Logging shows warnings and errors, or with ``TSFORGE_VERBOSE=1`` every INFO line too
+    (:func:`tsforge.console.configure_logging`).
+
     The garbage collector is kept off what lives as long as the process: the objects that
     exist when ``main`` starts (the modules imported, TensorFlow's and MLflow's half a million
     objects) are frozen out of its passes, and so is everything at exit, before the
@@ -46,9 +57,7 @@ def run(main: Callable[[], None]) -> None:
     """
     gc.freeze()
     atexit.register(exit_without_gc)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("absl", "tensorflow", "h5py", "great_expectations", "alembic", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    console.configure_logging(CONSOLE)
     try:
         main()
     except TsforgeError as exc:

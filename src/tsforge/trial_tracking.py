@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +97,22 @@ def with_mlflow_trials(base: type[kt.Tuner]) -> type[kt.Tuner]:
     """A subclass of ``base`` that wraps each trial in an MLflow child run.
 
     Its constructor takes ``parent_run_id`` (the search's run) and ``tags`` (lineage tags
-    for each trial run) besides ``base``'s own arguments.
+    for each trial run) besides ``base``'s own arguments. Each of its ``trial_listeners`` is
+    called with every trial that ends, as the oracle recorded it (status, score, error).
     """
 
     class TrackedTuner(base):  # type: ignore[misc,valid-type]
         def __init__(self, *args: Any, parent_run_id: str, tags: Mapping[str, str], **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.parent_run_id, self.tags = parent_run_id, dict(tags)
+            self.trial_listeners: list[Callable[[Any], None]] = []
+
+        def on_trial_end(self, trial: Any) -> None:
+            super().on_trial_end(trial)
+            if self.trial_listeners:
+                ended = self.oracle.get_trial(trial.trial_id)
+                for listener in self.trial_listeners:
+                    listener(ended)
 
         def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.monotonic()

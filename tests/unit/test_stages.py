@@ -297,7 +297,9 @@ def test_train_makes_the_served_network_its_calibrated_spec_and_report(seasonal_
         "hyperparameters",
         "ensemble",
         "combination",
+        "feature_ablation",
     ]
+    assert report["feature_ablation"] is None  # train.feature_ablation is off (and there are no features)
     # auto: every candidate scored on the validation windows, the best one served.
     combination = report["combination"]
     scores = combination["validation"]

@@ -1,6 +1,8 @@
 """The search: its size, rolling-origin folds, failed trials, roles in distributed mode."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import keras_tuner as kt
 import mlflow
@@ -8,9 +10,18 @@ import numpy as np
 import pytest
 
 from tsforge.config import TuneConfig
+from tsforge.console import SearchProgress
 from tsforge.distributed_search import distributed_role
 from tsforge.errors import ConfigError
-from tsforge.search import ForecastHyperModel, make_tuner, rolling_folds, search, search_key, space_size
+from tsforge.search import (
+    ForecastHyperModel,
+    make_tuner,
+    planned_trials,
+    rolling_folds,
+    search,
+    search_key,
+    space_size,
+)
 from tsforge.search_results import best_trial
 from tsforge.training import WindowedData
 from tsforge.trial_tracking import best_objective
@@ -86,12 +97,14 @@ def _windowed() -> WindowedData:
     )
 
 
-def _search(tmp_path: Path, space: dict, folds: int = 1) -> tuple[kt.Tuner, list]:
+def _search(
+    tmp_path: Path, space: dict, folds: int = 1, on_trial_end: Callable[[Any], None] | None = None
+) -> tuple[kt.Tuner, list]:
     cfg = TuneConfig(strategy="grid", max_trials=4, max_epochs=2, patience=2, folds=folds, space=space)
     hypermodel = ForecastHyperModel(_windowed(), space, seed=0, folds=folds)
     with mlflow.start_run(run_name="tune") as parent:
         tuner = make_tuner(cfg, hypermodel, tmp_path / "search", parent_run_id=parent.info.run_id, tags={})
-        search(tuner, cfg.max_epochs, cfg.patience)
+        search(tuner, cfg.max_epochs, cfg.patience, on_trial_end=on_trial_end)
         mlflow.flush_async_logging()
         children = mlflow.search_runs(
             filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list"
@@ -113,6 +126,39 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path
     tags = {float(r.data.params["learning_rate"]): r.data.tags for r in children}
     assert tags[1e15]["trial_status"] == "failed" and "diverged" in tags[1e15]["error"]
     assert tags[0.01]["trial_status"] in {"completed", "stopped_early"}
+
+
+def test_the_search_prints_no_tables_and_its_bar_counts_every_trial_and_failure(
+    tmp_path: Path, mlflow_store: str, capsys: pytest.CaptureFixture[str]
+):
+    space = {"units": 4, "optimizer": "sgd", "learning_rate": {"type": "choice", "values": [0.01, 1e15]}}
+    with SearchProgress(2) as bar:
+        tuner, _ = _search(tmp_path, {**space, "batch_size": 32}, on_trial_end=bar.trial_ended)
+        assert bar.bar.n == 2 and bar.best == tuner.oracle.get_best_trials(1)[0].score
+    out, err = capsys.readouterr()
+    assert "Search: Running Trial" not in out and "Best val_mae So Far" not in out  # keras-tuner's display
+    failed = next(t.trial_id for t in tuner.oracle.trials.values() if t.status == "FAILED")
+    assert f"trial {failed} failed:" in err and "diverged" in err and "2/2" in err
+
+
+@pytest.mark.parametrize(
+    ("max_epochs", "factor", "iterations"), [(9, 3, 1), (27, 3, 2), (10, 2, 1), (2, 3, 1)]
+)
+def test_planned_trials_follow_keras_tuners_hyperband_schedule(max_epochs: int, factor: int, iterations: int):
+    oracle = kt.oracles.HyperbandOracle(
+        objective=kt.Objective("val_mae", "min"), max_epochs=max_epochs, factor=factor
+    )
+    schedule = sum(
+        oracle._get_size(bracket, rnd)
+        for bracket in range(oracle._get_num_brackets())
+        for rnd in range(oracle._get_num_rounds(bracket))
+    )
+    cfg = TuneConfig(
+        strategy="hyperband", max_epochs=max_epochs, factor=factor, hyperband_iterations=iterations
+    )
+    assert planned_trials(cfg) == schedule * iterations
+    assert planned_trials(TuneConfig(strategy="hyperband", max_epochs=9, factor=3)) == 23  # the co2 run's
+    assert planned_trials(TuneConfig(strategy="random", max_trials=7)) == 7
 
 
 def test_rolling_origin_folds_score_a_trial_by_their_mean(tmp_path: Path, mlflow_store: str):

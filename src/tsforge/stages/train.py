@@ -122,6 +122,7 @@ def train(
     metric: str = "mase",
     on_start: Callable[[dict[str, Any]], None] | None = None,
     on_member: Callable[[Member], None] | None = None,
+    on_trained: Callable[[Member], None] | None = None,
 ) -> Trained:
     """Train the final forecaster from the tune stage's best trials.
 
@@ -142,6 +143,7 @@ def train(
             log them: a run that fails still says what it trained).
         on_member: Called with each member once it is trained, when there are several (a
             single network is the run itself).
+        on_trained: Called with every network once it is trained, one or several (to say so).
 
     Returns:
         The network, its spec with the conformal calibration, and its hyperparameters.
@@ -159,7 +161,8 @@ def train(
     variants = len(config.ensemble_lookbacks) * len(losses)
     several = len(candidates) * config.ensemble_seeds * variants > 1
     windowed = trial_data(WindowedData.of(series, windows), candidates[0][1].values)
-    final = train_final(candidates, space, windowed, config, on_member if several else None)
+    hooks = [hook for hook in (on_member if several else None, on_trained) if hook is not None]
+    final = train_final(candidates, space, windowed, config, _each(hooks) if hooks else None)
     spec = replace(spec, normalize=windowed.normalize)
     history = ev.statistical_history(statistical_history, period, windows.spec.input_size)
     base = Combination((), period, history)
@@ -183,6 +186,14 @@ def train(
             seed=config.seed,
         )
     return Trained(final, replace(spec, conformal=calibration), hyperparameters, choice, ablation)
+
+
+def _each(hooks: list[Callable[[Member], None]]) -> Callable[[Member], None]:
+    def call(member: Member) -> None:
+        for hook in hooks:
+            hook(member)
+
+    return call
 
 
 def calibrate_final(
@@ -290,10 +301,12 @@ def train_logged(
     period: int,
     statistical_history: int | None = None,
     metric: str = "mase",
+    on_trained: Callable[[Member], None] | None = None,
 ) -> Trained:
     """:func:`train` inside the active run: the hyperparameters as its params before training,
     each member of an ensemble as a child run, then the run's metrics, learning curve and
-    combination (param ``combination``, tag ``combination_reason``)."""
+    combination (param ``combination``, tag ``combination_reason``). ``on_trained`` is
+    :func:`train`'s."""
     trained = train(
         best_hparams,
         series,
@@ -306,6 +319,7 @@ def train_logged(
         metric=metric,
         on_start=log_params,
         on_member=log_member,
+        on_trained=on_trained,
     )
     log_metrics(trained)
     mlflow.set_tag("device", device())

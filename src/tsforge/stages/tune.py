@@ -28,10 +28,12 @@ import mlflow
 from tsforge import tracking, training
 from tsforge.catalog import Project
 from tsforge.config import TuneConfig
+from tsforge.console import SearchProgress
 from tsforge.search import (
     ForecastHyperModel,
     budget,
     make_tuner,
+    planned_trials,
     search,
     search_key,
     search_params,
@@ -131,11 +133,20 @@ def parent_run(project: Project, setup: Search) -> Iterator[str]:
         yield parent.info.run_id
 
 
-def run_trials(setup: Search, parent_run_id: str) -> kt.Tuner:
+def run_trials(
+    setup: Search, parent_run_id: str, *, verbose: bool = False, progress: bool = False
+) -> kt.Tuner:
     """Run the search's trials, each an MLflow child run of ``parent_run_id``.
 
     On the chief this serves the oracle until every trial is done; on a worker it runs the
     trials the chief hands out.
+
+    Args:
+        setup: The search.
+        parent_run_id: The search's MLflow run.
+        verbose: Show keras-tuner's tables.
+        progress: Show a progress bar (trials done of those planned, the best objective so
+            far), counting the trials a resumed search had done.
 
     Returns:
         The tuner.
@@ -144,8 +155,22 @@ def run_trials(setup: Search, parent_run_id: str) -> kt.Tuner:
     tuner = make_tuner(
         cfg, setup.hypermodel, setup.directory, parent_run_id=parent_run_id, tags=setup.lineage
     )
-    search(tuner, cfg.max_epochs, cfg.patience)
+    done, best = (ended_trials(tuner), best_score(tuner)) if progress else (0, None)
+    with SearchProgress(planned_trials(cfg), done=done, best=best, enabled=progress) as bar:
+        report = bar.trial_ended if progress else None
+        search(tuner, cfg.max_epochs, cfg.patience, verbose=verbose, on_trial_end=report)
     return tuner
+
+
+def ended_trials(tuner: kt.Tuner) -> int:
+    """Trials of the tuner's search that have ended (completed or failed)."""
+    return sum(t.status in ("COMPLETED", "FAILED") for t in tuner.oracle.trials.values())
+
+
+def best_score(tuner: kt.Tuner) -> float | None:
+    """The best objective of the tuner's search so far, or None before any trial completed."""
+    best = tuner.oracle.get_best_trials(1)
+    return None if not best or best[0].score is None else float(best[0].score)
 
 
 @dataclass(frozen=True)
