@@ -219,7 +219,7 @@ def forecast_snapshot(
     model_version: str,
     level: float | None = None,
     future: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Forecast every series of ``history`` in one call of ``forecaster`` and tabulate it.
 
     Args:
@@ -231,21 +231,21 @@ def forecast_snapshot(
             the features), appended to the history with empty targets.
 
     Returns:
-        The :func:`forecast_table`.
+        The :func:`forecast_table`, and the series new to the model (:func:`check_history`).
 
     Raises:
         TsforgeError: A series is too short, or the forecaster refused the data (future rows
             missing or misaligned among its reasons).
     """
     spec = forecaster.spec
-    check_history(history, spec)
+    new = check_history(history, spec)
     request = history if future is None else with_future(history, future, spec)
     try:
         asked = {"intervals": True, "level": level} if level is not None else None
         wide = forecaster.predict(None, request, asked)
     except ValueError as exc:  # the forecaster's own checks: columns, values, domains
         raise TsforgeError(f"model version {model_version} cannot forecast this data: {exc}") from exc
-    return forecast_table(wide, spec, model_version)
+    return forecast_table(wide, spec, model_version), new
 
 
 def with_future(history: pd.DataFrame, future: pd.DataFrame, spec: Any) -> pd.DataFrame:
@@ -357,8 +357,7 @@ def deliver(
             "--future FILE (CSV or Parquet: the time column, the series id and those columns, one row "
             "per series and forecast step)"
         )
-    new = check_history(history, forecaster.spec)
-    table = forecast_snapshot(forecaster, history, chosen, interval_level(project), future)
+    table, new = forecast_snapshot(forecaster, history, chosen, interval_level(project), future)
     path = project.forecasts / file_name(history, forecaster.spec.time_column)
     save_frame(path, table)
     delivery = Delivery(path, chosen, int(table["series"].nunique()), len(table), new_series=new)

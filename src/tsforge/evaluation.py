@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -537,25 +538,29 @@ def _gathered(name: str, outcomes: Sequence[_Outcome], horizon: int, n_targets: 
     return out
 
 
-def theta(
-    levels: np.ndarray,
-    origins: np.ndarray,
-    horizon: int,
-    n_targets: int,
-    *,
-    period: int,
-    history: int,
-    starts: np.ndarray | None = None,
-    n_jobs: int | None = None,
-) -> np.ndarray:
-    """The standard Theta method of the M3 competition (statsforecast's ``Theta``: SES with
-    drift, theta = 2), refitted at every origin on the ``history`` rows before it.
+class StatisticalMethod(Protocol):
+    """A statistical baseline refitted at every origin (made by :func:`_method`)."""
 
-    Seasonal adjustment is the classical one: when at least two periods fit in the history
-    and the 90% autocorrelation test at lag ``period`` finds seasonality (as in the M3 Theta;
-    the test needs ``period`` of at least 4), the history is decomposed, multiplicatively
-    when every value is positive and additively otherwise. Histories of fewer than
-    :data:`THETA_MIN_ROWS` rows, or where no fit succeeds, get the naive forecast.
+    __name__: str
+
+    def __call__(
+        self,
+        levels: np.ndarray,
+        origins: np.ndarray,
+        horizon: int,
+        n_targets: int,
+        *,
+        period: int,
+        history: int,
+        starts: np.ndarray | None = None,
+        n_jobs: int | None = None,
+    ) -> np.ndarray: ...
+
+
+FitChain = Callable[[int], list[tuple[int, Fit]]]
+"""A method's fits for a seasonal period: ``(fewest rows, fit)`` pairs, tried in turn."""
+
+_METHOD_ARGS = """
 
     Args:
         levels: Series in original units.
@@ -570,31 +575,69 @@ def theta(
     Returns:
         Forecasts of shape (len(origins), horizon, n_targets).
     """
-    fits: list[tuple[int, Fit]] = [(THETA_MIN_ROWS, partial(_theta_fit, period=period))]
-    return _per_origin(
-        "theta",
-        fits,
-        levels,
-        origins,
-        horizon=horizon,
-        n_targets=n_targets,
-        history=history,
-        starts=starts,
-        n_jobs=n_jobs,
-    )
 
 
-def ets(
-    levels: np.ndarray,
-    origins: np.ndarray,
-    horizon: int,
-    n_targets: int,
-    *,
-    period: int,
-    history: int,
-    starts: np.ndarray | None = None,
-    n_jobs: int | None = None,
-) -> np.ndarray:
+def _method(name: str, chain: FitChain, summary: str) -> StatisticalMethod:
+    """The baseline ``name``: at every origin, ``chain(period)``'s fits tried in turn on the
+    ``history`` rows before it, in the pool or on the cluster (:func:`_per_origin`);
+    ``summary`` heads its docstring."""
+
+    def fitted(
+        levels: np.ndarray,
+        origins: np.ndarray,
+        horizon: int,
+        n_targets: int,
+        *,
+        period: int,
+        history: int,
+        starts: np.ndarray | None = None,
+        n_jobs: int | None = None,
+    ) -> np.ndarray:
+        return _per_origin(
+            name,
+            chain(period),
+            levels,
+            origins,
+            horizon=horizon,
+            n_targets=n_targets,
+            history=history,
+            starts=starts,
+            n_jobs=n_jobs,
+        )
+
+    fitted.__name__ = fitted.__qualname__ = name
+    fitted.__doc__ = summary + _METHOD_ARGS
+    return fitted
+
+
+def _theta_fits(period: int) -> list[tuple[int, Fit]]:
+    return [(THETA_MIN_ROWS, partial(_theta_fit, period=period))]
+
+
+theta = _method(
+    "theta",
+    _theta_fits,
+    """The standard Theta method of the M3 competition (statsforecast's ``Theta``: SES with
+    drift, theta = 2), refitted at every origin on the ``history`` rows before it.
+
+    Seasonal adjustment is the classical one: when at least two periods fit in the history
+    and the 90% autocorrelation test at lag ``period`` finds seasonality (as in the M3 Theta;
+    the test needs ``period`` of at least 4), the history is decomposed, multiplicatively
+    when every value is positive and additively otherwise. Histories of fewer than
+    :data:`THETA_MIN_ROWS` rows, or where no fit succeeds, get the naive forecast.""",
+)
+
+
+def _ets_fits(period: int) -> list[tuple[int, Fit]]:
+    fits: list[tuple[int, Fit]] = [(ETS_MIN_ROWS, partial(_ets_fit, period=period))]
+    if period > 1:
+        fits.append((ETS_MIN_ROWS, partial(_ets_fit, period=1)))
+    return fits
+
+
+ets = _method(
+    "ets",
+    _ets_fits,
     """Automatic ETS (statsforecast's ``AutoETS``: error, trend and season chosen by AICc,
     damped trend allowed), refitted at every origin on the ``history`` rows before it.
 
@@ -605,48 +648,22 @@ def ets(
     the last season's indices are put back, as R's ``stlf`` does for such data.
 
     Short histories: when the seasonal fit fails, a non-seasonal AutoETS is tried; with fewer
-    than :data:`ETS_MIN_ROWS` rows, or when no fit succeeds, the naive forecast is used.
+    than :data:`ETS_MIN_ROWS` rows, or when no fit succeeds, the naive forecast is used.""",
+)
 
-    Args:
-        levels: Series in original units.
-        origins: Forecast origins.
-        horizon: Steps ahead.
-        n_targets: Target columns (the first columns of ``levels``).
-        period: Seasonal period.
-        history: Rows of history each fit uses.
-        starts: First row of each origin's series; a fit never reaches before it.
-        n_jobs: Processes for the fits (None: :func:`jobs`' default).
 
-    Returns:
-        Forecasts of shape (len(origins), horizon, n_targets).
-    """
-    fits: list[tuple[int, Fit]] = [(ETS_MIN_ROWS, partial(_ets_fit, period=period))]
+def _ces_fits(period: int) -> list[tuple[int, Fit]]:
+    fits: list[tuple[int, Fit]] = [(CES_MIN_ROWS, partial(_ces_fit, period=period))]
     if period > 1:
-        fits.append((ETS_MIN_ROWS, partial(_ets_fit, period=1)))
-    return _per_origin(
-        "ets",
-        fits,
-        levels,
-        origins,
-        horizon=horizon,
-        n_targets=n_targets,
-        history=history,
-        starts=starts,
-        n_jobs=n_jobs,
-    )
+        level: Fit = partial(_ces_fit, period=1)
+        fits.append((max(CES_MIN_ROWS, 2 * period), partial(_deseasonalised, level, period=period)))
+        fits.append((CES_MIN_ROWS, level))
+    return fits
 
 
-def ces(
-    levels: np.ndarray,
-    origins: np.ndarray,
-    horizon: int,
-    n_targets: int,
-    *,
-    period: int,
-    history: int,
-    starts: np.ndarray | None = None,
-    n_jobs: int | None = None,
-) -> np.ndarray:
+ces = _method(
+    "ces",
+    _ces_fits,
     """Complex exponential smoothing (statsforecast's ``AutoCES``: no, simple, partial or full
     seasonality chosen by AICc), refitted at every origin on the ``history`` rows before it.
 
@@ -657,95 +674,36 @@ def ces(
     to the classically deseasonalised history as :func:`ets` does beyond
     :data:`ETS_MAX_SEASON`, then a non-seasonal one to the history itself; with fewer than
     :data:`CES_MIN_ROWS` rows, or when no fit succeeds, the naive forecast is used (a
-    constant history gets it anyway).
-
-    Args:
-        levels: Series in original units.
-        origins: Forecast origins.
-        horizon: Steps ahead.
-        n_targets: Target columns (the first columns of ``levels``).
-        period: Seasonal period.
-        history: Rows of history each fit uses.
-        starts: First row of each origin's series; a fit never reaches before it.
-        n_jobs: Processes for the fits (None: :func:`jobs`' default).
-
-    Returns:
-        Forecasts of shape (len(origins), horizon, n_targets).
-    """
-    fits: list[tuple[int, Fit]] = [(CES_MIN_ROWS, partial(_ces_fit, period=period))]
-    if period > 1:
-        level: Fit = partial(_ces_fit, period=1)
-        fits.append((max(CES_MIN_ROWS, 2 * period), partial(_deseasonalised, level, period=period)))
-        fits.append((CES_MIN_ROWS, level))
-    return _per_origin(
-        "ces",
-        fits,
-        levels,
-        origins,
-        horizon=horizon,
-        n_targets=n_targets,
-        history=history,
-        starts=starts,
-        n_jobs=n_jobs,
-    )
+    constant history gets it anyway).""",
+)
 
 
-def dot(
-    levels: np.ndarray,
-    origins: np.ndarray,
-    horizon: int,
-    n_targets: int,
-    *,
-    period: int,
-    history: int,
-    starts: np.ndarray | None = None,
-    n_jobs: int | None = None,
-) -> np.ndarray:
+def _dot_fits(period: int) -> list[tuple[int, Fit]]:
+    return [(DOT_MIN_ROWS, partial(_dot_fit, period=period))]
+
+
+dot = _method(
+    "dot",
+    _dot_fits,
     """The dynamic optimised Theta method (statsforecast's ``DynamicOptimizedTheta``: theta,
     the smoothing and the initial level optimised, the trend line updated at every step),
     refitted at every origin on the ``history`` rows before it.
 
     Seasonal adjustment is Theta's (:func:`theta`), for any period. Histories of fewer than
-    :data:`DOT_MIN_ROWS` rows, or where no fit succeeds, get the naive forecast.
-
-    Args:
-        levels: Series in original units.
-        origins: Forecast origins.
-        horizon: Steps ahead.
-        n_targets: Target columns (the first columns of ``levels``).
-        period: Seasonal period.
-        history: Rows of history each fit uses.
-        starts: First row of each origin's series; a fit never reaches before it.
-        n_jobs: Processes for the fits (None: :func:`jobs`' default).
-
-    Returns:
-        Forecasts of shape (len(origins), horizon, n_targets).
-    """
-    fits: list[tuple[int, Fit]] = [(DOT_MIN_ROWS, partial(_dot_fit, period=period))]
-    return _per_origin(
-        "dot",
-        fits,
-        levels,
-        origins,
-        horizon=horizon,
-        n_targets=n_targets,
-        history=history,
-        starts=starts,
-        n_jobs=n_jobs,
-    )
+    :data:`DOT_MIN_ROWS` rows, or where no fit succeeds, get the naive forecast.""",
+)
 
 
-def arima(
-    levels: np.ndarray,
-    origins: np.ndarray,
-    horizon: int,
-    n_targets: int,
-    *,
-    period: int,
-    history: int,
-    starts: np.ndarray | None = None,
-    n_jobs: int | None = None,
-) -> np.ndarray:
+def _arima_fits(period: int) -> list[tuple[int, Fit]]:
+    fits: list[tuple[int, Fit]] = [(ARIMA_MIN_ROWS, partial(_arima_fit, period=period))]
+    if period > 1:
+        fits.append((ARIMA_MIN_ROWS, partial(_arima_fit, period=1)))
+    return fits
+
+
+arima = _method(
+    "arima",
+    _arima_fits,
     """Automatic ARIMA (statsforecast's ``AutoARIMA``: Hyndman-Khandakar stepwise search by
     AICc), refitted at every origin on the ``history`` rows before it. Slow: see
     :func:`baselines` (``evaluate.arima`` switches it on).
@@ -754,35 +712,8 @@ def arima(
     history is deseasonalised classically and a non-seasonal AutoARIMA fitted to it, as
     :func:`ets` does (a non-seasonal one when fewer than two periods fit). When the seasonal
     fit fails a non-seasonal one is tried; with fewer than :data:`ARIMA_MIN_ROWS` rows, or
-    when no fit succeeds, the naive forecast is used.
-
-    Args:
-        levels: Series in original units.
-        origins: Forecast origins.
-        horizon: Steps ahead.
-        n_targets: Target columns (the first columns of ``levels``).
-        period: Seasonal period.
-        history: Rows of history each fit uses.
-        starts: First row of each origin's series; a fit never reaches before it.
-        n_jobs: Processes for the fits (None: :func:`jobs`' default).
-
-    Returns:
-        Forecasts of shape (len(origins), horizon, n_targets).
-    """
-    fits: list[tuple[int, Fit]] = [(ARIMA_MIN_ROWS, partial(_arima_fit, period=period))]
-    if period > 1:
-        fits.append((ARIMA_MIN_ROWS, partial(_arima_fit, period=1)))
-    return _per_origin(
-        "arima",
-        fits,
-        levels,
-        origins,
-        horizon=horizon,
-        n_targets=n_targets,
-        history=history,
-        starts=starts,
-        n_jobs=n_jobs,
-    )
+    when no fit succeeds, the naive forecast is used.""",
+)
 
 
 def _mean(values: list[float]) -> float:

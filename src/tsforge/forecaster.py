@@ -32,7 +32,7 @@ from tsforge.panel import (
     scalers_to_dict,
     stacked_model_space,
 )
-from tsforge.scaling import AffineScaler, forward_transform, inverse_transform
+from tsforge.scaling import AffineScaler, forward_transform, inverse_transform, model_space
 from tsforge.seasonality import Seasonality
 from tsforge.windowing import last_inputs
 
@@ -324,19 +324,23 @@ def with_new_series(
     shared = known[0] if known and all(s == known[0] for s in known) and len(known) > 1 else None
     method = known[0].method if known else "standard"
     scalers = dict(spec.scalers)
-    unscaled = stacked_model_space(
-        np.asarray(levels, dtype=np.float64), layout, len(spec.targets), spec.difference, spec.transform
-    )
     of_origin = layout.series_of(origins)
     for name in unseen:
-        index = layout.names.index(name)
-        start = int(layout.bounds[index]) + int(spec.difference)
-        mine = origins[of_origin == index]
-        stop = int(mine.min()) if len(mine) else int(layout.bounds[index + 1])
         if shared is not None:
             scalers[name] = shared
             continue
-        rows = unscaled[start:stop]
+        index = layout.names.index(name)
+        start = int(layout.bounds[index])
+        mine = origins[of_origin == index]
+        stop = int(mine.min()) if len(mine) else int(layout.bounds[index + 1])
+        # Only this series' history is brought to model space: the others have their scalers.
+        unscaled = model_space(
+            np.asarray(levels[start:stop], dtype=np.float64),
+            len(spec.targets),
+            spec.difference,
+            spec.transform,
+        )
+        rows = unscaled[int(spec.difference) :]
         if len(rows) < 2:
             raise ValueError(
                 f"series '{name}' is new to the model and has {len(rows)} row(s) of history: its scale "
@@ -581,10 +585,11 @@ def future_values(
             + (" (tsforge forecast --future FILE reads them from a file)" if columns else "")
         )
     given = pd.DatetimeIndex(future[spec.time_column])
-    absent = [t for t in expected if t not in set(given)]
+    given_set, expected_set = set(given), set(expected)
+    absent = [t for t in expected if t not in given_set]
     if absent:
         shown = ", ".join(t.isoformat() for t in absent[:5])
-        stray = [t.isoformat() for t in given if t not in set(expected)][:3]
+        stray = [t.isoformat() for t in given if t not in expected_set][:3]
         extra = f"; rows at {stray} are not forecast steps" if stray else ""
         raise ValueError(
             f"series '{name}': future rows for {len(absent)} of the {len(expected)} forecast steps are "

@@ -119,12 +119,18 @@ def test_ets_repeats_the_pattern_of_a_positive_seasonal_series():
     np.testing.assert_allclose(forecast, [10, 20, 30, 40] * 2, rtol=1e-3)
 
 
-def test_ets_handles_a_season_longer_than_ets_models_by_deseasonalising():
-    # Weekly data, period 52 > ETS_MAX_SEASON: classical decomposition, then non-seasonal ETS.
-    assert ev.ETS_MAX_SEASON < 52
+@pytest.mark.parametrize(
+    ("method", "longest"),
+    [(ev.ets, ev.ETS_MAX_SEASON), (ev.arima, ev.ARIMA_MAX_SEASON)],
+    ids=["ets", "arima"],
+)
+def test_a_season_longer_than_the_method_models_is_deseasonalised_first(method, longest):
+    # Weekly data, period 52 > the longest season modelled: classical decomposition, then a
+    # non-seasonal fit, the last season's indices put back.
+    assert longest < 52
     t = np.arange(3 * 52 + 8)
     values = 300 + 0.05 * t + 3 * np.sin(2 * np.pi * t / 52)
-    forecast = ev.ets(values[:, None], np.array([156]), 8, 1, period=52, history=156)[0, :, 0]
+    forecast = method(values[:, None], np.array([156]), 8, 1, period=52, history=156)[0, :, 0]
     np.testing.assert_allclose(forecast, values[156:], atol=0.05)
 
 
@@ -232,14 +238,6 @@ def test_ces_dot_and_arima_repeat_a_season_of_period_4(method, caplog: pytest.Lo
         forecast = method(exact, np.array([40]), 8, 1, period=4, history=100)[0, :, 0]
     np.testing.assert_allclose(forecast, [10, 20, 30, 40] * 2, rtol=1e-3)
     assert ("ces: 1 of 1 fits fell back" in caplog.text) == (method is ev.ces)
-
-
-def test_arima_deseasonalises_a_season_longer_than_it_models():
-    assert ev.ARIMA_MAX_SEASON < 52
-    t = np.arange(3 * 52 + 8)
-    values = 300 + 0.05 * t + 3 * np.sin(2 * np.pi * t / 52)
-    forecast = ev.arima(values[:, None], np.array([156]), 8, 1, period=52, history=156)[0, :, 0]
-    np.testing.assert_allclose(forecast, values[156:], atol=0.05)
 
 
 @STATISTICAL
