@@ -169,6 +169,11 @@ class TuneConfig:
     space: Mapping[str, Any] = field(default_factory=dict)
 
 
+ENSEMBLE_FITS = ("joint", "separate")
+"""``train.ensemble_fit``: the members side by side in one Keras model per batch size, or one
+network after another (:func:`tsforge.training.train_members`)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Final training: the best trials' hyperparameters, one network or an ensemble.
@@ -187,6 +192,10 @@ class TrainConfig:
     windows; a list (``[theta, ets]``) fixes it; ``none`` serves the network alone.
     ``feature_ablation`` fits the best trial's network once more with every feature and once
     per kind of feature without it, and records the validation errors (:mod:`tsforge.ablation`).
+    ``ensemble_fit`` trains the members ``separate``ly, one network after another, or ``joint``ly:
+    side by side in one Keras model per batch size, one ``fit`` for all (each member keeps its
+    seed's initial weights, its loss, optimizer and early-stopping point; the members of one
+    model see the same batches in the same order, :mod:`tsforge.joint_training`).
     """
 
     epochs: int = 40
@@ -201,6 +210,14 @@ class TrainConfig:
     input_example: bool = False
     combine: str | Sequence[str] | None = "auto"
     feature_ablation: bool = False
+    ensemble_fit: str = "separate"
+
+    def __post_init__(self) -> None:
+        if self.ensemble_fit not in ENSEMBLE_FITS:
+            raise ConfigError(
+                f"params.yaml: train.ensemble_fit is {self.ensemble_fit!r}; use joint (the members side "
+                "by side in one model) or separate (one network after another)."
+            )
 
     @property
     def combine_with(self) -> tuple[str, ...] | None:

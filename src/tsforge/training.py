@@ -12,7 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from tsforge.config import DEFAULT_SPACE
+from tsforge.config import DEFAULT_SPACE, ENSEMBLE_FITS
 from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, combine, hp_values, reads_steps
 from tsforge.panel import first_usable_rows
 from tsforge.plotting import pyplot
@@ -170,11 +170,42 @@ def fit(
     """
     values = hp_values(hp, space)
     data = trial_data(data, values)
-    weighted = values["loss"] in WEIGHTED_LOSSES
-    batch_size = int(values["batch_size"])
     if values["lr_schedule"] == "plateau":
-        plateau = keras.callbacks.ReduceLROnPlateau(monitor=OBJECTIVE, factor=0.5, patience=2)
+        plateau = keras.callbacks.ReduceLROnPlateau(
+            monitor=OBJECTIVE, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE
+        )
         fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", []), plateau]
+    weighted = values["loss"] in WEIGHTED_LOSSES
+    return fit_windows(model, data, int(values["batch_size"]), seed, weighted=weighted, **fit_kwargs)
+
+
+PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 2
+"""``lr_schedule: plateau``: the learning rate is halved after 2 epochs without improvement."""
+
+
+def fit_windows(
+    model: keras.Model,
+    data: WindowedData,
+    batch_size: int,
+    seed: int,
+    *,
+    weighted: bool,
+    **fit_kwargs: Any,
+) -> keras.callbacks.History:
+    """``model.fit`` on the training windows of ``data``, validating on its validation windows:
+    stacked arrays when they are small, batches gathered on demand otherwise.
+
+    Args:
+        model: Any Keras model taking the windows' inputs and targets.
+        data: Windowed series, as the trial reads them (:func:`trial_data`).
+        batch_size: Windows per batch.
+        seed: Seed for the shuffle of the windows gathered on demand.
+        weighted: Whether the training windows carry their MASE weights.
+        **fit_kwargs: Passed to ``model.fit``.
+
+    Returns:
+        The Keras history.
+    """
     if stacked_bytes(data) <= STACK_MAX_BYTES:
         # Small enough to stack: Keras's array path runs about 4 ms a batch faster than
         # gathering each batch in Python (bench/RESULTS.md, rows 1 and 6).
@@ -347,6 +378,62 @@ class Member:
         return int(np.argmin(scores)) + 1 if scores else 1
 
 
+@dataclass(frozen=True)
+class MemberPlan:
+    """One network of the ensemble before it is trained: its trial, hyperparameters (lookback
+    and loss applied), seed and name."""
+
+    trial_id: str
+    hp: Any
+    seed: int
+    name: str
+
+
+def member_plans(
+    candidates: list[tuple[str, Any]],
+    data: WindowedData,
+    *,
+    seeds: int,
+    seed: int,
+    lookbacks: Sequence[float] = (1.0,),
+    losses: Sequence[str] | None = None,
+) -> list[MemberPlan]:
+    """The ensemble's members in training order: every candidate with ``seeds`` seeds per
+    lookback and loss (see :func:`train_members`)."""
+    variants = [(lookback, loss) for loss in (losses or (None,)) for lookback in lookbacks]
+    plans = []
+    for rank, (trial_id, trial_hp) in enumerate(candidates):
+        for offset in range(seeds * len(variants)):  # seeds count on across variants
+            lookback, loss = variants[offset % len(variants)]
+            hp = with_loss(with_lookback(trial_hp, lookback, data.window.input_size), loss)
+            plans.append(MemberPlan(trial_id, hp, seed + offset, f"member_{rank}_{offset}"))
+    return plans
+
+
+def train_member(
+    plan: MemberPlan,
+    space: Mapping[str, Any],
+    data: WindowedData,
+    *,
+    epochs: int,
+    patience: int,
+    refit: bool,
+) -> Member:
+    """One member trained alone (``train.ensemble_fit: separate``): early stopping, then the
+    refit on the training and validation windows when ``refit``."""
+    model, history = train_best(
+        plan.hp, space, data, epochs=epochs, patience=patience, seed=plan.seed, name=plan.name
+    )
+    member = Member(plan.trial_id, plan.seed, plan.hp, model, history)
+    if refit and len(data.val):
+        member.early_model = model
+        member.model = refit_on_validation(
+            plan.hp, space, data, epochs=member.best_epoch, seed=plan.seed, name=plan.name
+        )
+        member.refitted = True
+    return member
+
+
 def train_members(
     candidates: list[tuple[str, Any]],
     space: Mapping[str, Any],
@@ -360,6 +447,7 @@ def train_members(
     lookbacks: Sequence[float] = (1.0,),
     losses: Sequence[str] | None = None,
     on_member: Callable[[Member], None] | None = None,
+    ensemble_fit: str = "separate",
 ) -> list[Member]:
     """Train every candidate's hyperparameters with ``seeds`` seeds per lookback and loss:
     the ensemble's members.
@@ -379,35 +467,27 @@ def train_members(
         losses: Training losses; every trial trains ``seeds`` networks per lookback with
             each (``train.ensemble_losses``); None: the trial's own loss.
         on_member: Called with each member as soon as it is trained (to log it).
+        ensemble_fit: ``separate``: one network after another; ``joint``: the members side by
+            side in one model per batch size (:mod:`tsforge.joint_training`).
 
     Returns:
         The members, in training order.
     """
-    variants = [(lookback, loss) for loss in (losses or (None,)) for lookback in lookbacks]
+    plans = member_plans(candidates, data, seeds=seeds, seed=seed, lookbacks=lookbacks, losses=losses)
+    if ensemble_fit not in ENSEMBLE_FITS:
+        raise ValueError(f"unknown ensemble_fit {ensemble_fit!r}; use one of {ENSEMBLE_FITS}")
+    if ensemble_fit == "joint":
+        from tsforge.joint_training import train_side_by_side
+
+        return train_side_by_side(
+            plans, space, data, epochs=epochs, patience=patience, refit=refit, on_member=on_member
+        )
     members = []
-    for rank, (trial_id, trial_hp) in enumerate(candidates):
-        for offset in range(seeds * len(variants)):  # seeds count on across variants
-            lookback, loss = variants[offset % len(variants)]
-            hp = with_loss(with_lookback(trial_hp, lookback, data.window.input_size), loss)
-            model, history = train_best(
-                hp,
-                space,
-                data,
-                epochs=epochs,
-                patience=patience,
-                seed=seed + offset,
-                name=f"member_{rank}_{offset}",
-            )
-            member = Member(trial_id, seed + offset, hp, model, history)
-            if refit and len(data.val):
-                member.early_model = model
-                member.model = refit_on_validation(
-                    hp, space, data, epochs=member.best_epoch, seed=seed + offset, name=model.name
-                )
-                member.refitted = True
-            if on_member is not None:
-                on_member(member)
-            members.append(member)
+    for plan in plans:
+        member = train_member(plan, space, data, epochs=epochs, patience=patience, refit=refit)
+        if on_member is not None:
+            on_member(member)
+        members.append(member)
     return members
 
 
@@ -543,6 +623,7 @@ def train_final(
         lookbacks=cfg.ensemble_lookbacks,
         losses=cfg.ensemble_losses,
         on_member=on_member,
+        ensemble_fit=cfg.ensemble_fit,
     )
     seconds = time.perf_counter() - started
     model = combine([m.model for m in members], cfg.ensemble_combine)

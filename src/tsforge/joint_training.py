@@ -1,0 +1,410 @@
+"""The ensemble's members trained side by side in one Keras model (``train.ensemble_fit: joint``).
+
+Trained one after another, every member pays for its own ``fit``: tracing the train and test
+functions, setting up the data, running each small batch through Keras's loop. Side by side,
+the members of one model share all of that: one ``fit`` runs a batch through every member,
+one gradient tape covers them all, and each member's optimizer updates only that member's
+weights, so each learns exactly as its own gradients and optimizer (Adam, RMSprop, its
+learning rate and schedule) say. A member's branch never reads another's weights, so a
+member's gradients are those it would have alone.
+
+What one ``fit`` must share is its batches: members with different batch sizes (or windows
+normalised differently) go in different models (:func:`fit_groups`). Members of one model
+see the same batches in the same order; each keeps its seed's initial weights and dropout
+masks (built as :func:`tsforge.training.train_best` builds them), its loss and its own
+early-stopping point (:class:`EarlyStop`), learning-rate plateau (:class:`Plateau`) and best
+weights (:class:`MemberEpochs`). Afterwards every member is its own ``keras.Model`` again
+(they always were: the side-by-side model only calls them), so combining, logging and
+serving them is unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+
+from tsforge.models import WEIGHTED_LOSSES, build_model, hp_values
+from tsforge.training import (
+    OBJECTIVE,
+    PLATEAU_FACTOR,
+    PLATEAU_PATIENCE,
+    Member,
+    MemberPlan,
+    WindowedData,
+    fit_windows,
+    set_seeds,
+    trial_data,
+)
+
+PLATEAU_MIN_DELTA = 1e-4
+"""Smallest fall of the objective the plateau counts as progress (ReduceLROnPlateau's default,
+which :func:`tsforge.training.fit` uses)."""
+
+
+def fit_key(plan: MemberPlan, space: Mapping[str, Any]) -> tuple[int, Any]:
+    """What members must share to be fitted in one model: their batches (size, and windows
+    normalised alike)."""
+    values = hp_values(plan.hp, space)
+    return int(values["batch_size"]), values.get("normalize")
+
+
+def fit_groups(plans: Sequence[MemberPlan], space: Mapping[str, Any]) -> list[list[int]]:
+    """Indices of ``plans`` grouped by :func:`fit_key`, groups and members in training order."""
+    groups: dict[tuple[int, Any], list[int]] = {}
+    for index, plan in enumerate(plans):
+        groups.setdefault(fit_key(plan, space), []).append(index)
+    return list(groups.values())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a member's stopping rule says after an epoch: keep these weights, stop training."""
+
+    snapshot: bool = False
+    done: bool = False
+
+
+class StopRule(Protocol):
+    def after_epoch(self, epoch: int, objective: float | None) -> Verdict: ...
+
+
+@dataclass
+class EarlyStop:
+    """Keras's ``EarlyStopping(monitor=OBJECTIVE, patience, restore_best_weights=True)`` for one
+    member: the same counting, so a member stops at the epoch it would stop at alone."""
+
+    patience: int
+    best: float | None = None
+    best_epoch: int | None = None
+    wait: int = 0
+
+    def after_epoch(self, epoch: int, objective: float | None) -> Verdict:
+        if objective is None:  # no validation windows: nothing to judge by, train every epoch
+            return Verdict()
+        first = self.best_epoch is None  # Keras keeps the first epoch's weights whatever they score
+        if first:
+            self.best_epoch = epoch
+        self.wait += 1
+        # As Keras compares: a NaN is never an improvement, except as the very first value.
+        if self.best is None or objective < self.best:
+            self.best, self.best_epoch, self.wait = objective, epoch, 0
+            return Verdict(snapshot=True)
+        return Verdict(snapshot=first, done=self.wait >= self.patience and epoch > 0)
+
+
+@dataclass
+class FixedEpochs:
+    """Train exactly ``epochs`` epochs and keep the weights then (the refit's rule)."""
+
+    epochs: int
+
+    def after_epoch(self, epoch: int, objective: float | None) -> Verdict:
+        reached = epoch + 1 >= self.epochs
+        return Verdict(snapshot=reached, done=reached)
+
+
+@dataclass
+class Plateau:
+    """Keras's ``ReduceLROnPlateau(monitor=OBJECTIVE, factor, patience)`` for one member
+    (``lr_schedule: plateau``): returns the learning rate to train the next epoch with."""
+
+    factor: float = PLATEAU_FACTOR
+    patience: int = PLATEAU_PATIENCE
+    best: float | None = None
+    wait: int = 0
+
+    def after_epoch(self, objective: float | None, rate: float) -> float:
+        if objective is None:
+            return rate
+        if self.best is None or objective + PLATEAU_MIN_DELTA < self.best:
+            self.best, self.wait = objective, 0
+            return rate
+        self.wait += 1
+        if self.wait < self.patience or rate <= 0:
+            return rate
+        self.wait = 0
+        return rate * self.factor
+
+
+@dataclass
+class MemberEpochs:
+    """One member's epochs in a side-by-side fit: its history, stopping rule, plateau and the
+    weights it will keep."""
+
+    rule: StopRule
+    plateau: Plateau | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    kept: list[np.ndarray] | None = None
+    done: bool = False
+
+
+class SideBySide(keras.Model):  # type: ignore[misc]
+    """Several networks fitted as one: each reads the same windows and has its own loss,
+    optimizer and metrics. The forecast is the list of the members' forecasts.
+
+    A member marked finished (:meth:`finish`) is skipped by the training and test steps:
+    its early stopping has kept its weights, and training it on would cost as much as
+    training a member that still learns.
+    """
+
+    def __init__(self, members: Sequence[keras.Model], weighted: Sequence[bool], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.members = list(members)
+        self.weighted = list(weighted)
+        self.loss_trackers = [keras.metrics.Mean(name=f"loss_{i}") for i in range(len(members))]
+        self.mae_trackers = [keras.metrics.MeanAbsoluteError(name=f"mae_{i}") for i in range(len(members))]
+        self.active = self.add_weight(
+            shape=(len(members),), initializer="ones", trainable=False, name="active"
+        )
+        for member in self.members:
+            # Built now, outside the traced step: a tf.function may not create variables later.
+            member.optimizer.build(member.trainable_variables)
+
+    def finish(self, index: int) -> None:
+        """Stop training (and validating) member ``index``."""
+        active = keras.ops.convert_to_numpy(self.active).copy()
+        active[index] = 0.0
+        self.active.assign(active)
+
+    def call(self, inputs: Any, training: bool | None = None) -> list[Any]:
+        return [member(inputs, training=training) for member in self.members]
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [*self.loss_trackers, *self.mae_trackers]
+
+    def _forecasts_and_losses(
+        self, x: Any, y: Any, sample_weight: Any, training: bool
+    ) -> tuple[list[Any], list[Any]]:
+        """Each active member's forecast and its own compiled loss (its training loss, with the
+        MASE weights where it uses them); zeros for a finished member, at no cost."""
+        import tensorflow as tf
+
+        forecasts, losses = [], []
+        for i, (member, weighted) in enumerate(zip(self.members, self.weighted, strict=True)):
+
+            def run(member: keras.Model = member, weighted: bool = weighted) -> tuple[Any, Any]:
+                forecast = member(x, training=training)
+                weights = sample_weight if weighted else None
+                loss = member.compute_loss(
+                    x=x, y=y, y_pred=forecast, sample_weight=weights, training=training
+                )
+                return forecast, tf.cast(loss, "float32")
+
+            def skip() -> tuple[Any, Any]:
+                return tf.zeros_like(y, dtype="float32"), tf.constant(0.0)
+
+            forecast, loss = tf.cond(self.active[i] > 0.5, run, skip)
+            forecasts.append(forecast)
+            losses.append(loss)
+        return forecasts, losses
+
+    def _update_metrics(
+        self, y: Any, forecasts: list[Any], losses: list[Any], sample_weight: Any
+    ) -> dict[str, Any]:
+        batch = keras.ops.shape(y)[0]
+        for i, (forecast, loss) in enumerate(zip(forecasts, losses, strict=True)):
+            self.loss_trackers[i].update_state(loss, sample_weight=batch)
+            # As a lone member's compiled metric: weighted as its loss is in training.
+            self.mae_trackers[i].update_state(y, forecast, sample_weight if self.weighted[i] else None)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            forecasts, losses = self._forecasts_and_losses(x, y, sample_weight, training=True)
+            # The branches share no weights: the sum's gradient for a member's weights is
+            # its own loss's gradient (zero for a finished member).
+            total = tf.add_n(losses)
+        variables = [member.trainable_variables for member in self.members]
+        gradients = tape.gradient(total, [v for own in variables for v in own])
+        start = 0
+        for member, own in zip(self.members, variables, strict=True):
+            member.optimizer.apply(gradients[start : start + len(own)], own)
+            start += len(own)
+        return self._update_metrics(y, forecasts, losses, sample_weight)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        forecasts, losses = self._forecasts_and_losses(x, y, None, training=False)
+        return self._update_metrics(y, forecasts, losses, None)
+
+
+class MemberProgress(keras.callbacks.Callback):  # type: ignore[misc]
+    """After each epoch of a side-by-side fit: every member's history, plateau and stopping
+    rule, each on its own scores; the fit stops once every member is done, and each member
+    ends with the weights its rule kept."""
+
+    def __init__(self, members: Sequence[keras.Model], epochs: Sequence[MemberEpochs]) -> None:
+        super().__init__()
+        self.members, self.epochs = list(members), list(epochs)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        logs = logs or {}
+        for i, (member, state) in enumerate(zip(self.members, self.epochs, strict=True)):
+            if not state.done:
+                self._member_epoch_end(i, member, state, epoch, logs)
+                if state.done and isinstance(self.model, SideBySide):
+                    self.model.finish(i)
+        if all(state.done for state in self.epochs):
+            self.model.stop_training = True
+
+    @staticmethod
+    def _member_epoch_end(
+        i: int, member: keras.Model, state: MemberEpochs, epoch: int, logs: Mapping[str, Any]
+    ) -> None:
+        for key in ("loss", "mae", "val_loss", "val_mae"):
+            if f"{key}_{i}" in logs:
+                state.history.setdefault(key, []).append(float(logs[f"{key}_{i}"]))
+        objective = logs.get(f"{OBJECTIVE}_{i}")
+        objective = None if objective is None else float(objective)
+        if state.plateau is not None:
+            rate = float(keras.ops.convert_to_numpy(member.optimizer.learning_rate))
+            state.history.setdefault("learning_rate", []).append(rate)  # as ReduceLROnPlateau logs it
+            reduced = state.plateau.after_epoch(objective, rate)
+            if reduced != rate:
+                member.optimizer.learning_rate = reduced
+        verdict = state.rule.after_epoch(epoch, objective)
+        if verdict.snapshot:
+            state.kept = member.get_weights()
+        # As TerminateOnNaN: a member whose training loss is no longer finite trains no further.
+        diverged = not math.isfinite(state.history["loss"][-1])
+        state.done = verdict.done or diverged
+        if state.done and state.kept is None:
+            state.kept = member.get_weights()
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        for member, state in zip(self.members, self.epochs, strict=True):
+            if state.kept is not None:
+                member.set_weights(state.kept)
+
+
+def build_networks(
+    plans: Sequence[MemberPlan], space: Mapping[str, Any], data: WindowedData
+) -> list[keras.Model]:
+    """Each member's network, initialised from its own seed as :func:`tsforge.training.train_best`
+    initialises it (same seed, same initial weights)."""
+    networks = []
+    for plan in plans:
+        set_seeds(plan.seed)
+        networks.append(build_model(plan.hp, data.model_spec, space, name=plan.name))
+    return networks
+
+
+def fit_side_by_side(
+    networks: Sequence[keras.Model],
+    plans: Sequence[MemberPlan],
+    space: Mapping[str, Any],
+    data: WindowedData,
+    *,
+    epochs: int,
+    rules: Sequence[StopRule],
+) -> list[dict[str, list[float]]]:
+    """Fit ``networks`` (members sharing a :func:`fit_key`) in one ``fit``, each under its rule.
+
+    Args:
+        networks: Compiled members, from :func:`build_networks`.
+        plans: Their plans.
+        space: ``tune.space``.
+        data: Windowed series.
+        epochs: Most epochs.
+        rules: Each member's stopping rule (:class:`EarlyStop`, :class:`FixedEpochs`).
+
+    Returns:
+        Each member's history (loss, mae, val_loss, val_mae per epoch it trained), as a lone
+        fit's history reads. Each network ends with the weights its rule kept.
+    """
+    values = [hp_values(plan.hp, space) for plan in plans]
+    weighted = [v["loss"] in WEIGHTED_LOSSES for v in values]
+    states = [
+        MemberEpochs(rule, Plateau() if v["lr_schedule"] == "plateau" else None)
+        for rule, v in zip(rules, values, strict=True)
+    ]
+    joint = SideBySide(networks, weighted, name="side_by_side")
+    # As the members compile: no XLA (op determinism, which set_seeds enables, rules it out).
+    joint.compile(jit_compile=False)
+    set_seeds(plans[0].seed)  # the shuffle of the shared batches
+    fit_windows(
+        joint,
+        trial_data(data, values[0]),
+        int(values[0]["batch_size"]),
+        plans[0].seed,
+        weighted=any(weighted),
+        epochs=epochs,
+        callbacks=[MemberProgress(networks, states)],
+    )
+    return [state.history for state in states]
+
+
+def train_group(
+    plans: Sequence[MemberPlan],
+    space: Mapping[str, Any],
+    data: WindowedData,
+    *,
+    epochs: int,
+    patience: int,
+    refit: bool,
+) -> list[Member]:
+    """Members sharing a :func:`fit_key`: early-stopped side by side, then, with ``refit``,
+    refitted side by side on the training and validation windows, each for its best epoch count
+    (one fit of the longest; each member's weights are kept at its own count)."""
+    networks = build_networks(plans, space, data)
+    histories = fit_side_by_side(
+        networks, plans, space, data, epochs=epochs, rules=[EarlyStop(patience) for _ in plans]
+    )
+    members = [
+        Member(plan.trial_id, plan.seed, plan.hp, network, history)
+        for plan, network, history in zip(plans, networks, histories, strict=True)
+    ]
+    if not refit or not len(data.val):
+        return members
+    refitted = build_networks(plans, space, data)
+    both = replace(data, train=np.concatenate([data.train, data.val]))
+    counts = [member.best_epoch for member in members]
+    fit_side_by_side(refitted, plans, space, both, epochs=max(counts), rules=[FixedEpochs(n) for n in counts])
+    for member, network in zip(members, refitted, strict=True):
+        member.early_model, member.model, member.refitted = member.model, network, True
+    return members
+
+
+def train_side_by_side(
+    plans: Sequence[MemberPlan],
+    space: Mapping[str, Any],
+    data: WindowedData,
+    *,
+    epochs: int,
+    patience: int,
+    refit: bool,
+    on_member: Callable[[Member], None] | None = None,
+) -> list[Member]:
+    """Every member of ``plans``, trained side by side in one model per :func:`fit_key`.
+
+    Args:
+        plans: The members (:func:`tsforge.training.member_plans`).
+        space: ``tune.space``.
+        data: Windowed series.
+        epochs: Most epochs per member.
+        patience: Early-stopping patience, each member counting on its own scores.
+        refit: Refit each member on the training and validation windows for its best epoch count.
+        on_member: Called with each member once its model is trained.
+
+    Returns:
+        The members, in the order of ``plans``.
+    """
+    members: dict[int, Member] = {}
+    for group in fit_groups(plans, space):
+        trained = train_group(
+            [plans[i] for i in group], space, data, epochs=epochs, patience=patience, refit=refit
+        )
+        for index, member in zip(group, trained, strict=True):
+            members[index] = member
+            if on_member is not None:
+                on_member(member)
+    return [members[i] for i in range(len(plans))]
