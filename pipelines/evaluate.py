@@ -37,7 +37,9 @@ def main() -> None:
         evaluate.log(result, [*pngs, PROJECT.metrics])
         # Registry changes come last: if anything above failed, no version or alias moved.
         lineage = {**run.lineage, **runs}
-        record = evaluate.publish(result, training["model_uri"], lineage, decision, params.registry)
+        record = evaluate.publish(
+            result, training["model_uri"], lineage, decision, params.registry, served=spec.combination.label
+        )
         write_json(PROJECT.promotion, record)
         evaluate.log_promotion(record, decision)
     verdict = "promoted to champion" if record["promote"] else "not promoted"

@@ -29,7 +29,10 @@ def mlflow_store(tmp_path: Path) -> Iterator[str]:
     import mlflow
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri()
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    previous, previous_registry = mlflow.get_tracking_uri(), registry_utils._registry_uri
+    previous_env = os.environ.get("MLFLOW_REGISTRY_URI")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     mlflow.set_experiment(
@@ -39,3 +42,10 @@ def mlflow_store(tmp_path: Path) -> Iterator[str]:
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(previous)
+    # Tests share a process (and, under pytest-xdist, run in any order): leave no registry
+    # behind, or a later test's models:/ URI resolves in this deleted store.
+    registry_utils._registry_uri = previous_registry
+    if previous_env is None:
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    else:
+        os.environ["MLFLOW_REGISTRY_URI"] = previous_env

@@ -18,7 +18,7 @@ import numpy as np
 
 from tsforge import conformal
 from tsforge import evaluation as ev
-from tsforge.combination import Combination, average
+from tsforge.combination import Combination
 from tsforge.config import EvaluateConfig, RegistryConfig
 from tsforge.forecaster import (
     ForecastSpec,
@@ -190,7 +190,7 @@ def _model_forecast(
     spec: ForecastSpec,
     *,
     baselines: Mapping[str, np.ndarray],
-    history: int,
+    history: int | None,
     period: int,
 ) -> np.ndarray:
     """The served forecaster's forecasts of the windows. A network combined with Theta/ETS
@@ -201,7 +201,7 @@ def _model_forecast(
         return forecast_origins(model, levels, origins, spec, layout=layout)
     alone = replace(spec, combination=Combination())
     network = forecast_origins(model, levels, origins, alone, layout=layout)
-    return average(network, [baselines[m] for m in combination.methods])
+    return combination.blend(network, [baselines[m] for m in combination.methods])
 
 
 def assess(
@@ -260,9 +260,8 @@ def assess(
         baselines[FEATURE_BASELINE] = feature_forecasts(
             levels, layout, origins, spec, split_rows=split_rows, period=period, times=times
         )
-    history = ev.statistical_history(config.theta_history, period, spec.input_size)
     served = _model_forecast(
-        model, levels, layout, origins, spec, baselines=baselines, history=history, period=period
+        model, levels, layout, origins, spec, baselines=baselines, history=config.theta_history, period=period
     )
     forecasts = {MODEL: served, **baselines}
     names = [layout.names[i] for i in of_series]

@@ -44,7 +44,7 @@ one set of indices into one array."""
 TRAINING_LOSSES = ("mse", "mae", "huber", "mase")
 """Names of the training losses (tsforge.models.LOSSES), checked here without importing Keras."""
 
-COMBINABLE_METHODS = ("theta", "ets")
+COMBINABLE_METHODS = ("theta", "ets", "ces", "dot")
 """Statistical methods ``train.combine`` may average the network with (tsforge.combination)."""
 
 T = TypeVar("T")

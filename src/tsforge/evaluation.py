@@ -416,14 +416,14 @@ def _fit_chunk(
 
 
 def _histories(
-    name: str, values: np.ndarray, origins: np.ndarray, history: int, starts: np.ndarray | None
+    name: str, values: np.ndarray, origins: np.ndarray, history: int | None, starts: np.ndarray | None
 ) -> list[np.ndarray]:
-    """The rows each origin's fit sees: the ``history`` rows before it, never before the
-    first row of its series."""
+    """The rows each origin's fit sees: the ``history`` rows before it (None: all of them),
+    never before the first row of its series."""
     first = np.zeros(len(origins), dtype=np.int64) if starts is None else np.asarray(starts)
     pasts = []
     for i, origin in enumerate(origins):
-        start = max(int(first[i]), int(origin) - history)
+        start = int(first[i]) if history is None else max(int(first[i]), int(origin) - history)
         if start >= origin:
             raise ValueError(f"{name}: no history before origin {int(origin)}")
         pasts.append(values[start:origin])
@@ -438,7 +438,7 @@ def _per_origin(
     *,
     horizon: int,
     n_targets: int,
-    history: int,
+    history: int | None,
     starts: np.ndarray | None,
     n_jobs: int | None = None,
 ) -> np.ndarray:
@@ -551,7 +551,7 @@ class StatisticalMethod(Protocol):
         n_targets: int,
         *,
         period: int,
-        history: int,
+        history: int | None,
         starts: np.ndarray | None = None,
         n_jobs: int | None = None,
     ) -> np.ndarray: ...
@@ -589,7 +589,7 @@ def _method(name: str, chain: FitChain, summary: str) -> StatisticalMethod:
         n_targets: int,
         *,
         period: int,
-        history: int,
+        history: int | None,
         starts: np.ndarray | None = None,
         n_jobs: int | None = None,
     ) -> np.ndarray:
@@ -911,7 +911,7 @@ def statistical_forecasts(
     n_targets: int,
     *,
     period: int,
-    history: int,
+    history: int | None,
     starts: np.ndarray | None = None,
     n_jobs: int | None = None,
 ) -> dict[str, np.ndarray]:
@@ -943,13 +943,6 @@ def statistical_forecasts(
     }
 
 
-def statistical_history(theta_history: int | None, period: int, input_size: int) -> int:
-    """Rows each statistical fit (Theta, ETS, CES, DOT, ARIMA) reads: ``evaluate.theta_history``,
-    else ``max(3·period, input_size, 30)``. The gate's baselines and a network combined with
-    them use the same."""
-    return int(theta_history or max(3 * period, input_size, 30))
-
-
 def baselines(
     levels: np.ndarray,
     origins: np.ndarray,
@@ -975,8 +968,8 @@ def baselines(
       default) this is the mean of the other three.
 
     The statistical methods are refitted per origin on the last ``theta_history`` rows of the
-    origin's series (default ``max(3·period, input_size, 30)``; competitions fit on the whole
-    history), in ``n_jobs`` processes (None: :func:`jobs`' default, every core or
+    origin's series (default None: its whole history before the origin, as competitions and a
+    forecaster fit them), in ``n_jobs`` processes (None: :func:`jobs`' default, every core or
     ``TSFORGE_JOBS``), each forecast the same in one process or many.
 
     ARIMA is opt-in (``evaluate.arima``) for its cost. CPU seconds of fitting in one process
@@ -997,7 +990,6 @@ def baselines(
     against ETS's 4.9 s; on a 366-series monthly panel at horizon 24 it had not finished in
     19 minutes. CES and DOT add under a tenth of ETS's time.
     """
-    history = statistical_history(theta_history, period, input_size)
     members = (*STAT_ENSEMBLE, *(("arima",) if arima else ()))
     fitted = statistical_forecasts(
         ("theta", *members),
@@ -1006,7 +998,7 @@ def baselines(
         horizon,
         n_targets,
         period=period,
-        history=history,
+        history=theta_history,
         starts=starts,
         n_jobs=n_jobs,
     )

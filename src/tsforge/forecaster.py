@@ -20,7 +20,7 @@ import pandas as pd
 
 from tsforge import evaluation as ev
 from tsforge.catalog import write_text
-from tsforge.combination import Combination, average
+from tsforge.combination import Combination
 from tsforge.conformal import Calibration, bounds
 from tsforge.covariates import Covariates
 from tsforge.panel import (
@@ -87,11 +87,15 @@ class ForecastSpec:
         return self.columns + self.covariates.static_columns
 
     @property
-    def history_needed(self) -> int:
+    def history_needed(self) -> int | None:
         """Rows of history one forecast reads: ``input_size``, one more when differencing, or
-        more when a combined statistical method fits on a longer history."""
-        statistical = self.combination.history if self.combination.active else 0
-        return max(self.input_size + int(self.difference), statistical)
+        more when a combined statistical method fits on a longer history; None when it fits
+        on the whole history it is sent."""
+        network = self.input_size + int(self.difference)
+        if not self.combination.active:
+            return network
+        statistical = self.combination.history
+        return None if statistical is None else max(network, statistical)
 
     @property
     def least_history(self) -> int:
@@ -298,7 +302,7 @@ def forecast_origins(
     network = to_levels(
         _denormalize(predictions, values, origins, spec), levels, origins, spec, layout, phases=phases
     )
-    return average(network, combined_forecasts(levels, origins, spec, layout))
+    return spec.combination.blend(network, combined_forecasts(levels, origins, spec, layout))
 
 
 def new_series(spec: ForecastSpec, names: Sequence[str]) -> list[str]:
@@ -440,7 +444,8 @@ def forecast_samples(
     draws = [_denormalize(np.asarray(model(x, training=True)), values, origins, spec) for _ in range(samples)]
     # The statistical forecasts are fitted once; each draw of the network is averaged with them.
     others = combined_forecasts(levels, origins, spec, layout)
-    return np.stack([average(to_levels(d, levels, origins, spec, layout), others) for d in draws])
+    blend = spec.combination.blend
+    return np.stack([blend(to_levels(d, levels, origins, spec, layout), others) for d in draws])
 
 
 def history_levels(
@@ -456,7 +461,9 @@ def history_levels(
     if len(history) < spec.least_history:
         raise ValueError(f"history has {len(history)} rows; the model needs at least {spec.least_history}")
     frame = history.assign(**{spec.time_column: pd.to_datetime(history[spec.time_column])})
-    frame = frame.sort_values(spec.time_column).tail(keep or spec.history_needed)
+    frame = frame.sort_values(spec.time_column)
+    rows = keep or spec.history_needed
+    frame = frame if rows is None else frame.tail(rows)
     numbers = {}
     for column in spec.columns:  # the signature lets any type through: say which column is wrong
         try:
@@ -758,7 +765,8 @@ def example_history(raw: pd.DataFrame, spec: ForecastSpec, series: int = 2) -> p
     model with known-future features gets, as its requests carry them, the horizon's rows
     after the history: the last ``horizon`` rows of each series with their targets emptied."""
     ahead = spec.horizon if spec.covariates.future else 0
-    need = spec.history_needed + ahead
+    # A combination fitted on whole histories is shown a year's worth or more: an example.
+    need = (spec.history_needed or max(spec.input_size * 3, 3 * spec.combination.period)) + ahead
     if spec.series_id is None:
         chosen = raw.tail(need)
     else:

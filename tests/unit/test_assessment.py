@@ -245,6 +245,7 @@ def test_publish_registers_the_test_scores_and_lineage_and_the_run_records_the_d
             {"git_commit": "abc123", "train_run_id": "r1"},
             decision,
             config,
+            served="network*0.75+theta*0.25",
         )
         evaluate.log_promotion(record, decision)
     version = mlflow.MlflowClient().get_model_version("tiny", record["version"])
@@ -253,7 +254,8 @@ def test_publish_registers_the_test_scores_and_lineage_and_the_run_records_the_d
     mase = result.metrics[assessment.MODEL]["mase"]
     assert (
         version.description
-        == f"Reproduce: git checkout abc123 && dvc checkout && dvc repro. Test mase={mase:.4g}."
+        == f"Reproduce: git checkout abc123 && dvc checkout && dvc repro. Test mase={mase:.4g}. "
+        "Serves network*0.75+theta*0.25."
     )
     logged = mlflow.get_run(run.info.run_id)
     assert logged.data.tags["promoted"] == "false" and logged.data.tags["model_version"] == record["version"]

@@ -9,7 +9,7 @@ import pytest
 
 from tsforge import evaluation as ev
 from tsforge.combination import Combination, candidates, choose
-from tsforge.config import parse_params
+from tsforge.config import EvaluateConfig, parse_params
 from tsforge.errors import ConfigError
 from tsforge.forecaster import (
     ForecastSpec,
@@ -124,3 +124,76 @@ def test_train_combine_outside_auto_none_and_theta_ets_is_refused_in_words(combi
 )
 def test_train_combine_reads_as_methods_or_auto(combine, methods):
     assert parse_params({"train": {"combine": combine}}).train.combine_with == methods
+
+
+def _many_windows(series: int = 40, per_series: int = 9, horizon: int = 3) -> tuple[np.ndarray, ...]:
+    """Enough windows for weights: 40 series × 3 independent windows each."""
+    rng = np.random.default_rng(1)
+    actual = 100 + rng.normal(size=(series * per_series, horizon, 1))
+    return actual, np.repeat(np.arange(series), per_series), np.ones((series, 1))
+
+
+def test_a_weighted_combination_is_the_weighted_mean_of_its_members(tmp_path: Path):
+    combination = Combination(("theta", "ets"), 12, 36, (0.5, 0.3, 0.2))
+    network, theta, ets = np.full((2, 3, 1), 10.0), np.full((2, 3, 1), 20.0), np.full((2, 3, 1), 40.0)
+    np.testing.assert_allclose(combination.blend(network, [theta, ets]), 0.5 * 10 + 0.3 * 20 + 0.2 * 40)
+    assert combination.label == "network*0.5+theta*0.3+ets*0.2"
+    # Served: the network's forecast and Theta's and ETS's fitted on the same rows, so weighted.
+    levels = (50 + np.arange(60.0) + 5 * np.sin(np.arange(60) / 2)).reshape(-1, 1)
+    origins, starts = np.array([40, 57]), np.zeros(2, dtype=np.int64)
+    fitted = ev.statistical_forecasts(
+        ("theta", "ets"), levels, origins, 3, 1, period=12, history=36, starts=starts
+    )
+    got = forecast_origins(_Flat(), levels, origins, _spec(combination))
+    np.testing.assert_allclose(got, 0.5 * 10.0 + 0.3 * fitted["theta"] + 0.2 * fitted["ets"])
+    # The weights survive the spec's round trip; a spec written before weights has equal ones.
+    _spec(combination).save(tmp_path / "spec.json")
+    assert ForecastSpec.load(tmp_path / "spec.json").combination == combination
+    old = Combination.from_dict({"methods": ["theta"], "period": 12, "history": 36})
+    assert old.shares == {"network": 0.5, "theta": 0.5} and old.label == "network+theta"
+
+
+def test_selection_on_windows_where_one_method_is_exact_serves_it_alone():
+    actual, of_series, scales = _many_windows()
+    statistical = {"theta": actual + 1.0, "ets": actual.copy(), "ces": actual - 3.0, "dot": actual + 2.0}
+    choice = choose(
+        actual, actual + 0.5, statistical, of_series, scales, metric="mase", base=Combination((), 12)
+    )
+    # Only ETS has a weight: the served forecaster refits nothing else.
+    assert choice.combination.methods == ("ets",)
+    assert choice.combination.shares == {"network": 0.0, "ets": 1.0}
+    assert choice.scores[choice.combination.label] == pytest.approx(0.0)
+    assert "ensemble selection" in choice.reason and "120 independent" in choice.reason
+
+
+def test_selection_weights_the_members_whose_errors_cancel():
+    actual, of_series, scales = _many_windows()
+    # network +3 and theta -1: three parts theta to one part network cancel exactly.
+    statistical = {"theta": actual - 1.0, "ets": actual + 4.0}
+    choice = choose(
+        actual, actual + 3.0, statistical, of_series, scales, metric="mase", base=Combination((), 12)
+    )
+    assert choice.combination.shares == pytest.approx({"network": 0.25, "theta": 0.75})
+    assert choice.scores[choice.combination.label] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_few_windows_allow_only_equal_weight_subsets():
+    # The same members on 6 windows (2 independent): the cancelling 1:3 weights are not tried.
+    actual, of_series, scales = _windows()
+    statistical = {"theta": actual - 1.0, "ets": actual + 4.0}
+    choice = choose(
+        actual, actual + 3.0, statistical, of_series, scales, metric="mase", base=Combination((), 12)
+    )
+    assert choice.combination == Combination(("theta",), 12)
+    assert choice.combination.label == "network+theta" and "too few for weights" in choice.reason
+
+
+def test_the_statistical_fits_read_each_series_whole_history_by_default():
+    assert EvaluateConfig().theta_history is None
+    levels = (50 + np.arange(300.0) + 5 * np.sin(np.arange(300) / 2)).reshape(-1, 1)
+    origins, starts = np.array([250, 290]), np.zeros(2, dtype=np.int64)
+    whole = ev.ets(levels, origins, 3, 1, period=12, history=None, starts=starts)
+    np.testing.assert_allclose(whole, ev.ets(levels, origins, 3, 1, period=12, history=290, starts=starts))
+    assert not np.allclose(whole, ev.ets(levels, origins, 3, 1, period=12, history=36, starts=starts))
+    # A forecaster combined on whole histories keeps every row it is sent.
+    assert _spec(Combination(("theta",), 12, None)).history_needed is None

@@ -104,6 +104,8 @@ def publish(
     lineage: Mapping[str, str],
     decision: Decision,
     config: RegistryConfig,
+    *,
+    served: str,
 ) -> dict[str, Any]:
     """Register the evaluated model with its test scores and apply the gate's decision.
 
@@ -113,13 +115,15 @@ def publish(
         lineage: The version's lineage tags (``git_commit`` among them, for the description).
         decision: :func:`decide`'s decision.
         config: The ``registry`` params section.
+        served: What the forecaster serves (:attr:`tsforge.combination.Combination.label`:
+            the network alone, or blended with statistical methods and their weights).
 
     Returns:
         :func:`tsforge.registry.publish`'s decision record (reports/promotion.json).
     """
     description = (
         f"Reproduce: git checkout {lineage['git_commit']} && dvc checkout && dvc repro. "
-        f"Test {config.metric}={result.metrics[assessment.MODEL][config.metric]:.4g}."
+        f"Test {config.metric}={result.metrics[assessment.MODEL][config.metric]:.4g}. Serves {served}."
     )
     tags = {**lineage, **result.test_tags()}
     return registry.publish(model_uri, config.model_name, tags, description, decision)

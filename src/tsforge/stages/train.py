@@ -22,7 +22,7 @@ import pandas as pd
 from tsforge import conformal
 from tsforge import evaluation as ev
 from tsforge.catalog import ProcessedSeries, Project, Windows
-from tsforge.combination import Choice, Combination, average, choose
+from tsforge.combination import Choice, Combination, choose
 from tsforge.config import COMBINABLE_METHODS, TrainConfig
 from tsforge.conformal import Calibration
 from tsforge.forecaster import ForecastSpec, forecast_origins, log_forecaster
@@ -71,17 +71,24 @@ class Trained:
         figures = {"fit_seconds": final.fit_seconds, "train_samples_per_second": final.samples_per_second}
         held_out = {} if final.val_score is None else {f"ensemble_{OBJECTIVE}": final.val_score}
         metric = self.choice.metric
+        # MLflow's metric names allow neither + nor *: network*0.6+theta*0.4 -> network:0.6_theta:0.4
         combinations = {
-            f"combination_val_{metric}/{label.replace('+', '_')}": score
+            f"combination_val_{metric}/{label.replace('+', '_').replace('*', ':')}": score
             for label, score in self.choice.scores.items()
         }
+        combination = self.choice.combination
+        weights = (
+            {f"combination_weight/{name}": w for name, w in combination.shares.items()}
+            if combination.active
+            else {}
+        )
         ablation = {}
         if self.ablation is not None:
             without = self.ablation["without"].items()
             ablation = {f"ablation_{OBJECTIVE}/all": self.ablation["all"]} | {
                 f"ablation_{OBJECTIVE}/without_{kind}": value for kind, value in without
             }
-        return {**figures, **held_out, "members": len(final.members), **combinations, **ablation}
+        return {**figures, **held_out, "members": len(final.members), **combinations, **weights, **ablation}
 
     def report(self, run_id: str, model_uri: str) -> dict[str, Any]:
         """The content of reports/training.json.
@@ -136,8 +143,8 @@ def train(
         space: ``tune.space`` (what the trials' hyperparameters were drawn from).
         period: The gate's MASE period: the intervals' scales are its MASE scales, and Theta
             and ETS are fitted with it when combined.
-        statistical_history: ``evaluate.theta_history``: rows each Theta or ETS fit reads, as
-            the gate's baselines (None: their default, :func:`tsforge.evaluation.statistical_history`).
+        statistical_history: ``evaluate.theta_history``: rows each statistical fit reads, as
+            the gate's baselines (None: each series' whole history before the origin).
         metric: The gate's metric: combinations are compared by it on the validation windows.
         on_start: Called with the best trial's hyperparameters before training starts (to
             log them: a run that fails still says what it trained).
@@ -164,8 +171,7 @@ def train(
     hooks = [hook for hook in (on_member if several else None, on_trained) if hook is not None]
     final = train_final(candidates, space, windowed, config, _each(hooks) if hooks else None)
     spec = replace(spec, normalize=windowed.normalize)
-    history = ev.statistical_history(statistical_history, period, windows.spec.input_size)
-    base = Combination((), period, history)
+    base = Combination((), period, statistical_history)
     choice, validation = choose_combination(
         final, spec, series, windows.val, requested=config.combine_with, base=base, metric=metric
     )
@@ -287,7 +293,7 @@ def choose_combination(
     actual = ev.actuals(levels, origins, spec.horizon, n_targets)
     scales = ev.mase_scales(levels, layout.bounds[:-1], series.split[:, 1, 0], base.period, n_targets)
     choice = choose(actual, alone, statistical, layout.series_of(origins), scales, metric=metric, base=base)
-    return choice, average(alone, [statistical[m] for m in choice.combination.methods])
+    return choice, choice.combination.blend(alone, [statistical[m] for m in choice.combination.methods])
 
 
 def train_logged(
