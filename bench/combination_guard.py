@@ -1,0 +1,126 @@
+"""`python -m bench.combination_guard`: how many validation windows weights need (issue 28, item 3).
+
+``train.combine: auto`` chooses the served blend on the validation windows. Ensemble selection
+(:func:`tsforge.combination.ensemble_selection`) can fit any weights in steps of 1/20; the
+equal-weight subsets (:func:`tsforge.combination.candidates`) are 16 fixed choices. On few
+windows the finer choice chases noise. This measures where it stops doing so, on real M3
+series, without training anything:
+
+- per series, its last ``h`` rows are the test window; the ``h`` origins before them whose
+  targets end where the test begins are its validation windows (one independent window);
+- Theta stands in for the network; ETS, CES, DOT and the naive forecast are the methods it
+  may be blended with, each fitted at every origin on the whole history before it;
+- for each number of series ``n`` (= independent windows), ``--draws`` random draws of ``n``
+  series: both rules choose on the draw's validation windows, and the choice is scored on
+  the same series' test windows (MASE, as the gate).
+
+It prints, per ``n``, the mean test MASE of each rule and how often selection was better;
+:data:`tsforge.combination.MIN_SELECTION_WINDOWS` is set where selection starts to win.
+
+    python -m bench.combination_guard                        # m3-other, m3-quarterly, m3-yearly
+    python -m bench.combination_guard --datasets m3-other --draws 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from bench.baseline_check import inputs
+from tsforge import evaluation as ev
+from tsforge.combination import Combination, _best_subset, _selected
+
+DATASETS = ("m3-other", "m3-quarterly", "m3-yearly")
+SIZES = (5, 10, 20, 40, 60, 100, 150)
+MEMBERS = ("theta", "ets", "ces", "dot")
+
+
+def _say(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+Windows = tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]
+"""Member -> forecasts, the actuals and each window's series."""
+
+
+def _forecasts(name: str) -> tuple[Windows, Windows, np.ndarray]:
+    """The validation and the test windows (every member's forecasts, 'naive' included) and
+    each series' MASE scale (from the rows before its first validation origin)."""
+    x = inputs(name, {})
+    h, starts = x.horizon, x.layout.bounds[:-1]
+    test = x.layout.bounds[1:] - h
+    val = np.concatenate([test - h - k for k in range(h - 1, -1, -1)])
+    val = np.sort(val[val - starts[x.layout.series_of(val)] >= 2 * max(x.period, 2)])
+    out: dict[str, Windows] = {}
+    for label, origins in (("val", val), ("test", test)):
+        fitted = ev.statistical_forecasts(
+            MEMBERS,
+            x.levels,
+            origins,
+            h,
+            1,
+            period=x.period,
+            history=None,
+            starts=x.layout.starts_of(origins),
+        )
+        fitted["naive"] = ev.naive(x.levels, origins, h, 1)
+        out[label] = (fitted, ev.actuals(x.levels, origins, h, 1), x.layout.series_of(origins))
+    scales = ev.mase_scales(x.levels, starts, test - 2 * h + 1, x.period, 1)
+    return out["val"], out["test"], scales
+
+
+def _score(actual: np.ndarray, forecast: np.ndarray, of_series: np.ndarray, scales: np.ndarray) -> float:
+    return float(ev.score_series(actual, forecast, of_series, scales)["mase"])
+
+
+def _measure(name: str, draws: int, rng: np.random.Generator) -> None:
+    started = time.perf_counter()
+    (val_f, val_a, val_s), (test_f, test_a, test_s), scales = _forecasts(name)
+    series = np.unique(val_s)
+    _say(f"\n{name}: {len(series)} series, fits {time.perf_counter() - started:.0f} s")
+    _say("| series (independent windows) | selection | equal-weight subsets | selection better |")
+    _say("|---|---|---|---|")
+    for size in (s for s in SIZES if s <= len(series)):
+        results = []
+        for _ in range(draws):
+            chosen = rng.choice(series, size, replace=False)
+            v, t = np.isin(val_s, chosen), np.isin(test_s, chosen)
+            network = val_f["theta"][v]
+            others = {m: val_f[m][v] for m in (*MEMBERS[1:], "naive")}
+
+            def score(forecast: np.ndarray, v: np.ndarray = v) -> float:
+                return _score(val_a[v], forecast, val_s[v], scales)
+
+            rules = []
+            for rule in (_selected, _best_subset):
+                blend = rule(
+                    network, others, score=score, metric="mase", base=Combination(), described=""
+                ).combination
+                test_forecast = blend.blend(test_f["theta"][t], [test_f[m][t] for m in blend.methods])
+                rules.append(_score(test_a[t], test_forecast, test_s[t], scales))
+            results.append(rules)
+        table = np.asarray(results)
+        _say(
+            f"| {size} | {table[:, 0].mean():.4f} | {table[:, 1].mean():.4f} | "
+            f"{(table[:, 0] < table[:, 1]).mean():.0%} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--draws", type=int, default=200)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    for name in args.datasets.split(","):
+        _measure(name, args.draws, rng)
+
+
+if __name__ == "__main__":
+    main()
