@@ -1,5 +1,5 @@
 """The Theta and ETS fits on a real Dask cluster (TSFORGE_CLUSTER): a ``dask scheduler`` and
-two ``dask worker`` processes on loopback, started from the venv as the README says. The
+two ``dask worker`` processes on loopback, started from the venv as docs/team.md says. The
 forecasts, and the evaluate stage's scores, are the ones computed on this machine, value for
 value, and both workers fit some of them."""
 

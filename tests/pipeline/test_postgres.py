@@ -1,8 +1,8 @@
 """A team's tracking server for real: PostgreSQL in a temporary folder, `mlflow server` on it,
 and the pipeline with a chief and two tuning workers writing to it at once.
 
-The commands are the README's team set-up ("Beyond one machine"), run as they are written
-with the README's variables set to a temporary folder, free ports and a random password;
+The commands are docs/team.md's team set-up ("Beyond one machine"), run as they are written
+with its variables set to a temporary folder, free ports and a random password;
 ``test_the_readme_team_set_up_is_what_the_postgres_test_runs`` (default run) keeps the two
 the same. The PostgreSQL test itself is the ``postgres`` tier: ``pytest -m postgres`` or
 ``make test-all``. It finds PostgreSQL's server binaries or, as root, installs them
@@ -43,7 +43,7 @@ from tests.pipeline.conftest import (
 )
 
 MODEL = "tsforge-forecaster"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "team.md"
 
 # The README's team set-up, line for line. The variables come from the README's settings
 # line; the test sets them to its own folder, ports and password (TeamServer.env).
