@@ -1,4 +1,4 @@
-"""Typed view of ``params.yaml``: one frozen dataclass per stage section.
+"""Typed view of ``params.yaml``: one frozen dataclass per section, parsed and checked once at the edge.
 
 params.yaml is parsed once, in a stage's ``main``, and the sections are passed down as
 values. No other module opens the file.

@@ -19,8 +19,8 @@ scale multiplies back out.
 Which forecaster is calibrated. With ``train.refit`` (the default) the served networks are
 retrained on the training and validation windows, so their validation errors are in-sample and
 far too small. The calibration uses the *early-stopped* networks instead, combined exactly as
-the served ensemble is, on validation windows they did not train on. Limits, stated in the
-README: (1) the early-stopped networks are not the served ones; the refitted ones have seen
+the served ensemble is, on validation windows they did not train on. Limits, stated in
+docs/serving.md: (1) the early-stopped networks are not the served ones; the refitted ones have seen
 more recent data and are usually no worse, so intervals lean conservative; (2) the tuner chose
 the trials and early stopping chose the epoch by the same validation error, which makes the
 scores a little optimistic; (3) windows of one series overlap and the series may drift, so
