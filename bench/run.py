@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench import m3, m3_variants, synthetic
+from bench import ensemble, m3, m3_variants, synthetic
 from tsforge.catalog import ProcessedSeries, Project, Windows, read_json, write_text
 from tsforge.config import merge_sections
 
@@ -347,6 +347,13 @@ def bench_search_efficiency(project: Path) -> dict[str, Any]:
     }
 
 
+def bench_ensemble() -> dict[str, Any]:
+    """7: the default ensemble trained as one model against member by member (bench/ensemble.py)."""
+    project = make_project("ensemble", ensemble.PARAMS)
+    sh(project, str(BIN / "dvc"), "repro", "tune")
+    return ensemble.run(project)
+
+
 # The scaling benchmark: synthetic monthly panels through every stage with a small fixed search.
 SCALING_SIZES = (1_000, 10_000, 50_000)  # issue 14's sizes; 50,000 alone takes about 20 minutes
 SCALING_ROWS = 200
@@ -578,6 +585,7 @@ def report(results: dict[str, Any]) -> str:
         f"| {o['bare_samples_per_s']:.0f} samples/s "
         f"| {o['stage_samples_per_s'] / o['bare_samples_per_s']:.2f} "
         "| GPU: not measured here (no GPU on this machine) |",
+        *(ensemble.report(results["ensemble"])[:1] if "ensemble" in results else []),
         "",
         f"Row 1: the stage takes {o['stage_s'] - o['bare_s']:.1f} s longer than the bare script. Part is a "
         "fixed cost, whatever the epoch count (importing MLflow and opening its tracking store, the run and "
@@ -590,6 +598,8 @@ def report(results: dict[str, Any]) -> str:
         f"{w['sizes'][24]['stacked_peak_ratio']:.0f}× stacked: the lazy peak does not grow with input_size.",
         "",
     ]
+    if "ensemble" in results:
+        lines += ensemble.report(results["ensemble"])[2:] + [""]
     if "m3" in results:
         lines += m3.report(results["m3"]) + [""]
     if "m3" in results and "m3_variants" in results:
@@ -655,6 +665,7 @@ def main() -> None:
         ("bookkeeping", lambda: bench_tuning_bookkeeping(project)),
         ("windowing", bench_windowing),
         ("efficiency", lambda: bench_search_efficiency(project)),
+        ("ensemble", bench_ensemble),
         ("m3", lambda: m3.run(make_project("m3", m3.PARAMS), lambda p: sh(p, str(BIN / "dvc"), "repro"))),
         ("m3_variants", m3_variants.run),
         ("scaling", lambda: bench_scaling(sizes)),
