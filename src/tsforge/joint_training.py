@@ -33,11 +33,15 @@ from tsforge.training import (
     OBJECTIVE,
     PLATEAU_FACTOR,
     PLATEAU_PATIENCE,
+    STACK_MAX_BYTES,
     Member,
     MemberPlan,
+    WindowDataset,
     WindowedData,
-    fit_windows,
     set_seeds,
+    stacked_bytes,
+    stacked_order,
+    stacked_windows,
     trial_data,
 )
 
@@ -164,6 +168,9 @@ class SideBySide(keras.Model):  # type: ignore[misc]
         for member in self.members:
             # Built now, outside the traced step: a tf.function may not create variables later.
             member.optimizer.build(member.trainable_variables)
+        # Its members are built; Keras must not build it from a training batch, which holds
+        # one batch per member rather than the model's input.
+        self.built = True
 
     def finish(self, index: int) -> None:
         """Stop training (and validating) member ``index``."""
@@ -178,63 +185,63 @@ class SideBySide(keras.Model):  # type: ignore[misc]
     def metrics(self) -> list[keras.metrics.Metric]:
         return [*self.loss_trackers, *self.mae_trackers]
 
-    def _forecasts_and_losses(
-        self, x: Any, y: Any, sample_weight: Any, training: bool
-    ) -> tuple[list[Any], list[Any]]:
-        """Each active member's forecast and its own compiled loss (its training loss, with the
-        MASE weights where it uses them); zeros for a finished member, at no cost."""
+    def _forecast_and_loss(
+        self, i: int, x: Any, y: Any, sample_weight: Any, training: bool
+    ) -> tuple[Any, Any]:
+        """Member ``i``'s forecast and its own compiled loss (its training loss, with the MASE
+        weights where it uses them); zeros for a finished member, at no cost."""
         import tensorflow as tf
 
-        forecasts, losses = [], []
-        for i, (member, weighted) in enumerate(zip(self.members, self.weighted, strict=True)):
+        member, weighted = self.members[i], self.weighted[i]
 
-            def run(member: keras.Model = member, weighted: bool = weighted) -> tuple[Any, Any]:
-                forecast = member(x, training=training)
-                weights = sample_weight if weighted else None
-                loss = member.compute_loss(
-                    x=x, y=y, y_pred=forecast, sample_weight=weights, training=training
-                )
-                return forecast, tf.cast(loss, "float32")
+        def run() -> tuple[Any, Any]:
+            forecast = member(x, training=training)
+            weights = sample_weight if weighted else None
+            loss = member.compute_loss(x=x, y=y, y_pred=forecast, sample_weight=weights, training=training)
+            return forecast, tf.cast(loss, "float32")
 
-            def skip() -> tuple[Any, Any]:
-                return tf.zeros_like(y, dtype="float32"), tf.constant(0.0)
+        def skip() -> tuple[Any, Any]:
+            return tf.zeros_like(y, dtype="float32"), tf.constant(0.0)
 
-            forecast, loss = tf.cond(self.active[i] > 0.5, run, skip)
-            forecasts.append(forecast)
-            losses.append(loss)
-        return forecasts, losses
+        result: tuple[Any, Any] = tf.cond(self.active[i] > 0.5, run, skip)
+        return result
 
-    def _update_metrics(
-        self, y: Any, forecasts: list[Any], losses: list[Any], sample_weight: Any
-    ) -> dict[str, Any]:
-        batch = keras.ops.shape(y)[0]
-        for i, (forecast, loss) in enumerate(zip(forecasts, losses, strict=True)):
-            self.loss_trackers[i].update_state(loss, sample_weight=batch)
-            # As a lone member's compiled metric: weighted as its loss is in training.
-            self.mae_trackers[i].update_state(y, forecast, sample_weight if self.weighted[i] else None)
-        return {metric.name: metric.result() for metric in self.metrics}
+    def _update_metrics(self, i: int, y: Any, forecast: Any, loss: Any) -> None:
+        # As a lone member's loss tracker (weighted by the batch's size) and compiled metric
+        # (unweighted: Keras applies sample weights to ``weighted_metrics`` only).
+        self.loss_trackers[i].update_state(loss, sample_weight=keras.ops.shape(y)[0])
+        self.mae_trackers[i].update_state(y, forecast)
 
     def train_step(self, data: Any) -> dict[str, Any]:
+        """``data``: ``(batches,)``, one batch per member, ``(x, y)`` or ``(x, y, sample_weight)``,
+        each gathered in that member's own order (:func:`member_feeds`)."""
         import tensorflow as tf
 
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        batches = [keras.utils.unpack_x_y_sample_weight(batch) for batch in data[0]]
         with tf.GradientTape() as tape:
-            forecasts, losses = self._forecasts_and_losses(x, y, sample_weight, training=True)
+            results = [
+                self._forecast_and_loss(i, x, y, w, training=True) for i, (x, y, w) in enumerate(batches)
+            ]
             # The branches share no weights: the sum's gradient for a member's weights is
             # its own loss's gradient (zero for a finished member).
-            total = tf.add_n(losses)
+            total = tf.add_n([loss for _, loss in results])
         variables = [member.trainable_variables for member in self.members]
         gradients = tape.gradient(total, [v for own in variables for v in own])
         start = 0
         for member, own in zip(self.members, variables, strict=True):
             member.optimizer.apply(gradients[start : start + len(own)], own)
             start += len(own)
-        return self._update_metrics(y, forecasts, losses, sample_weight)
+        for i, ((_, y, _), (forecast, loss)) in enumerate(zip(batches, results, strict=True)):
+            self._update_metrics(i, y, forecast, loss)
+        return {metric.name: metric.result() for metric in self.metrics}
 
     def test_step(self, data: Any) -> dict[str, Any]:
+        """``data``: the validation batch every member reads (validation is never shuffled)."""
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        forecasts, losses = self._forecasts_and_losses(x, y, None, training=False)
-        return self._update_metrics(y, forecasts, losses, None)
+        for i in range(len(self.members)):
+            forecast, loss = self._forecast_and_loss(i, x, y, None, training=False)
+            self._update_metrics(i, y, forecast, loss)
+        return {metric.name: metric.result() for metric in self.metrics}
 
 
 class MemberProgress(keras.callbacks.Callback):  # type: ignore[misc]
@@ -298,6 +305,76 @@ def build_networks(
     return networks
 
 
+class MemberWindows(keras.utils.PyDataset):  # type: ignore[misc]
+    """Batches gathered on demand for several members at once: batch ``index`` of each member's
+    own :class:`tsforge.training.WindowDataset` (its seed's shuffle, reshuffled each epoch as
+    when it trains alone)."""
+
+    def __init__(self, datasets: Sequence[WindowDataset]) -> None:
+        super().__init__()
+        self.datasets = list(datasets)
+
+    def __len__(self) -> int:
+        return len(self.datasets[0])
+
+    def __getitem__(self, index: int) -> tuple[tuple[tuple[np.ndarray, ...], ...]]:
+        # One input, as Keras wants a batch: (x,), x being the members' batches.
+        return (tuple(dataset[index] for dataset in self.datasets),)
+
+    def on_epoch_end(self) -> None:
+        for dataset in self.datasets:
+            dataset.on_epoch_end()
+
+
+def stacked_feed(data: WindowedData, batch_size: int, seeds: Sequence[int], weighted: Sequence[bool]) -> Any:
+    """Each member's batches of the stacked training windows, in the order a lone fit with its
+    seed reads them (:func:`tsforge.training.stacked_order`): a ``tf.data`` pipeline whose
+    element is ``(batches,)``, one ``(x, y[, sample_weight])`` per member."""
+    import tensorflow as tf
+
+    x, y, weights = stacked_windows(data, data.train, weighted=any(weighted))
+    orders = np.stack([stacked_order(len(data.train), batch_size, seed) for seed in seeds], axis=1)
+    x_all, y_all = tf.constant(x), tf.constant(y)
+    w_all = None if weights is None else tf.constant(weights)
+    own_weights = [w_all is not None and w for w in weighted]
+
+    def gather(positions: Any) -> tuple[tuple[tuple[Any, ...], ...]]:
+        batches = []
+        for i, own in enumerate(own_weights):
+            chosen = positions[:, i]
+            batch = (tf.gather(x_all, chosen), tf.gather(y_all, chosen))
+            batches.append((*batch, tf.gather(w_all, chosen)) if own else batch)
+        return (tuple(batches),)  # one input, as MemberWindows's batches
+
+    return (
+        tf.data.Dataset.from_tensor_slices(orders)
+        .batch(batch_size)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def member_feeds(
+    data: WindowedData, batch_size: int, seeds: Sequence[int], weighted: Sequence[bool]
+) -> dict[str, Any]:
+    """``fit``'s training and validation arguments for members sharing ``batch_size``: each
+    member's training batches in its own order, as :func:`tsforge.training.fit_windows` feeds
+    a lone member (stacked when small, gathered on demand otherwise); the validation batches
+    shared, as every member reads them alike."""
+    if stacked_bytes(data) <= STACK_MAX_BYTES:
+        x_val, y_val, _ = stacked_windows(data, data.val)
+        return {
+            "x": stacked_feed(data, batch_size, seeds, weighted),
+            "validation_data": (x_val, y_val),
+            "validation_batch_size": batch_size,  # as a lone fit validates: in its batch size
+        }
+    datasets = [
+        WindowDataset(data, data.train, batch_size, shuffle_seed=seed, weighted=own)
+        for seed, own in zip(seeds, weighted, strict=True)
+    ]
+    return {"x": MemberWindows(datasets), "validation_data": WindowDataset(data, data.val, batch_size)}
+
+
 def fit_side_by_side(
     networks: Sequence[keras.Model],
     plans: Sequence[MemberPlan],
@@ -307,7 +384,8 @@ def fit_side_by_side(
     epochs: int,
     rules: Sequence[StopRule],
 ) -> list[dict[str, list[float]]]:
-    """Fit ``networks`` (members sharing a :func:`fit_key`) in one ``fit``, each under its rule.
+    """Fit ``networks`` (members sharing a :func:`fit_key`) in one ``fit``, each under its rule
+    and on its own batch order (its seed's, as alone).
 
     Args:
         networks: Compiled members, from :func:`build_networks`.
@@ -327,19 +405,14 @@ def fit_side_by_side(
         MemberEpochs(rule, Plateau() if v["lr_schedule"] == "plateau" else None)
         for rule, v in zip(rules, values, strict=True)
     ]
+    feeds = member_feeds(
+        trial_data(data, values[0]), int(values[0]["batch_size"]), [p.seed for p in plans], weighted
+    )
     joint = SideBySide(networks, weighted, name="side_by_side")
     # As the members compile: no XLA (op determinism, which set_seeds enables, rules it out).
     joint.compile(jit_compile=False)
-    set_seeds(plans[0].seed)  # the shuffle of the shared batches
-    fit_windows(
-        joint,
-        trial_data(data, values[0]),
-        int(values[0]["batch_size"]),
-        plans[0].seed,
-        weighted=any(weighted),
-        epochs=epochs,
-        callbacks=[MemberProgress(networks, states)],
-    )
+    # shuffle=False: each member's feed is in its own order already.
+    joint.fit(**feeds, epochs=epochs, shuffle=False, callbacks=[MemberProgress(networks, states)], verbose=0)
     return [state.history for state in states]
 
 

@@ -223,7 +223,30 @@ def fit_windows(
         )
     train = WindowDataset(data, data.train, batch_size, shuffle_seed=seed, weighted=weighted)
     val = WindowDataset(data, data.val, batch_size)
-    return model.fit(train, validation_data=val, verbose=0, **fit_kwargs)
+    # Not shuffle=True: the windows are shuffled already (by ``seed``), and Keras would shuffle
+    # the batches again with Python's global random state, which whatever ran before consumed:
+    # the order would not be the seed's alone (nor could a side-by-side member match it).
+    return model.fit(train, validation_data=val, shuffle=False, verbose=0, **fit_kwargs)
+
+
+def stacked_order(count: int, batch_size: int, seed: int) -> np.ndarray:
+    """The order in which :func:`fit_windows` feeds ``count`` stacked windows to a model whose
+    seeds :func:`set_seeds` set to ``seed``: positions into the training windows, every epoch.
+
+    Keras shuffles stacked arrays with ``tf.random.shuffle`` in a ``tf.data`` function; once
+    the global seed is set, that function draws the same permutation each time it runs, so
+    every epoch of a seeded fit reads the windows in this one order. It is read from Keras's
+    own array adapter (not copied), so a side-by-side member batches exactly as it would alone
+    (:mod:`tsforge.joint_training`; tests/unit/test_joint_training.py compares the weights).
+    Resets the global seeds to ``seed``.
+    """
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    set_seeds(seed)
+    positions = np.arange(count, dtype=np.int64)
+    adapter = ArrayDataAdapter(positions, shuffle=True, batch_size=batch_size)
+    batches = [np.asarray(batch) for batch in adapter.get_tf_dataset()]
+    return np.concatenate(batches) if batches else positions
 
 
 STACK_MAX_BYTES = 256 * 2**20

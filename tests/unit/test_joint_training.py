@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 import keras_tuner as kt
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 
 from tests.unit.test_models_and_forecaster import _data
 from tsforge import joint_training as joint
+from tsforge import training
 from tsforge.config import parse_params
 from tsforge.errors import ConfigError
 from tsforge.models import build_model, combine
@@ -18,6 +21,7 @@ from tsforge.training import (
     WindowedData,
     member_plans,
     set_seeds,
+    train_member,
     train_members,
     validation_score,
 )
@@ -63,6 +67,39 @@ def test_the_one_model_ensemble_forecasts_the_median_of_its_members_alone(season
     # ...and the served ensemble of them is the stacked model's median.
     served = np.asarray(combine(networks, "median").predict(x, verbose=0))
     np.testing.assert_allclose(served, np.median(np.stack(branches), axis=0), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("stacked", [True, False], ids=["stacked", "gathered-on-demand"])
+def test_a_joint_member_is_the_member_trained_alone(seasonal_frame, monkeypatch, stacked):
+    """Same seed, same initial weights, same batch order: each member of a joint fit (early
+    stopping, then the refit) ends with the weights it ends with trained alone, up to rounding."""
+    data, _ = _data(seasonal_frame, difference=False)
+    # MASE weights, so the weighted member's sample weights must follow its own order too.
+    data = replace(data, weights=np.linspace(0.5, 2.0, len(data.values)))
+    if not stacked:  # the windows gathered batch by batch, as for data too large to stack
+        monkeypatch.setattr(training, "STACK_MAX_BYTES", 0)
+        monkeypatch.setattr(joint, "STACK_MAX_BYTES", 0)
+    candidates = [
+        ("t0", _hp(family="mlp", num_layers=1, loss="mase", lr_schedule="plateau")),
+        ("t1", _hp(family="mlp", num_layers=2, optimizer="rmsprop", loss="huber", dropout=0.1)),
+    ]
+    # Two seeds of each (one trial only on demand, the slower way): four lone fits each.
+    plans = member_plans(candidates if stacked else candidates[:1], data, seeds=2, seed=5)
+    assert len(joint.fit_groups(plans, SPACE)) == 1
+    together = joint.train_side_by_side(plans, SPACE, data, epochs=4, patience=1, refit=True)
+    x, _ = data.gather(data.test)
+    for plan, member in zip(plans, together, strict=True):
+        alone = train_member(plan, SPACE, data, epochs=4, patience=1, refit=True)
+        assert member.history.keys() == alone.history.keys()
+        for key, values in alone.history.items():
+            np.testing.assert_allclose(member.history[key], values, rtol=1e-4, err_msg=key)
+        for mine, theirs in ((member.model, alone.model), (member.early_model, alone.early_model)):
+            assert mine is not None and theirs is not None
+            for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                mine.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+            )
 
 
 def test_each_member_keeps_its_own_early_stopping_point(seasonal_frame):
