@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from bench import accuracy, synthetic
+from bench import accuracy, published, synthetic
 
 from tsforge.config import DataConfig, merge_sections, parse_params
 from tsforge.scaling import series_split
@@ -259,3 +259,74 @@ def test_the_report_sets_each_covariate_run_beside_its_twin() -> None:
     assert "Covariates: features [lead]." in text  # the run's own section says what it used
     assert accuracy.covariate_verdict(1.0, 0.9) == "helps" and accuracy.covariate_verdict(1.0, 1.1) == "hurts"
     assert "## Covariates" not in accuracy.report({"datasets": {"retail": datasets["retail"]}})
+
+
+def _scored(mase: float, smape: float) -> dict[str, object]:
+    entry = _entry({"model": mase, "naive": mase + 1})
+    entry["scores"] = {
+        "model": {"mase": mase, "smape": smape},
+        "naive": {"mase": mase + 1, "smape": smape + 1},
+    }
+    return entry
+
+
+def test_the_report_shows_each_datasets_best_published_figure_with_its_source_and_the_gap() -> None:
+    datasets = {
+        "m3-monthly": _scored(0.85, 13.5),
+        "m1-quarterly": _scored(1.5, 16.0),
+        "airpassengers": _scored(0.7, 4.0),
+        "retail+features": _scored(0.4, 8.0),  # a covariate run: the published figures are univariate
+    }
+    text = accuracy.report({"datasets": datasets})
+    assert text.index("## Published bars") < text.index("## Settings")
+    section = text.split("## Published bars")[1].split("## Covariates")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in section.splitlines()}
+    # the lowest checked MASE (AutoGluon's 0.822, not TiRex's 0.831) and sMAPE (N-BEATS' 13.24), and the gaps
+    assert rows["m3-monthly"] == (
+        "| m3-monthly | 0.850 | 0.822 AutoGluon-TimeSeries best_quality | +0.028 (+3.4 %) | 13.50 "
+        "| 13.24 N-BEATS ensemble (G+I) | +0.26 (+2.0 %) |"
+    )
+    # below the bar: a negative gap
+    assert "| 1.594 StatisticalEnsemble (Nixtla) | −0.094 (−5.9 %) |" in rows["m1-quarterly"]
+    # each bar's source: the file, its commit and where in it
+    assert (
+        "m3-monthly, MASE 0.822, AutoGluon-TimeSeries best_quality: AutoGluon-TimeSeries (Shchur et al., "
+        "AutoML 2023), the paper's results notebook; read from shchur/automlbenchmark "
+        "autogluon_timeseries_automl23/aggregate_results.ipynb @ b9417a0, cell '# Table 9'"
+    ) in text
+    assert "Nixtla/nixtla experiments/amazon-chronos/results/results_all.csv @ 09c2789, row m1_quarterly" in (
+        text
+    )
+    # no checked figure: it says so, and no gap
+    assert rows["airpassengers"] == "| airpassengers | 0.700 | none checked | — | 4.00 | none checked | — |"
+    assert "retail+features" not in rows
+    # what could not be checked is listed, not used
+    assert "m3-monthly, N-BEATS (paper), smape 13.11: the ICLR 2020 paper's table could not be read" in text
+
+
+def test_the_best_published_figure_is_the_lowest_of_the_dataset_and_metric() -> None:
+    source = published.Source("o/r", "f.csv", "0" * 40, "a benchmark")
+    table = [
+        published.Published("m3-yearly", "A", "mase", 2.7, source, "row a", "same task"),
+        published.Published("m3-yearly", "B", "mase", 2.5, source, "row b", "same task"),
+        published.Published("m3-yearly", "C", "smape", 15.0, source, "row c", "same task"),
+        published.Published("m1-monthly", "D", "mase", 0.1, source, "row d", "same task"),
+    ]
+    assert [p.system for p in published.figures("m3-yearly", "mase", table)] == ["B", "A"]
+    assert published.best("m3-yearly", "smape", table) == table[2]
+    assert published.best("m3-other", "mase", table) is None
+    text = "\n".join(accuracy.published_table({"m3-yearly": _scored(2.6, 16.0)}, table))
+    assert "| m3-yearly | 2.600 | 2.500 B | +0.100 (+4.0 %) | 16.00 | 15.00 C | +1.00 (+6.7 %) |" in text
+    assert "read from o/r f.csv @ 0000000, row b" in text
+
+
+def test_every_published_figure_names_a_suite_dataset_a_source_commit_and_its_check() -> None:
+    keys = set()
+    for figure in published.PUBLISHED:
+        assert figure.dataset in accuracy.BY_NAME and figure.metric in ("mase", "smape")
+        assert len(figure.source.commit) == 40 and int(figure.source.commit, 16) >= 0
+        assert figure.located and figure.checked and 0 < figure.value < 200
+        keys.add((figure.dataset, figure.system, figure.metric))
+    assert len(keys) == len(published.PUBLISHED)  # one entry per (dataset, system, metric)
+    for item in published.NOT_CHECKED:  # a figure not checked is never in the table
+        assert (item.dataset, item.system, item.metric) not in keys and item.reason
