@@ -38,6 +38,9 @@ TINY: dict[str, Any] = {
     },
     # The median of both trials' networks: the served champion is an ensemble.
     "train": {"epochs": 2, "patience": 1, "ensemble_trials": 2, "ensemble_seeds": 1},
+    # Two years of rows per statistical fit, not the whole history (the default, unit-tested):
+    # every repro here fits four methods at ~80 origins twice.
+    "evaluate": {"theta_history": 104},
 }
 """Tiny profile: ten years of weekly CO2, 2 trials of 2 epochs, tiny networks."""
 

@@ -12,7 +12,9 @@ import pytest
 
 from tests.pipeline.conftest import BIN, WORKER_SEARCH, make_project, run
 
-pytestmark = pytest.mark.pipeline
+# Slow tier (make test-all): three processes training at once take two minutes of the default
+# run's 2 cores; test_postgres.py runs a chief and two workers against the team server too.
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
 SEARCH = WORKER_SEARCH
 
