@@ -26,12 +26,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from bench.baseline_check import inputs
 from tsforge import evaluation as ev
-from tsforge.combination import Combination, _best_subset, _selected
+from tsforge.combination import NETWORK, Combination, _best_subset, _selected
 
 DATASETS = ("m3-other", "m3-quarterly", "m3-yearly")
 SIZES = (5, 10, 20, 40, 60, 100, 150)
@@ -77,14 +79,28 @@ def _score(actual: np.ndarray, forecast: np.ndarray, of_series: np.ndarray, scal
     return float(ev.score_series(actual, forecast, of_series, scales)["mase"])
 
 
-def _measure(name: str, draws: int, rng: np.random.Generator) -> None:
+def _rules(
+    network: np.ndarray, others: dict[str, np.ndarray], score: Callable[[np.ndarray], float]
+) -> list[Combination]:
+    """The blends chosen by selection, by the equal-weight subsets, and by selection starting
+    from the best subset's bag."""
+    chosen_by: dict[str, Any] = {"base": Combination(), "described": "", "metric": "mase", "score": score}
+    subset = _best_subset(network, others, **chosen_by).combination
+    refined = _selected(network, others, start=(NETWORK, *subset.methods), **chosen_by).combination
+    return [_selected(network, others, **chosen_by).combination, subset, refined]
+
+
+def _measure(name: str, draws: int, rng: np.random.Generator, sizes: tuple[int, ...] = SIZES) -> None:
     started = time.perf_counter()
     (val_f, val_a, val_s), (test_f, test_a, test_s), scales = _forecasts(name)
     series = np.unique(val_s)
     _say(f"\n{name}: {len(series)} series, fits {time.perf_counter() - started:.0f} s")
-    _say("| series (independent windows) | selection | equal-weight subsets | selection better |")
-    _say("|---|---|---|---|")
-    for size in (s for s in SIZES if s <= len(series)):
+    _say(
+        "| series (independent windows) | selection | equal-weight subsets | selection from the best subset "
+        "| selection better | from the subset better or equal |"
+    )
+    _say("|---|---|---|---|---|---|")
+    for size in (s for s in sizes if s <= len(series)):
         results = []
         for _ in range(draws):
             chosen = rng.choice(series, size, replace=False)
@@ -95,18 +111,22 @@ def _measure(name: str, draws: int, rng: np.random.Generator) -> None:
             def score(forecast: np.ndarray, v: np.ndarray = v) -> float:
                 return _score(val_a[v], forecast, val_s[v], scales)
 
-            rules = []
-            for rule in (_selected, _best_subset):
-                blend = rule(
-                    network, others, score=score, metric="mase", base=Combination(), described=""
-                ).combination
-                test_forecast = blend.blend(test_f["theta"][t], [test_f[m][t] for m in blend.methods])
-                rules.append(_score(test_a[t], test_forecast, test_s[t], scales))
-            results.append(rules)
+            rules = _rules(network, others, score)
+            results.append(
+                [
+                    _score(
+                        test_a[t],
+                        b.blend(test_f["theta"][t], [test_f[m][t] for m in b.methods]),
+                        test_s[t],
+                        scales,
+                    )
+                    for b in rules
+                ]
+            )
         table = np.asarray(results)
         _say(
-            f"| {size} | {table[:, 0].mean():.4f} | {table[:, 1].mean():.4f} | "
-            f"{(table[:, 0] < table[:, 1]).mean():.0%} |"
+            f"| {size} | {table[:, 0].mean():.4f} | {table[:, 1].mean():.4f} | {table[:, 2].mean():.4f} | "
+            f"{(table[:, 0] < table[:, 1]).mean():.0%} | {(table[:, 2] <= table[:, 1]).mean():.0%} |"
         )
 
 
@@ -116,10 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="numbers of series drawn")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
+    sizes = tuple(int(s) for s in args.sizes.split(","))
     for name in args.datasets.split(","):
-        _measure(name, args.draws, rng)
+        _measure(name, args.draws, rng, sizes)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ CES, DOT).
 Averaging forecasts whose errors differ is the oldest dependable gain in forecasting (the
 M3 competition's combination of ETS, ARIMA and Theta beat each of them). The train stage
 decides by evidence how the network is served: every candidate is scored on the validation
-windows, forecast by the network that has not learnt them. With enough independent windows
-the weights are chosen by ensemble selection (Caruana et al., 2004, as AutoGluon's weighted
-ensembles): greedy forward selection with replacement, keeping the round that scored best.
-With fewer, only equal-weight subsets are tried, since weights fitted to a handful of
-windows chase their noise. The served forecaster refits only the methods with a weight, on
-each history it is given, so what is scored is what is served.
+windows, forecast by the network that has not learnt them. By default (``auto``) the
+candidates are the network alone and its equal-weight means with each subset of the methods.
+``weighted`` chooses weights by ensemble selection (Caruana et al., 2004, as AutoGluon's
+weighted ensembles): greedy forward selection with replacement, keeping the round that scored
+best, where there are enough independent windows; weights fitted to a handful of windows
+chase their noise, and on M3 they lost to the subsets even on hundreds. The served
+forecaster refits only the methods with a weight, on each history it is given, so what is
+scored is what is served.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ SELECTION_ROUNDS = 20
 
 MIN_SELECTION_WINDOWS = 60
 """Fewest independent validation windows (per series, its windows ÷ the horizon, rounded
-up) for weights chosen by ensemble selection; below it only equal-weight subsets are tried.
-Measured with ``python -m bench.combination_guard`` (bench/RESULTS.md)."""
+up) for weights chosen by ensemble selection (``train.combine: weighted``); below it only
+equal-weight subsets are tried. ``python -m bench.combination_guard`` measures it on M3
+(bench/EXPERIMENTS.md, E-combination): on M3 other selection won from 5 series on and in
+98 % of draws at 60; on quarterly and yearly it never won on average."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,10 @@ def independent_windows(of_series: np.ndarray, horizon: int) -> int:
 
 
 def ensemble_selection(
-    members: Mapping[str, np.ndarray], score: Callable[[np.ndarray], float], rounds: int
+    members: Mapping[str, np.ndarray],
+    score: Callable[[np.ndarray], float],
+    rounds: int,
+    start: Sequence[str] = (),
 ) -> dict[str, int]:
     """Caruana's ensemble selection: greedy forward selection with replacement.
 
@@ -158,14 +165,18 @@ def ensemble_selection(
         members: Name -> forecasts of the same windows.
         score: Lower-is-better score of a forecast of those windows.
         rounds: Members added in all.
+        start: Members in the bag before the first round (Caruana's sorted initialisation).
 
     Returns:
         Name -> times it is in the chosen bag (its weight is that count over the bag's size).
     """
     counts = dict.fromkeys(members, 0)
-    best, best_score = dict(counts), np.inf
-    total: np.ndarray | None = None
-    for size in range(1, rounds + 1):
+    for name in start:
+        counts[name] += 1
+    total: np.ndarray | None = np.sum([members[name] for name in start], axis=0) if start else None
+    best = dict(counts)
+    best_score = _finite(score(total / len(start))) if total is not None else np.inf
+    for size in range(len(start) + 1, len(start) + rounds + 1):
         trials = {
             name: _finite(score(forecast if total is None else (total + forecast) / size))
             for name, forecast in members.items()
@@ -191,11 +202,12 @@ def choose(
     *,
     metric: str,
     base: Combination,
+    weighted: bool = False,
 ) -> Choice:
-    """How the network is served, chosen on held-out windows: with at least
-    :data:`MIN_SELECTION_WINDOWS` independent windows, the weights ensemble selection picks over
-    the network and ``statistical``; with fewer, the best of the network alone and its
-    equal-weight means with each subset of ``statistical`` (the fewest methods on a tie).
+    """How the network is served, chosen on held-out windows: the best of the network alone and
+    its equal-weight means with each subset of ``statistical`` (the fewest methods on a tie);
+    with ``weighted`` and at least :data:`MIN_SELECTION_WINDOWS` independent windows, the
+    weights ensemble selection picks over the network and ``statistical`` instead.
 
     Args:
         actual: True values of the windows, (n, horizon, targets).
@@ -205,6 +217,11 @@ def choose(
         scales: MASE scale of each series and target.
         metric: Lower-is-better metric of :func:`tsforge.evaluation.score_series` to compare.
         base: The period and history the methods were fitted with (its methods are ignored).
+        weighted: Choose weights by ensemble selection (``train.combine: weighted``). Not the
+            default: on M3's statistical methods (``python -m bench.combination_guard``) the
+            selected weights scored worse on the test windows than the best equal-weight
+            subset on quarterly and yearly series at every number of windows measured (5 to
+            600 series), better only on "other".
 
     Returns:
         The choice, the scores it rests on and the reason.
@@ -215,7 +232,9 @@ def choose(
 
     windows = independent_windows(of_series, actual.shape[1])
     described = f"the {len(actual)} validation windows ({windows} independent)"
-    chooser = _selected if windows >= MIN_SELECTION_WINDOWS else _best_subset
+    chooser = _selected if weighted and windows >= MIN_SELECTION_WINDOWS else _best_subset
+    if weighted and chooser is _best_subset:
+        described += f", too few for weights (under {MIN_SELECTION_WINDOWS})"
     return chooser(network, statistical, score=score, metric=metric, base=base, described=described)
 
 
@@ -241,8 +260,8 @@ def _best_subset(
             best, best_score = combination, value
     alone = scores[NETWORK]
     reason = (
-        f"auto: {best.label} scored best of the equal-weight subsets on {described}, too few for "
-        f"weights ({metric} {best_score:.4g} against {alone:.4g} for the network alone)"
+        f"auto: {best.label} scored best of the equal-weight subsets on {described} "
+        f"({metric} {best_score:.4g} against {alone:.4g} for the network alone)"
         if best.active
         else f"auto: the network alone scored best on {described} ({metric} {alone:.4g})"
     )
@@ -257,10 +276,11 @@ def _selected(
     metric: str,
     base: Combination,
     described: str,
+    start: Sequence[str] = (),
 ) -> Choice:
     """The weights :func:`ensemble_selection` picks over the network and ``statistical``."""
     members = {NETWORK: network, **statistical}
-    counts = ensemble_selection(members, score, SELECTION_ROUNDS)
+    counts = ensemble_selection(members, score, SELECTION_ROUNDS, start)
     bag = sum(counts.values())
     methods = tuple(m for m in statistical if counts[m])
     weights = tuple(counts[name] / bag for name in (NETWORK, *methods)) if methods else ()
@@ -270,11 +290,11 @@ def _selected(
     scores[everything.label] = score(everything.blend(network, list(statistical.values())))
     scores[chosen.label] = score(chosen.blend(network, [statistical[m] for m in methods]))
     reason = (
-        f"auto: ensemble selection ({SELECTION_ROUNDS} rounds) on {described} weighted "
+        f"weighted: ensemble selection ({SELECTION_ROUNDS} rounds) on {described} weighted "
         f"{chosen.label} ({metric} {scores[chosen.label]:.4g} against {scores[NETWORK]:.4g} for the "
         f"network alone, {scores[everything.label]:.4g} for the equal-weight mean of all)"
         if chosen.active
-        else f"auto: ensemble selection on {described} kept the network alone "
+        else f"weighted: ensemble selection on {described} kept the network alone "
         f"({metric} {scores[NETWORK]:.4g})"
     )
     return Choice(chosen, reason, scores, metric)

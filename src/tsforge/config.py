@@ -221,8 +221,9 @@ class TrainConfig:
 
     @property
     def combine_with(self) -> tuple[str, ...] | None:
-        """``combine`` as methods to average with: None for ``auto`` (chosen on validation)."""
-        if self.combine == "auto":
+        """``combine`` as methods to average with: None for ``auto`` or ``weighted`` (chosen on
+        validation)."""
+        if self.combine in ("auto", "weighted"):
             return None
         if self.combine is None or self.combine == "none":
             return ()
@@ -517,15 +518,16 @@ def _check_train(train: TrainConfig) -> None:
             f"({', '.join(TRAINING_LOSSES)}), e.g. [mase, mae], or null for each trial's own."
         )
     combine = train.combine
-    if combine not in ("auto", "none", None) and (
+    if combine not in ("auto", "weighted", "none", None) and (
         not isinstance(combine, list | tuple)
         or not all(isinstance(m, str) and m in COMBINABLE_METHODS for m in combine)
         or len(set(combine)) != len(combine)
     ):
         raise ConfigError(
-            f"params.yaml: train.combine is {combine!r}; use auto (chosen on the validation windows), "
-            f"none (the network alone) or a list of {', '.join(COMBINABLE_METHODS)} to average the "
-            "network's forecast with, e.g. [theta, ets]."
+            f"params.yaml: train.combine is {combine!r}; use auto (an equal-weight mean chosen on the "
+            "validation windows), weighted (weights chosen there by ensemble selection), none (the "
+            f"network alone) or a list of {', '.join(COMBINABLE_METHODS)} to average the network's "
+            "forecast with, e.g. [theta, ets]."
         )
     if train.ensemble_combine not in {"median", "mean"}:
         raise ConfigError(

@@ -115,7 +115,7 @@ def test_the_served_pyfunc_refits_theta_and_ets_on_the_history_it_is_given(mlflo
 
 @pytest.mark.parametrize("combine", ["theta", ["theta", "arima"], ["ets", "ets"], ["theta", ["ets"]], 3])
 def test_train_combine_outside_auto_none_and_theta_ets_is_refused_in_words(combine):
-    with pytest.raises(ConfigError, match=r"train\.combine .*use auto .*none .*theta, ets"):
+    with pytest.raises(ConfigError, match=r"train\.combine .*use auto .*weighted .*none .*theta, ets"):
         parse_params({"train": {"combine": combine}})
 
 
@@ -157,7 +157,14 @@ def test_selection_on_windows_where_one_method_is_exact_serves_it_alone():
     actual, of_series, scales = _many_windows()
     statistical = {"theta": actual + 1.0, "ets": actual.copy(), "ces": actual - 3.0, "dot": actual + 2.0}
     choice = choose(
-        actual, actual + 0.5, statistical, of_series, scales, metric="mase", base=Combination((), 12)
+        actual,
+        actual + 0.5,
+        statistical,
+        of_series,
+        scales,
+        metric="mase",
+        base=Combination((), 12),
+        weighted=True,
     )
     # Only ETS has a weight: the served forecaster refits nothing else.
     assert choice.combination.methods == ("ets",)
@@ -171,7 +178,14 @@ def test_selection_weights_the_members_whose_errors_cancel():
     # network +3 and theta -1: three parts theta to one part network cancel exactly.
     statistical = {"theta": actual - 1.0, "ets": actual + 4.0}
     choice = choose(
-        actual, actual + 3.0, statistical, of_series, scales, metric="mase", base=Combination((), 12)
+        actual,
+        actual + 3.0,
+        statistical,
+        of_series,
+        scales,
+        metric="mase",
+        base=Combination((), 12),
+        weighted=True,
     )
     assert choice.combination.shares == pytest.approx({"network": 0.25, "theta": 0.75})
     assert choice.scores[choice.combination.label] == pytest.approx(0.0, abs=1e-12)
@@ -182,10 +196,27 @@ def test_few_windows_allow_only_equal_weight_subsets():
     actual, of_series, scales = _windows()
     statistical = {"theta": actual - 1.0, "ets": actual + 4.0}
     choice = choose(
-        actual, actual + 3.0, statistical, of_series, scales, metric="mase", base=Combination((), 12)
+        actual,
+        actual + 3.0,
+        statistical,
+        of_series,
+        scales,
+        metric="mase",
+        base=Combination((), 12),
+        weighted=True,
     )
     assert choice.combination == Combination(("theta",), 12)
     assert choice.combination.label == "network+theta" and "too few for weights" in choice.reason
+
+
+def test_auto_tries_only_equal_weight_subsets_however_many_the_windows():
+    actual, of_series, scales = _many_windows()
+    statistical = {"theta": actual - 1.0, "ets": actual + 4.0}
+    choice = choose(
+        actual, actual + 3.0, statistical, of_series, scales, metric="mase", base=Combination((), 12)
+    )
+    assert choice.combination == Combination(("theta",), 12) and "equal-weight subsets" in choice.reason
+    assert parse_params({"train": {"combine": "weighted"}}).train.combine_with is None
 
 
 def test_the_statistical_fits_read_each_series_whole_history_by_default():

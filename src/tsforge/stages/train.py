@@ -173,7 +173,14 @@ def train(
     spec = replace(spec, normalize=windowed.normalize)
     base = Combination((), period, statistical_history)
     choice, validation = choose_combination(
-        final, spec, series, windows.val, requested=config.combine_with, base=base, metric=metric
+        final,
+        spec,
+        series,
+        windows.val,
+        requested=config.combine_with,
+        base=base,
+        metric=metric,
+        weighted=config.combine == "weighted",
     )
     # Calibrated after the choice: the intervals are those of the forecast that is served.
     spec = replace(spec, combination=choice.combination)
@@ -248,6 +255,7 @@ def choose_combination(
     requested: tuple[str, ...] | None,
     base: Combination,
     metric: str,
+    weighted: bool = False,
 ) -> tuple[Choice, np.ndarray | None]:
     """The network alone or averaged with Theta and/or ETS: as ``train.combine`` asks, or for
     ``auto`` whichever scores best on the validation windows.
@@ -264,6 +272,8 @@ def choose_combination(
         requested: ``train.combine_with``: the methods, or None for auto.
         base: The period and history Theta and ETS are fitted with.
         metric: The lower-is-better metric compared (the gate's).
+        weighted: ``train.combine: weighted``: weights by ensemble selection where the
+            windows allow (:func:`tsforge.combination.choose`).
 
     Returns:
         The choice (for auto, with every candidate's validation score) and, when it was scored,
@@ -292,7 +302,10 @@ def choose_combination(
     )
     actual = ev.actuals(levels, origins, spec.horizon, n_targets)
     scales = ev.mase_scales(levels, layout.bounds[:-1], series.split[:, 1, 0], base.period, n_targets)
-    choice = choose(actual, alone, statistical, layout.series_of(origins), scales, metric=metric, base=base)
+    of_series = layout.series_of(origins)
+    choice = choose(
+        actual, alone, statistical, of_series, scales, metric=metric, base=base, weighted=weighted
+    )
     return choice, choice.combination.blend(alone, [statistical[m] for m in choice.combination.methods])
 
 
