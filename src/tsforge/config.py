@@ -47,6 +47,17 @@ TRAINING_LOSSES = ("mse", "mae", "huber", "mase")
 COMBINABLE_METHODS = ("theta", "ets", "ces", "dot")
 """Statistical methods ``train.combine`` may average the network with (tsforge.combination)."""
 
+SPACE_CHOICES: dict[str, tuple[str, ...]] = {
+    "family": ("rnn", "mlp", "attention"),
+    "cell": ("lstm", "gru"),
+    "loss": TRAINING_LOSSES,
+    "optimizer": ("adam", "rmsprop", "sgd", "nadam", "adamw"),
+    "lr_schedule": ("none", "exponential", "plateau"),
+    "normalize": ("none", "last"),
+}
+"""The values each named search dimension accepts (tsforge.models builds from these), checked
+when params are parsed: a misspelt family would otherwise fail mid-search, after hours."""
+
 T = TypeVar("T")
 
 
@@ -482,12 +493,17 @@ def _check_choices(params: Params) -> None:
         raise ConfigError(
             f"params.yaml: scale.transform is '{params.scale.transform}'; use auto, none, log or log1p."
         )
-    searched = params.tune.space.get("normalize")
-    options = searched.get("values", [searched.get("value")]) if isinstance(searched, Mapping) else [searched]
-    if searched is not None and not set(options) <= {"none", "last"}:
-        raise ConfigError(
-            f"params.yaml: tune.space.normalize offers {options}; a trial's windows are none or last."
-        )
+    for dimension, allowed in SPACE_CHOICES.items():
+        searched = params.tune.space.get(dimension)
+        if searched is None:
+            continue
+        fixed = not isinstance(searched, Mapping)
+        options = [searched] if fixed else searched.get("values", [searched.get("value")])
+        if not set(options) <= set(allowed):
+            raise ConfigError(
+                f"params.yaml: tune.space.{dimension} offers {options}; "
+                f"its values are {', '.join(allowed)}."
+            )
     if params.window.normalize not in {"auto", "none", "last"}:
         raise ConfigError(
             f"params.yaml: window.normalize is '{params.window.normalize}'; use auto, none or last."

@@ -8,9 +8,9 @@ from typing import Any
 
 import keras
 
-from tsforge.config import DEFAULT_SPACE
+from tsforge.config import DEFAULT_SPACE, SPACE_CHOICES
 
-FAMILIES = ("rnn", "mlp", "attention")
+FAMILIES = SPACE_CHOICES["family"]
 LOSSES: dict[str, Any] = {
     "mse": "mse",
     "mae": "mae",
@@ -86,7 +86,7 @@ def hp_values(hp: Any, space: Mapping[str, Any]) -> dict[str, Any]:
     return {name: declare(hp, name, entry) for name, entry in merged.items()}
 
 
-LR_SCHEDULES = ("none", "exponential", "plateau")
+LR_SCHEDULES = SPACE_CHOICES["lr_schedule"]
 EXPONENTIAL_DECAY = {"decay_steps": 200, "decay_rate": 0.9}
 """Exponential schedule: the learning rate shrinks by 10% every 200 batches."""
 

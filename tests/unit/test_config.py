@@ -71,3 +71,19 @@ def test_merging_params_replaces_a_search_space_whole():
     assert merged["tune"] == {"seed": 1, "space": {"units": 16}}
     assert merged["train"] == {"epochs": 3, "patience": 2}
     assert base["train"] == {"epochs": 3}  # inputs untouched
+
+
+@pytest.mark.parametrize(
+    ("dimension", "value", "named"),
+    [
+        ("family", "rnnn", "rnn, mlp, attention"),
+        ("family", {"type": "choice", "values": ["rnn", "mpl"]}, "rnn, mlp, attention"),
+        ("cell", "lstn", "lstm, gru"),
+        ("optimizer", {"type": "choice", "values": ["adam", "adma"]}, "adam, rmsprop"),
+        ("loss", "msae", "mse, mae, huber, mase"),
+        ("lr_schedule", "cosine", "none, exponential, plateau"),
+    ],
+)
+def test_a_misspelt_search_choice_is_refused_before_any_trial_runs(dimension, value, named):
+    with pytest.raises(ConfigError, match=rf"tune\.space\.{dimension} offers .*its values are {named}"):
+        parse_params({"tune": {"space": {dimension: value}}})
