@@ -86,7 +86,20 @@ def run(project: Path, python: str = sys.executable) -> dict[str, Any]:
             check=True,
         )
         ways[way] = json.loads(out.stdout.strip().splitlines()[-1])
-    return {**ways, "ratio": ways["joint"]["seconds"] / ways["separate"]["seconds"]}
+    return {
+        **ways,
+        "ratio": ways["joint"]["seconds"] / ways["separate"]["seconds"],
+        "largest_member_difference": member_difference(ways["joint"], ways["separate"]),
+    }
+
+
+def member_difference(joint: dict[str, Any], separate: dict[str, Any]) -> float:
+    """The largest relative difference of a member's best objective between the ways: a joint
+    member is the member trained alone, so only float rounding separates them."""
+    key = next(k for k in joint["members"][0] if k.startswith("best_"))
+    return max(
+        abs(a[key] - b[key]) / abs(b[key]) for a, b in zip(joint["members"], separate["members"], strict=True)
+    )
 
 
 def report(result: dict[str, Any]) -> list[str]:
@@ -107,7 +120,8 @@ def report(result: dict[str, Any]) -> list[str]:
         "",
         f"Row 7, validation {objective.removeprefix('ensemble_')}: joint {scores(joint)}; "
         f"separate {scores(separate)}; epochs joint {[m['epochs'] for m in joint['members']]}, "
-        f"separate {[m['epochs'] for m in separate['members']]}.",
+        f"separate {[m['epochs'] for m in separate['members']]}; members' best objectives differ "
+        f"by at most {result['largest_member_difference']:.2g} (relative) between the ways.",
     ]
 
 

@@ -86,7 +86,17 @@ def test_a_joint_member_is_the_member_trained_alone(seasonal_frame, monkeypatch,
     # Two seeds of each (one trial only on demand, the slower way): four lone fits each.
     plans = member_plans(candidates if stacked else candidates[:1], data, seeds=2, seed=5)
     assert len(joint.fit_groups(plans, SPACE)) == 1
+    fits: list[int] = []
+
+    class Counted(joint.SideBySide):  # counts the fits: finished members dropped take more
+        def fit(self, *args, **kwargs):
+            fits.append(len(self.members))
+            return super().fit(*args, **kwargs)
+
+    monkeypatch.setattr(joint, "SideBySide", Counted)
     together = joint.train_side_by_side(plans, SPACE, data, epochs=4, patience=1, refit=True)
+    # Stacked, finished members are dropped (fits of fewer members); on demand, they are skipped.
+    assert (min(fits) < len(plans)) == stacked, fits
     x, _ = data.gather(data.test)
     for plan, member in zip(plans, together, strict=True):
         alone = train_member(plan, SPACE, data, epochs=4, patience=1, refit=True)
