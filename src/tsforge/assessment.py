@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from tsforge import conformal
-from tsforge import evaluation as ev
+from tsforge import baselines as bl
+from tsforge import conformal, reports
+from tsforge import metrics as mt
 from tsforge.combination import Combination
 from tsforge.config import EvaluateConfig, RegistryConfig
 from tsforge.forecaster import (
@@ -78,7 +79,7 @@ class Assessment:
         Returns:
             Metric name -> value, as in ``metrics``.
         """
-        return ev.score_series(self.actual, forecast, self.of_series, self.scales)
+        return mt.score_series(self.actual, forecast, self.of_series, self.scales)
 
     def report(self) -> dict[str, Any]:
         """The content of reports/metrics.json.
@@ -138,7 +139,7 @@ def _intervals(
     samples = forecast_samples(
         model, levels, origins, spec, samples=config.interval_samples, seed=0, layout=layout
     )
-    return ev.interval_coverage(actual, samples, config.interval_level)
+    return mt.interval_coverage(actual, samples, config.interval_level)
 
 
 def conformal_coverage(
@@ -242,10 +243,10 @@ def assess(
     """
     levels = np.asarray(levels, dtype=np.float64)
     n_targets, horizon = len(spec.targets), spec.horizon
-    scales = ev.mase_scales(levels, layout.bounds[:-1], np.asarray(split_rows)[:, 2, 0], period, n_targets)
+    scales = mt.mase_scales(levels, layout.bounds[:-1], np.asarray(split_rows)[:, 2, 0], period, n_targets)
     of_series = layout.series_of(origins)
-    actual = ev.actuals(levels, origins, horizon, n_targets)
-    baselines = ev.baselines(
+    actual = mt.actuals(levels, origins, horizon, n_targets)
+    baselines = bl.baselines(
         levels,
         origins,
         horizon,
@@ -277,8 +278,8 @@ def assess(
         period,
     )
     return Assessment(
-        metrics={name: ev.score_series(actual, f, of_series, scales) for name, f in forecasts.items()},
-        per_step={name: ev.score_per_step(actual, f, of_series, scales) for name, f in forecasts.items()},
+        metrics={name: mt.score_series(actual, f, of_series, scales) for name, f in forecasts.items()},
+        per_step={name: mt.score_per_step(actual, f, of_series, scales) for name, f in forecasts.items()},
         forecasts=forecasts,
         actual=actual,
         intervals=_intervals(model, levels, origins, spec, layout, actual=actual, config=config),
@@ -404,7 +405,7 @@ def write_plots(
     shown = of_series == (of_series[0] if len(origins) else 0)
     where = f" of series {layout.names[of_series[0]]}" if spec.series_id and len(origins) else ""
     title = f"{spec.targets[0]}{where}: one-step-ahead forecasts on the test split (season {result.period})"
-    return ev.write_reports(
+    return reports.write_reports(
         directory,
         np.asarray(times)[origins[shown]],
         result.actual[shown],

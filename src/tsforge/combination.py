@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tsforge import evaluation as ev
+from tsforge import metrics as mt
 from tsforge.config import COMBINABLE_METHODS
 
 NETWORK = "network"
@@ -228,7 +228,7 @@ def choose(
     """
 
     def score(forecast: np.ndarray) -> float:
-        return float(ev.score_series(actual, forecast, of_series, scales)[metric])
+        return float(mt.score_series(actual, forecast, of_series, scales)[metric])
 
     windows = independent_windows(of_series, actual.shape[1])
     described = f"the {len(actual)} validation windows ({windows} independent)"

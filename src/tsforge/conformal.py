@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from tsforge import evaluation as ev
+from tsforge import metrics as mt
 
 MAX_SCORES = 1000
 """Most scores kept per horizon step and target: larger calibration sets are thinned to their
@@ -75,7 +75,7 @@ class Calibration:
         scales = dict(self.scales)
         for name, rows in unseen.items():
             values = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
-            scales[name] = tuple(ev.mase_scale(values[:, j], self.period) for j in range(values.shape[1]))
+            scales[name] = tuple(mt.mase_scale(values[:, j], self.period) for j in range(values.shape[1]))
         return replace(self, scales=scales)
 
     def quantile(self, level: float) -> np.ndarray:
@@ -159,7 +159,7 @@ def series_scales(
     and 1.0 when that is 0 too, so every series gets a positive, finite scale.
     """
     starts = np.asarray(bounds)[:-1]
-    scales = ev.mase_scales(levels, starts, test_starts, period, n_targets)
+    scales = mt.mase_scales(levels, starts, test_starts, period, n_targets)
     values = np.asarray(levels, dtype=np.float64)
     for i, j in zip(*np.nonzero(~np.isfinite(scales) | (scales <= 0)), strict=True):
         level = float(np.nanmean(np.abs(values[int(starts[i]) : int(test_starts[i]), j])))

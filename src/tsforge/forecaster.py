@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tsforge import evaluation as ev
+from tsforge import statistical as st
 from tsforge.catalog import write_text
 from tsforge.combination import Combination
 from tsforge.conformal import Calibration, bounds
@@ -367,7 +367,7 @@ def combined_forecasts(
     combination = spec.combination
     if not combination.active or not len(origins):
         return []
-    fitted = ev.statistical_forecasts(
+    fitted = st.statistical_forecasts(
         combination.methods,
         np.asarray(levels, dtype=np.float64),
         origins,

@@ -21,7 +21,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from tsforge import evaluation
+from tsforge import metrics as mt
 
 METRICS = ("mae", "rmse", "smape", "mape", "mase")
 """The metrics of a live score, as evaluate reports them."""
@@ -205,10 +205,10 @@ def row_scales(
 def score_series(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> dict[str, float]:
     """Evaluate's metrics of one series' rows; MASE is the mean of each row's error over its
     own scale (rows with an undefined scale left out, NaN when none has one)."""
-    scored = evaluation.score(actual, forecast, 1.0)
+    scored = mt.score(actual, forecast, 1.0)
     defined = np.isfinite(scale)
     scored["mase"] = (
-        evaluation.mae(actual[defined] / scale[defined], forecast[defined] / scale[defined])
+        mt.mae(actual[defined] / scale[defined], forecast[defined] / scale[defined])
         if defined.any()
         else float("nan")
     )

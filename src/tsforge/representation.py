@@ -281,7 +281,7 @@ def mase_weights(
     Returns:
         Row-aligned weights, mean 1 over all rows (float32).
     """
-    from tsforge.evaluation import mase_scales
+    from tsforge.metrics import mase_scales
 
     scales = mase_scales(levels, layout.bounds[:-1], split_rows[:, 2, 0], period, n_targets)
     targets = np.asarray(levels[:, :n_targets], dtype=np.float64)

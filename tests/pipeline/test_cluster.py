@@ -20,7 +20,7 @@ import pytest
 from tests.pipeline.conftest import BIN, free_port, pipeline_env
 from tests.unit.test_assessment import PERIOD, LineWithOffset, _catalog_inputs, _spec
 from tsforge import cluster
-from tsforge import evaluation as ev
+from tsforge import statistical as st
 from tsforge.assessment import Assessment
 from tsforge.config import EvaluateConfig
 from tsforge.stages import evaluate
@@ -126,12 +126,12 @@ def test_the_cluster_fits_are_the_local_fits_value_for_value(
 ):
     levels, origins, starts = _panel()
     kwargs = {"period": SEASON, "history": 30, "starts": starts}
-    monkeypatch.setenv(ev.JOBS_ENV, "1")
+    monkeypatch.setenv(st.JOBS_ENV, "1")
     monkeypatch.delenv(cluster.CLUSTER_ENV, raising=False)
-    local = ev.statistical_forecasts(("theta", "ets"), levels, origins, HORIZON, 2, **kwargs)
+    local = st.statistical_forecasts(("theta", "ets"), levels, origins, HORIZON, 2, **kwargs)
 
     monkeypatch.setenv(cluster.CLUSTER_ENV, dask_cluster)
-    remote = ev.statistical_forecasts(("theta", "ets"), levels, origins, HORIZON, 2, **kwargs)
+    remote = st.statistical_forecasts(("theta", "ets"), levels, origins, HORIZON, 2, **kwargs)
 
     for method in ("theta", "ets"):
         assert remote[method].shape == (len(origins), HORIZON, 2)
@@ -156,7 +156,7 @@ def test_the_evaluate_stage_scores_the_same_through_the_cluster(
             series, windows, LineWithOffset(), _spec(), period=PERIOD, config=EvaluateConfig()
         )
 
-    monkeypatch.setenv(ev.JOBS_ENV, "1")
+    monkeypatch.setenv(st.JOBS_ENV, "1")
     monkeypatch.delenv(cluster.CLUSTER_ENV, raising=False)
     local = assess()
     monkeypatch.setenv(cluster.CLUSTER_ENV, dask_cluster)
@@ -176,4 +176,4 @@ def test_a_scheduler_without_workers_is_refused_with_what_to_start(
     with _scheduler(tmp_path) as address:
         monkeypatch.setenv(cluster.CLUSTER_ENV, address)
         with pytest.raises(cluster.ClusterError, match=rf"has no worker after 1 s.*dask worker {address}"):
-            ev.theta(levels, origins, HORIZON, 2, period=SEASON, history=30, starts=starts)
+            st.theta(levels, origins, HORIZON, 2, period=SEASON, history=30, starts=starts)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tsforge import cluster
-from tsforge import evaluation as ev
+from tsforge import statistical as st
 
 
 def _panel() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,12 +47,12 @@ def test_without_the_variable_the_fits_stay_here_and_dask_is_never_imported(
 
     monkeypatch.setattr(cluster, "connect", refuse)
     levels, origins, starts = _panel()
-    out = ev.theta(levels, origins, 3, 1, period=4, history=100, starts=starts, n_jobs=1)
+    out = st.theta(levels, origins, 3, 1, period=4, history=100, starts=starts, n_jobs=1)
     assert out.shape == (6, 3, 1) and np.isfinite(out).all()
     for empty in ("", "  "):
         monkeypatch.setenv(cluster.CLUSTER_ENV, empty)
         assert cluster.address() is None
-    ev.ets(levels, origins, 3, 1, period=4, history=100, starts=starts, n_jobs=1)
+    st.ets(levels, origins, 3, 1, period=4, history=100, starts=starts, n_jobs=1)
 
 
 def test_with_the_variable_every_fit_goes_to_the_cluster_with_the_local_results(
@@ -61,7 +61,7 @@ def test_with_the_variable_every_fit_goes_to_the_cluster_with_the_local_results(
     levels, origins, starts = _panel()
     kwargs = {"period": 4, "history": 100, "starts": starts}
     monkeypatch.delenv(cluster.CLUSTER_ENV, raising=False)
-    local = ev.statistical_forecasts(("theta", "ets"), levels, origins, 3, 1, n_jobs=1, **kwargs)
+    local = st.statistical_forecasts(("theta", "ets"), levels, origins, 3, 1, n_jobs=1, **kwargs)
 
     connected: list[str] = []
     sent: list[int] = []
@@ -81,7 +81,7 @@ def test_with_the_variable_every_fit_goes_to_the_cluster_with_the_local_results(
     monkeypatch.setattr(cluster, "run", run)
     monkeypatch.setenv(cluster.CLUSTER_ENV, " tcp://scheduler:8786 ")
     # TSFORGE_JOBS=1 and six quick fits: the local pool would not start; the cluster is used.
-    remote = ev.statistical_forecasts(("theta", "ets"), levels, origins, 3, 1, n_jobs=1, **kwargs)
+    remote = st.statistical_forecasts(("theta", "ets"), levels, origins, 3, 1, n_jobs=1, **kwargs)
 
     assert connected == ["tcp://scheduler:8786"] * 2  # theta, then ets
     assert sent == [1] * 12  # every origin of both methods, in 2 threads x CHUNKS_PER_JOB chunks
@@ -98,7 +98,7 @@ def test_an_unreachable_scheduler_stops_at_once_naming_the_address_and_what_to_d
     levels, origins, starts = _panel()
     started = time.monotonic()
     with pytest.raises(cluster.ClusterError) as raised:
-        ev.theta(levels, origins, 3, 1, period=4, history=100, starts=starts)
+        st.theta(levels, origins, 3, 1, period=4, history=100, starts=starts)
     assert time.monotonic() - started < 8
     message = str(raised.value)
     assert message.startswith(f"TSFORGE_CLUSTER={address}: no Dask scheduler answered within 1 s")
@@ -109,7 +109,7 @@ def test_an_address_dask_cannot_read_is_refused_with_the_form_it_takes(monkeypat
     monkeypatch.setenv(cluster.CLUSTER_ENV, "http://scheduler:8786")
     levels, origins, starts = _panel()
     with pytest.raises(cluster.ClusterError, match=r"not a Dask scheduler address .*tcp://host:8786"):
-        ev.ets(levels, origins, 3, 1, period=4, history=100, starts=starts)
+        st.ets(levels, origins, 3, 1, period=4, history=100, starts=starts)
 
 
 class _Client:

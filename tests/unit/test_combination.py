@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsforge import evaluation as ev
+from tsforge import statistical as st
 from tsforge.combination import Combination, candidates, choose
 from tsforge.config import EvaluateConfig, parse_params
 from tsforge.errors import ConfigError
@@ -72,7 +72,7 @@ def test_a_combined_forecast_is_the_mean_of_the_network_and_theta_fitted_on_the_
     origins = np.array([40, 50, 57])
     combination = Combination(("theta",), 12, 36)
     spec = _spec(combination)
-    theta = ev.theta(levels, origins, 3, 1, period=12, history=36, starts=np.zeros(3, dtype=np.int64))
+    theta = st.theta(levels, origins, 3, 1, period=12, history=36, starts=np.zeros(3, dtype=np.int64))
     got = forecast_origins(_Flat(), levels, origins, spec)
     np.testing.assert_allclose(got, (10.0 + theta) / 2)
     # Monte Carlo draws are averaged with the same statistical forecast.
@@ -103,8 +103,8 @@ def test_the_served_pyfunc_refits_theta_and_ets_on_the_history_it_is_given(mlflo
     levels = history[["y"]].to_numpy(dtype=np.float64)
     origin, start = np.array([48]), np.zeros(1, dtype=np.int64)
     padded = np.vstack([levels, levels[-1:]])  # the forecaster's row at the origin, never read
-    theta = ev.theta(padded, origin, 3, 1, period=12, history=36, starts=start)[0, :, 0]
-    ets = ev.ets(padded, origin, 3, 1, period=12, history=36, starts=start)[0, :, 0]
+    theta = st.theta(padded, origin, 3, 1, period=12, history=36, starts=start)[0, :, 0]
+    ets = st.ets(padded, origin, 3, 1, period=12, history=36, starts=start)[0, :, 0]
     np.testing.assert_allclose(served, (10.0 + theta + ets) / 3, rtol=1e-5)
     assert not np.allclose(served, 10.0)
     np.testing.assert_allclose(served, forecast_frame(network, history, spec)["y"].to_numpy(), rtol=1e-6)
@@ -141,7 +141,7 @@ def test_a_weighted_combination_is_the_weighted_mean_of_its_members(tmp_path: Pa
     # Served: the network's forecast and Theta's and ETS's fitted on the same rows, so weighted.
     levels = (50 + np.arange(60.0) + 5 * np.sin(np.arange(60) / 2)).reshape(-1, 1)
     origins, starts = np.array([40, 57]), np.zeros(2, dtype=np.int64)
-    fitted = ev.statistical_forecasts(
+    fitted = st.statistical_forecasts(
         ("theta", "ets"), levels, origins, 3, 1, period=12, history=36, starts=starts
     )
     got = forecast_origins(_Flat(), levels, origins, _spec(combination))
@@ -223,8 +223,8 @@ def test_the_statistical_fits_read_each_series_whole_history_by_default():
     assert EvaluateConfig().theta_history is None
     levels = (50 + np.arange(300.0) + 5 * np.sin(np.arange(300) / 2)).reshape(-1, 1)
     origins, starts = np.array([250, 290]), np.zeros(2, dtype=np.int64)
-    whole = ev.ets(levels, origins, 3, 1, period=12, history=None, starts=starts)
-    np.testing.assert_allclose(whole, ev.ets(levels, origins, 3, 1, period=12, history=290, starts=starts))
-    assert not np.allclose(whole, ev.ets(levels, origins, 3, 1, period=12, history=36, starts=starts))
+    whole = st.ets(levels, origins, 3, 1, period=12, history=None, starts=starts)
+    np.testing.assert_allclose(whole, st.ets(levels, origins, 3, 1, period=12, history=290, starts=starts))
+    assert not np.allclose(whole, st.ets(levels, origins, 3, 1, period=12, history=36, starts=starts))
     # A forecaster combined on whole histories keeps every row it is sent.
     assert _spec(Combination(("theta",), 12, None)).history_needed is None

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tsforge import assessment, conformal
-from tsforge import evaluation as ev
+from tsforge import metrics as mt
 from tsforge.config import EvaluateConfig, load_evaluate, parse_params
 from tsforge.errors import ConfigError
 from tsforge.forecaster import ForecastSpec, log_forecaster
@@ -54,14 +54,14 @@ def test_intervals_cover_the_nominal_level_on_held_out_windows_of_series_with_kn
 
     calibration_origins, test_origins = _windows(layout, 200, 600), _windows(layout, 600, rows)
     calibration = conformal.calibrate(
-        ev.actuals(levels, calibration_origins, HORIZON, 1),
+        mt.actuals(levels, calibration_origins, HORIZON, 1),
         forecast(calibration_origins),
         layout.series_of(calibration_origins),
         scales,
         layout.names,
     )
     assert calibration is not None and calibration.count == len(calibration_origins)
-    actual, of_series = ev.actuals(levels, test_origins, HORIZON, 1), layout.series_of(test_origins)
+    actual, of_series = mt.actuals(levels, test_origins, HORIZON, 1), layout.series_of(test_origins)
     scale = scales[of_series]
     for level in (0.8, 0.9, 0.95):
         lower, upper = conformal.bounds(forecast(test_origins), scale, calibration, level)

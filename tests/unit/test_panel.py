@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsforge import evaluation as ev
+from tsforge import baselines as bl
+from tsforge import metrics as mt
 from tsforge import panel
+from tsforge import statistical as st
 from tsforge.config import ScaleConfig
 from tsforge.forecaster import ForecastSpec, forecast_frame, forecast_origins, to_model_space
 from tsforge.panel import Layout
@@ -189,7 +191,7 @@ def test_metrics_average_over_series_not_over_windows():
     actual = np.array([[1.0], [1.0], [1.0], [10.0]])[:, :, None]
     forecast = np.array([[2.0], [2.0], [2.0], [10.0]])[:, :, None]
     series = np.array([0, 0, 0, 1])
-    scores = ev.score_series(actual, forecast, series, np.array([1.0, 1.0]))
+    scores = mt.score_series(actual, forecast, series, np.array([1.0, 1.0]))
     assert scores["mae"] == pytest.approx(0.5)  # (1 + 0) / 2, not 3/4
     assert scores["mase"] == pytest.approx(0.5)
 
@@ -198,14 +200,14 @@ def test_seasonal_naive_never_reaches_into_the_previous_series():
     """Less than a season before the origin (a short series' padded window): the missing
     season repeats the series' own first value, never the previous series' last rows."""
     starts = LAYOUT.starts_of(np.array([25]))
-    forecast = ev.seasonal_naive(LEVELS, np.array([25]), 4, 1, period=7, starts=starts)
+    forecast = bl.seasonal_naive(LEVELS, np.array([25]), 4, 1, period=7, starts=starts)
     assert forecast[0, :, 0].tolist() == [1000.0, 1000.0, 1000.0, 1010.0]  # rows 18, 19 belong to "a"
-    drift = ev.seasonal_naive_drift(LEVELS, np.array([25]), 4, 1, period=7, input_size=10, starts=starts)
+    drift = bl.seasonal_naive_drift(LEVELS, np.array([25]), 4, 1, period=7, input_size=10, starts=starts)
     # b's own step of 10, over the 5 rows back to the first row that stands in: b's true values
     assert drift[0, :, 0] == pytest.approx([1050.0, 1060.0, 1070.0, 1080.0])
     with pytest.raises(ValueError, match="at least one row before each origin"):
-        ev.seasonal_naive(LEVELS, np.array([20]), 4, 1, period=7, starts=LAYOUT.starts_of(np.array([20])))
-    theta = ev.theta(
+        bl.seasonal_naive(LEVELS, np.array([20]), 4, 1, period=7, starts=LAYOUT.starts_of(np.array([20])))
+    theta = st.theta(
         LEVELS, np.array([30]), 2, 1, period=1, history=100, starts=LAYOUT.starts_of(np.array([30]))
     )
     assert theta.min() > 1000  # fitted on series b only

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from tsforge import conformal
-from tsforge import evaluation as ev
+from tsforge import metrics as mt
+from tsforge import statistical as st
 from tsforge.catalog import ProcessedSeries, Project, Windows
 from tsforge.combination import Choice, Combination, choose
 from tsforge.config import COMBINABLE_METHODS, TrainConfig
@@ -239,7 +240,7 @@ def calibrate_final(
     levels, layout = series.levels.astype(np.float64), series.layout
     if forecast is None:
         forecast = forecast_origins(network, levels, origins, spec, layout=layout)
-    actual = ev.actuals(levels, origins, spec.horizon, len(spec.targets))
+    actual = mt.actuals(levels, origins, spec.horizon, len(spec.targets))
     scales = conformal.series_scales(levels, layout.bounds, series.split[:, 2, 0], period, len(spec.targets))
     return conformal.calibrate(
         actual, forecast, layout.series_of(origins), scales, layout.names, source=source, period=period
@@ -290,7 +291,7 @@ def choose_combination(
     n_targets = len(spec.targets)
     alone_spec = replace(spec, combination=Combination())
     alone = forecast_origins(network, levels, origins, alone_spec, layout=layout)
-    statistical = ev.statistical_forecasts(
+    statistical = st.statistical_forecasts(
         COMBINABLE_METHODS,
         levels,
         origins,
@@ -300,8 +301,8 @@ def choose_combination(
         history=base.history,
         starts=layout.starts_of(origins),
     )
-    actual = ev.actuals(levels, origins, spec.horizon, n_targets)
-    scales = ev.mase_scales(levels, layout.bounds[:-1], series.split[:, 1, 0], base.period, n_targets)
+    actual = mt.actuals(levels, origins, spec.horizon, n_targets)
+    scales = mt.mase_scales(levels, layout.bounds[:-1], series.split[:, 1, 0], base.period, n_targets)
     of_series = layout.series_of(origins)
     choice = choose(
         actual, alone, statistical, of_series, scales, metric=metric, base=base, weighted=weighted
