@@ -203,10 +203,10 @@ class TrainConfig:
     windows; a list (``[theta, ets]``) fixes it; ``none`` serves the network alone.
     ``feature_ablation`` fits the best trial's network once more with every feature and once
     per kind of feature without it, and records the validation errors (:mod:`tsforge.ablation`).
-    ``ensemble_fit`` trains the members ``separate``ly, one network after another, or ``joint``ly:
-    side by side in one Keras model per batch size, one ``fit`` for all (each member keeps its
-    seed's initial weights, its loss, optimizer and early-stopping point; the members of one
-    model see the same batches in the same order, :mod:`tsforge.joint_training`).
+    ``ensemble_fit`` trains the members ``joint``ly: side by side in one Keras model per batch
+    size, one ``fit`` for all (each member keeps its seed's initial weights and batch order, its
+    loss, optimizer and early-stopping point, so it ends as it would alone,
+    :mod:`tsforge.joint_training`), or ``separate``ly, one network after another.
     """
 
     epochs: int = 40
@@ -221,7 +221,7 @@ class TrainConfig:
     input_example: bool = False
     combine: str | Sequence[str] | None = "auto"
     feature_ablation: bool = False
-    ensemble_fit: str = "separate"
+    ensemble_fit: str = "joint"
 
     def __post_init__(self) -> None:
         if self.ensemble_fit not in ENSEMBLE_FITS:

@@ -15,8 +15,8 @@ and keeps its seed's initial weights and dropout masks (built as
 :func:`tsforge.training.train_best` builds them), its loss and its own early-stopping point
 (:class:`EarlyStop`), learning-rate plateau (:class:`Plateau`) and best weights
 (:class:`MemberEpochs`): a joint member is the member trained alone, up to float rounding, so
-the joint ensemble is the separate one. A member whose rule is done leaves the fit (the others
-fit on without it, :data:`DROP_FINISHED`). Afterwards every member is its own ``keras.Model``
+the joint ensemble is the separate one. A member whose rule is done is skipped in the steps
+that follow (or leaves the fit, :data:`DROP_FINISHED`). Afterwards every member is its own ``keras.Model``
 again (they always were: the side-by-side model only calls them), so combining, logging and
 serving them is unchanged.
 """
@@ -48,13 +48,14 @@ from tsforge.training import (
     trial_data,
 )
 
-STEPS_PER_EXECUTION = 32
-"""Training (and validation) steps a side-by-side fit runs per call into TensorFlow: fewer trips
-through Keras's Python loop, the same steps (on CO2's default ensemble, 6 epochs of the 6 members
-sharing batch size 256: 41 s at 1 step per call, 33 s at 16)."""
-DROP_FINISHED = True
-"""Fit the members still learning on without those whose rule is done (a fresh fit, traced again)
-rather than skip the finished ones in every step (bench/ensemble.py measures both)."""
+STEPS_PER_EXECUTION = 1
+"""Training (and validation) steps a side-by-side fit runs per call into TensorFlow (Keras's
+``steps_per_execution``; the same steps either way). 1: on CO2's default ensemble on CPU, 32
+saved nothing (279 s against 277 s), the steps' own work outweighing Keras's Python loop."""
+DROP_FINISHED = False
+"""Whether to fit the members still learning on without those whose rule is done (a fresh fit,
+traced again) rather than skip the finished ones in every step. Off: on CO2's default ensemble
+(bench/ensemble.py) the traces cost more than the skips, 376 s against 279 s."""
 
 PLATEAU_MIN_DELTA = 1e-4
 """Smallest fall of the objective the plateau counts as progress (ReduceLROnPlateau's default,
@@ -446,9 +447,9 @@ def fit_side_by_side(
         for rule, v in zip(rules, values, strict=True)
     ]
     data = trial_data(data, values[0])
-    # Finished members are dropped (the rest fitted on without them) where each member's order
-    # is the same every epoch (stacked windows); gathered on demand, the order moves on with
-    # Keras's calls to the dataset, which a fresh fit would repeat, so they are skipped there.
+    # With DROP_FINISHED, finished members are dropped (the rest fitted on without them) where
+    # each member's order is the same every epoch (stacked windows); gathered on demand, the
+    # order moves on with Keras's calls to the dataset, which a fresh fit would repeat.
     drop = DROP_FINISHED and stacked_bytes(data) <= STACK_MAX_BYTES
     learning, epoch = list(range(len(plans))), 0
     while learning and epoch < epochs:

@@ -79,6 +79,8 @@ def test_a_joint_member_is_the_member_trained_alone(seasonal_frame, monkeypatch,
     if not stacked:  # the windows gathered batch by batch, as for data too large to stack
         monkeypatch.setattr(training, "STACK_MAX_BYTES", 0)
         monkeypatch.setattr(joint, "STACK_MAX_BYTES", 0)
+    # Stacked, finished members leave the fit; on demand (and by default) they are skipped.
+    monkeypatch.setattr(joint, "DROP_FINISHED", True)
     candidates = [
         ("t0", _hp(family="mlp", num_layers=1, loss="mase", lr_schedule="plateau")),
         ("t1", _hp(family="mlp", num_layers=2, optimizer="rmsprop", loss="huber", dropout=0.1)),
@@ -95,7 +97,7 @@ def test_a_joint_member_is_the_member_trained_alone(seasonal_frame, monkeypatch,
 
     monkeypatch.setattr(joint, "SideBySide", Counted)
     together = joint.train_side_by_side(plans, SPACE, data, epochs=4, patience=1, refit=True)
-    # Stacked, finished members are dropped (fits of fewer members); on demand, they are skipped.
+    # Dropped: fits of fewer members.
     assert (min(fits) < len(plans)) == stacked, fits
     x, _ = data.gather(data.test)
     for plan, member in zip(plans, together, strict=True):
@@ -217,7 +219,7 @@ def test_members_are_grouped_by_what_one_fit_shares(seasonal_frame):
 
 
 def test_a_bad_ensemble_fit_is_refused_naming_the_key_and_the_choices():
-    assert parse_params({}).train.ensemble_fit == "separate"
-    assert parse_params({"train": {"ensemble_fit": "joint"}}).train.ensemble_fit == "joint"
+    assert parse_params({}).train.ensemble_fit == "joint"
+    assert parse_params({"train": {"ensemble_fit": "separate"}}).train.ensemble_fit == "separate"
     with pytest.raises(ConfigError, match=r"train\.ensemble_fit is 'parallel'; use joint .* or separate"):
         parse_params({"train": {"ensemble_fit": "parallel"}})
