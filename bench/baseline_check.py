@@ -10,7 +10,7 @@ float32 in data/processed/series.npz and read back as float64 by the evaluate st
 scored as :func:`tsforge.assessment.assess` scores them.
 
 For each dataset it prints every baseline's sMAPE, MASE and MAPE from accuracy.json, the
-recomputed value and the difference, and the wall time of :func:`tsforge.evaluation.baselines`
+recomputed value and the difference, and the wall time of :func:`tsforge.baselines.baselines`
 and of the scoring. ``--save DIR`` writes the forecasts (one .npz per dataset);
 ``--against DIR`` compares today's forecasts with such a file, value by value.
 
@@ -116,7 +116,7 @@ def compute(x: Inputs) -> tuple[dict[str, np.ndarray], dict[str, dict[str, float
     """Every baseline's forecasts and scores, as :func:`tsforge.assessment.assess` computes them.
 
     Returns:
-        Forecasts, method -> metric -> value, seconds in :func:`tsforge.evaluation.baselines`,
+        Forecasts, method -> metric -> value, seconds in :func:`tsforge.baselines.baselines`,
         seconds scoring (every metric overall and per horizon step, as the stage does).
     """
     scales = mt.mase_scales(x.levels, x.layout.bounds[:-1], x.split_rows[:, 2, 0], x.period, x.n_targets)

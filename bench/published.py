@@ -6,7 +6,7 @@ against ours. Only figures read in their source file are here; every figure the 
 could not be read, or that was read but does not measure the same thing as ours, is in
 :data:`NOT_CHECKED` with the reason.
 
-Definitions (ours, src/tsforge/evaluation.py, and theirs where they differ):
+Definitions (ours, src/tsforge/metrics.py, and theirs where they differ):
 
 - MASE: per series, the mean absolute error over the official horizon (M3: 18 monthly, 8
   quarterly, 6 yearly, 8 other; M1: 18 monthly, 8 quarterly) divided by the in-sample mean

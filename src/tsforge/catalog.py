@@ -105,7 +105,7 @@ class Project:
     training = ArtifactPath("reports/training.json")
     learning_curve = ArtifactPath("reports/learning_curve.csv")
     learning_curve_plot = ArtifactPath("reports/learning_curve.png")
-    # evaluate (the CSVs and plots are named by tsforge.evaluation in ``reports``)
+    # evaluate (the CSVs and plots are named by tsforge.reports in ``reports``)
     metrics = ArtifactPath("reports/metrics.json")
     promotion = ArtifactPath("reports/promotion.json")
     forecast = ArtifactPath("reports/forecast.csv")

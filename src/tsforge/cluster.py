@@ -1,6 +1,6 @@
 """The Theta and ETS fits on a Dask cluster: ``TSFORGE_CLUSTER`` names its scheduler.
 
-Past one machine, the per-origin fits of :mod:`tsforge.evaluation` (the evaluate stage's
+Past one machine, the per-origin fits of :mod:`tsforge.statistical` (the evaluate stage's
 baselines, the train stage's combination choice, the served forecaster combined with Theta
 or ETS) go to an existing engine, Dask's distributed scheduler, through joblib's ``dask``
 backend. The fits are deterministic and each origin's fit reads only its own history, so
@@ -22,7 +22,7 @@ from tsforge.errors import TsforgeError
 
 CLUSTER_ENV = "TSFORGE_CLUSTER"
 """Environment variable: the address of a Dask scheduler (``tcp://host:8786``) the Theta and
-ETS fits are sent to (unset or empty: this machine, in :data:`tsforge.evaluation.JOBS_ENV`
+ETS fits are sent to (unset or empty: this machine, in :data:`tsforge.statistical.JOBS_ENV`
 processes). Not a param: it changes where the fits run, never what they give."""
 
 CONNECT_TIMEOUT = 10.0

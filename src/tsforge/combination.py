@@ -215,7 +215,7 @@ def choose(
         statistical: Method -> its forecasts of the same windows.
         of_series: Series index of each window.
         scales: MASE scale of each series and target.
-        metric: Lower-is-better metric of :func:`tsforge.evaluation.score_series` to compare.
+        metric: Lower-is-better metric of :func:`tsforge.metrics.score_series` to compare.
         base: The period and history the methods were fitted with (its methods are ignored).
         weighted: Choose weights by ensemble selection (``train.combine: weighted``). Not the
             default: on M3's statistical methods (``python -m bench.combination_guard``) the

@@ -268,7 +268,7 @@ class EvaluateConfig:
     origin it took 8.7 times AutoETS's time on 50 M3 monthly series (42.7 s against 4.9 s,
     horizon 18, one core) and about 11 times on 100 synthetic monthly series of 120 rows
     (108 s against 9.9 s); on a 366-series monthly panel at horizon 24 it had not finished in
-    19 minutes (:func:`tsforge.evaluation.baselines`).
+    19 minutes (:func:`tsforge.baselines.baselines`).
 
     ``theta_history`` caps the rows each statistical fit reads (the gate's baselines, the
     combination, the served forecaster); None, the default, fits each series' whole history

@@ -873,7 +873,7 @@ def tensorflow_distribution() -> str:
 
 
 STATISTICAL_PACKAGES = ("statsforecast", "statsmodels", "joblib")
-"""What a forecaster combined with Theta or ETS imports to fit them (tsforge.evaluation)."""
+"""What a forecaster combined with Theta or ETS imports to fit them (tsforge.statistical)."""
 
 REQUIREMENT_CHECK = "warn_dependency_requirement_mismatches"
 """The function of ``mlflow.utils.environment`` that warns when a model's pip requirements do

@@ -5,7 +5,7 @@ retraining rule that reads the score.
 Scoring is stateless: every cycle re-reads every forecasts file and scores each row whose
 actual is now in the snapshot, so a version's live accuracy is its whole track record so
 far, the same whichever cycle computes it, and nothing has to be remembered between cycles
-(or deleted). The metrics are evaluate's (:mod:`tsforge.evaluation`), per series and then
+(or deleted). The metrics are evaluate's (:mod:`tsforge.metrics`), per series and then
 averaged over series; MASE divides each row's error by its series' in-sample seasonal-naive
 error on the history before that forecast's origin, as evaluate divides by the error before
 its test split.
@@ -154,7 +154,7 @@ def read_forecasts(folder: Path, targets: Sequence[str]) -> tuple[pd.DataFrame, 
 
 
 def seasonal_naive_scale(history: np.ndarray, period: int) -> float:
-    """:func:`tsforge.evaluation.mase_scale` on a raw history with gaps: missing values are
+    """:func:`tsforge.metrics.mase_scale` on a raw history with gaps: missing values are
     left out of the seasonal differences (evaluate's history is already filled)."""
     values = np.asarray(history, dtype=np.float64)
     finite = values[np.isfinite(values)]
