@@ -27,12 +27,12 @@ def train_one_way(project: Path, way: str) -> dict[str, Any]:
     """Train the project's default ensemble ``way`` in this process; its seconds and scores."""
     from tsforge.catalog import ProcessedSeries, Project, Windows, read_json
     from tsforge.config import load_params
+    from tsforge.ensemble import train_members
     from tsforge.models import combine
     from tsforge.training import (
         OBJECTIVE,
         WindowedData,
         ensemble_candidates,
-        train_members,
         trial_data,
         validation_score,
     )

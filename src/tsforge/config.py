@@ -182,7 +182,7 @@ class TuneConfig:
 
 ENSEMBLE_FITS = ("joint", "separate")
 """``train.ensemble_fit``: the members side by side in one Keras model per batch size, or one
-network after another (:func:`tsforge.training.train_members`)."""
+network after another (:func:`tsforge.ensemble.train_members`)."""
 
 
 @dataclass(frozen=True)

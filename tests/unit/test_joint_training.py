@@ -13,6 +13,7 @@ from tests.unit.test_models_and_forecaster import _data
 from tsforge import joint_training as joint
 from tsforge import training
 from tsforge.config import parse_params
+from tsforge.ensemble import train_members
 from tsforge.errors import ConfigError
 from tsforge.models import build_model, combine
 from tsforge.training import (
@@ -22,7 +23,6 @@ from tsforge.training import (
     member_plans,
     set_seeds,
     train_member,
-    train_members,
     validation_score,
 )
 

@@ -206,9 +206,9 @@ def test_trials_with_different_losses_are_compared_on_validation_mae(seasonal_fr
 def test_an_ensemble_is_the_median_of_its_members_and_is_served_as_one_model(
     seasonal_frame, mlflow_store, tmp_path: Path
 ):
+    from tsforge.ensemble import train_members
     from tsforge.forecaster import load_network
     from tsforge.models import combine
-    from tsforge.training import train_members
 
     data, spec = _data(seasonal_frame, difference=False, transform="log1p", normalize=True)
     candidates = [("0", _hp(family="mlp", num_layers=1)), ("1", _hp(num_layers=1, cell="gru"))]
@@ -275,7 +275,7 @@ def test_attention_family_trains_and_survives_a_save_and_load(seasonal_frame, tm
 
 
 def test_a_refitted_member_trains_on_validation_windows_for_its_best_epoch_count(seasonal_frame):
-    from tsforge.training import train_members
+    from tsforge.ensemble import train_members
 
     data, _ = _data(seasonal_frame, difference=False, normalize=True)
     hp = _hp(family="mlp", num_layers=1)
@@ -290,7 +290,8 @@ def test_a_refitted_member_trains_on_validation_windows_for_its_best_epoch_count
 
 def test_final_training_combines_the_recorded_best_trials_and_reports_them(seasonal_frame):
     from tsforge.config import TrainConfig
-    from tsforge.training import ensemble_candidates, train_final
+    from tsforge.ensemble import train_final
+    from tsforge.training import ensemble_candidates
 
     data, _ = _data(seasonal_frame, difference=False, normalize=True)
     trials = [_hp(family="mlp", num_layers=1, width=8), _hp(family="rnn", num_layers=1, cell="gru")]
@@ -338,7 +339,8 @@ def test_lookback_members_read_shorter_histories_and_serve_as_one_model(seasonal
     """train.ensemble_lookbacks [1.0, 0.5]: per trial one network reads the whole window, one
     the last half; the combined model takes the whole window and forecasts like its members."""
     from tsforge.config import TrainConfig
-    from tsforge.training import ensemble_candidates, train_final
+    from tsforge.ensemble import train_final
+    from tsforge.training import ensemble_candidates
 
     data, _ = _data(seasonal_frame, difference=False, normalize=True)
     best = {"top": [{"trial_id": "0000", "config": _hp(family="mlp", num_layers=1, width=8).get_config()}]}
@@ -364,7 +366,8 @@ def test_loss_members_train_with_each_loss_and_keep_the_trials_own_values(season
     """train.ensemble_losses [mase, mae]: per trial one network fits each loss, seeds
     counting on; the report names each member's loss and the trial's record is untouched."""
     from tsforge.config import TrainConfig
-    from tsforge.training import ensemble_candidates, train_final
+    from tsforge.ensemble import train_final
+    from tsforge.training import ensemble_candidates
 
     data, _ = _data(seasonal_frame, difference=False, normalize=True)
     trial = _hp(family="mlp", num_layers=1, width=8, loss="mase")

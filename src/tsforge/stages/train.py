@@ -26,16 +26,15 @@ from tsforge.catalog import ProcessedSeries, Project, Windows
 from tsforge.combination import Choice, Combination, choose
 from tsforge.config import COMBINABLE_METHODS, TrainConfig
 from tsforge.conformal import Calibration
+from tsforge.ensemble import FinalModel, train_final
 from tsforge.forecaster import ForecastSpec, forecast_origins, log_forecaster
 from tsforge.models import model_values
 from tsforge.training import (
     OBJECTIVE,
-    FinalModel,
     Member,
     WindowedData,
     device,
     ensemble_candidates,
-    train_final,
     trial_data,
     with_lookback,
     with_loss,
@@ -222,7 +221,7 @@ def calibrate_final(
     """Conformal calibration of the final model from held-out validation errors.
 
     Args:
-        final: The train stage's :class:`tsforge.training.FinalModel` (its held-out network
+        final: The train stage's :class:`tsforge.ensemble.FinalModel` (its held-out network
             forecasts the validation windows).
         spec: The :class:`tsforge.forecaster.ForecastSpec` it is served with.
         series: The scale stage's :class:`tsforge.catalog.ProcessedSeries`.
