@@ -504,7 +504,7 @@ def _check_choices(params: Params) -> None:
                 f"params.yaml: tune.space.{dimension} offers {options}; "
                 f"its values are {', '.join(allowed)}."
             )
-    if params.window.normalize not in {"auto", "none", "last"}:
+    if params.window.normalize not in {"auto", *SPACE_CHOICES["normalize"]}:
         raise ConfigError(
             f"params.yaml: window.normalize is '{params.window.normalize}'; use auto, none or last."
         )

@@ -12,6 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from tsforge.config import SPACE_CHOICES
 from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, hp_values, reads_steps
 from tsforge.panel import first_usable_rows
 from tsforge.plotting import pyplot
@@ -274,7 +275,7 @@ def stacked_windows(
     return x, y, np.repeat(weights[:, None], data.window.horizon, axis=1)
 
 
-NORMALIZATIONS = ("none", "last")
+NORMALIZATIONS = SPACE_CHOICES["normalize"]
 """Values of ``tune.space.normalize``: windows in the scale stage's levels, or relative to
 their last input value (see :func:`tsforge.windowing.gather_windows`)."""
 
