@@ -56,6 +56,9 @@ class Assessment:
         scales: MASE scale of each series and target, shape (series, targets).
         period: Seasonal period of the baselines and the MASE scale.
         n_series: Series in the panel.
+        history: Rows each baseline's statistical fit read (``evaluate.theta_history``; None:
+            each series' whole history), so a forecaster combined with those methods fitted
+            alike reuses their forecasts.
     """
 
     metrics: dict[str, dict[str, float]]
@@ -69,6 +72,7 @@ class Assessment:
     period: int
     n_series: int
     conformal: dict[str, float] | None = None
+    history: int | None = None
 
     def score(self, forecast: np.ndarray) -> dict[str, float]:
         """Score another forecast of the same windows with the same series weighting and scales.
@@ -289,6 +293,7 @@ def assess(
         period=period,
         n_series=len(layout.names),
         conformal=covered,
+        history=config.theta_history,
     )
 
 
@@ -343,7 +348,9 @@ def rescore(
 ) -> float | None:
     """Another forecaster (the champion) scored on the windows of ``result``.
 
-    The champion is judged on today's windows, not by the metrics it was registered with.
+    The champion is judged on today's windows, not by the metrics it was registered with. A
+    champion combined with statistical methods fitted as ``result``'s baselines were (same
+    period and history) reuses their forecasts instead of fitting them again.
 
     Args:
         result: The assessment whose windows, series weighting and scales are reused.
@@ -357,7 +364,16 @@ def rescore(
         Its ``metric``, or None when it cannot forecast these series.
     """
     try:
-        forecast = forecast_origins(model, levels, result.origins, spec, layout=layout)
+        forecast = _model_forecast(
+            model,
+            levels,
+            layout,
+            result.origins,
+            spec,
+            baselines=result.forecasts,
+            history=result.history,
+            period=result.period,
+        )
     except ValueError as exc:
         # Series the champion never saw: it cannot forecast today's data, so it cannot hold on.
         log.warning("the champion cannot be re-scored on the current data (%s); it is not compared", exc)

@@ -162,6 +162,19 @@ def test_champion_is_rescored_on_the_same_windows_new_series_included():
     assert unseen is not None and np.isfinite(unseen)
 
 
+def test_a_combined_champion_is_rescored_with_the_baselines_own_fits():
+    levels, layout, _, _ = _panel()
+    result = _assess()
+    combined = replace(_spec(), combination=Combination(("theta", "ets"), PERIOD, result.history))
+    rescored = assessment.rescore(
+        result, LineWithOffset(), combined, levels=levels, layout=layout, metric="mase"
+    )
+    # The same number as fitting Theta and ETS again inside the forecaster.
+    refitted = forecast_origins(LineWithOffset(), levels, result.origins, combined, layout=layout)
+    assert rescored == pytest.approx(result.score(refitted)["mase"], rel=1e-12)
+    assert result.history is None  # evaluate.theta_history's default: whole histories
+
+
 def test_gate_refuses_a_model_that_a_baseline_beats_on_the_same_windows():
     metrics = _assess().metrics
     # Seasonal naive with drift is exact on a straight line: no model beats it here.
