@@ -75,6 +75,26 @@ _AUTO_BY_STEP: tuple[tuple[pd.Timedelta, tuple[str, ...]], ...] = (
 )
 """``auto``'s features for steps shorter than each bound; a step of a year or more gets none."""
 
+_YEAR = pd.Timedelta(days=365.25)
+CYCLE_LENGTH: dict[str, pd.Timedelta] = {
+    "minute_of_hour": pd.Timedelta(hours=1),
+    "hour_of_day": pd.Timedelta(days=1),
+    "day_of_week": pd.Timedelta(days=7),
+    "day_of_month": pd.Timedelta(days=31),
+    "day_of_year": _YEAR,
+    "week_of_year": _YEAR,
+    "month_of_year": _YEAR,
+    "quarter_of_year": _YEAR,
+}
+"""How long each calendar feature takes to repeat (the longest month for ``day_of_month``)."""
+
+MIN_CYCLES = 2
+"""``auto`` keeps a feature only where the data span at least this many of its cycles. With less,
+a feature never repeats in training: day of year over 12 weeks of half-hourly demand (taylor) is
+a ramp the network reads as a trend, and it extrapolates the ramp past the history. Measured on
+taylor (bench/EXPERIMENTS.md E18): with day of year, test MASE 0.597 against 0.316 without any
+calendar."""
+
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 _DAY = pd.Timedelta(days=1)
@@ -90,19 +110,25 @@ _PERIOD_FAMILIES: tuple[tuple[tuple[type, ...], str, bool], ...] = (
 """Offsets whose steps are pandas periods: (offset classes, period kind, labelled by the period's end)."""
 
 
-def resolve_calendar(setting: str | Sequence[str] | None, freq: str | None) -> tuple[str, ...]:
+def resolve_calendar(
+    setting: str | Sequence[str] | None, freq: str | None, span: pd.Timedelta | None = None
+) -> tuple[str, ...]:
     """The calendar features a ``data.calendar`` setting asks for.
 
     ``auto`` picks the features that vary within the data's frequency and repeat across it:
     hour of day, day of week and day of year for hourly or finer steps; day of week, of month and
     of year for daily (and business daily) steps; week of year for weekly, month of year for
     monthly, quarter of year for quarterly steps; none for yearly or coarser steps, or when the
-    frequency is unknown.
+    frequency is unknown. Given the data's ``span``, it also leaves out every feature that does not
+    repeat :data:`MIN_CYCLES` times within it (a yearly feature on less than two years). An
+    explicit list is taken as given.
 
     Args:
         setting: ``"auto"``, ``"none"``, None, a feature name or a list of names from
             :data:`CALENDAR_FEATURES`.
         freq: The series' pandas frequency alias (``"h"``, ``"D"``, ``"W-SAT"``, ``"MS"``...), or None.
+        span: The time the data cover (the longest series' last timestamp minus its first), or
+            None where unknown (no feature is left out for its length).
 
     Returns:
         The feature names, duplicates dropped, in the order given (``auto``: finest first).
@@ -115,11 +141,17 @@ def resolve_calendar(setting: str | Sequence[str] | None, freq: str | None) -> t
     if isinstance(setting, str):
         key = setting.strip().lower()
         if key == "auto":
-            return _auto_calendar(freq)
+            return tuple(name for name in _auto_calendar(freq) if repeats_within(name, span))
         if key in ("none", ""):
             return ()
         return _validated([setting])
     return _validated(setting)
+
+
+def repeats_within(name: str, span: pd.Timedelta | None) -> bool:
+    """Whether calendar feature ``name`` completes :data:`MIN_CYCLES` cycles within ``span``
+    (True when ``span`` is None: unknown)."""
+    return span is None or span >= MIN_CYCLES * CYCLE_LENGTH[name]
 
 
 def calendar_columns(names: Sequence[str]) -> tuple[str, ...]:

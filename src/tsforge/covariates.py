@@ -17,6 +17,7 @@ scaled within its own series would be a constant 0.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ import pandas as pd
 
 from tsforge.calendar_features import calendar_columns, holiday_columns, known_ahead_matrix, resolve_calendar
 from tsforge.errors import ValidationError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,15 @@ def fit(data: Any, frame: pd.DataFrame, freq: str | None) -> Covariates:
     Returns:
         The covariates.
     """
+    span = longest_span(frame, data.series_id, data.time_column)
+    calendar = resolve_calendar(data.calendar, freq, span)
+    short = [name for name in resolve_calendar(data.calendar, freq) if name not in calendar]
+    if short:
+        logger.info(
+            "data.calendar auto: left out %s: the data span %s, under two of their cycles",
+            ", ".join(short),
+            span,
+        )
     static: tuple[StaticEncoding, ...] = ()
     if data.static_features:
         first = frame.groupby(data.series_id, sort=False).first()
@@ -173,11 +185,23 @@ def fit(data: Any, frame: pd.DataFrame, freq: str | None) -> Covariates:
     return Covariates(
         past=tuple(data.features),
         future=tuple(data.future_features),
-        calendar=resolve_calendar(data.calendar, freq),
+        calendar=calendar,
         holidays=data.holidays,
         freq=freq,
         static=static,
     )
+
+
+def longest_span(frame: pd.DataFrame, series_id: str | None, time_column: str) -> pd.Timedelta | None:
+    """The time the longest series of ``frame`` covers (last timestamp minus first), or None for
+    an empty frame."""
+    if frame.empty:
+        return None
+    times = pd.to_datetime(frame[time_column])
+    if series_id is None:
+        return pd.Timedelta(times.max() - times.min())
+    grouped = times.groupby(frame[series_id], sort=False)
+    return pd.Timedelta((grouped.max() - grouped.min()).max())
 
 
 def check_static(frame: pd.DataFrame, series_id: str | None, columns: Sequence[str]) -> None:

@@ -22,6 +22,7 @@ from tsforge.calendar_features import (
     known_ahead_matrix,
     resolve_calendar,
 )
+from tsforge.covariates import longest_span
 from tsforge.errors import ConfigError
 
 
@@ -154,3 +155,28 @@ def test_the_holidays_lookup_reaches_into_the_next_year() -> None:
     # From a lone row in 2024, the next holiday is New Year's Day 2025, three days on.
     row = holiday_matrix(pd.DatetimeIndex([dt.date(2024, 12, 29)]), "US", "D")
     assert row[0, 1] == pytest.approx(3 / DISTANCE_CAP)
+
+
+def test_auto_leaves_out_features_that_do_not_repeat_twice_in_the_data() -> None:
+    # 12 weeks of half-hourly data (taylor's length): the day of year would be a ramp, not a cycle.
+    assert resolve_calendar("auto", "30min", pd.Timedelta(weeks=12)) == ("hour_of_day", "day_of_week")
+    assert resolve_calendar("auto", "30min", pd.Timedelta(days=731)) == (
+        "hour_of_day",
+        "day_of_week",
+        "day_of_year",
+    )
+    assert resolve_calendar("auto", "D", pd.Timedelta(days=10)) == ()
+    assert resolve_calendar("auto", "MS", pd.Timedelta(days=600)) == ()
+    # An explicit list is the user's choice, whatever the span.
+    assert resolve_calendar(["day_of_year"], "D", pd.Timedelta(days=10)) == ("day_of_year",)
+
+
+def test_the_longest_series_sets_the_span() -> None:
+    frame = pd.DataFrame(
+        {
+            "store": ["a"] * 3 + ["b"] * 2,
+            "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-03-01", "2024-01-01", "2024-01-05"]),
+        }
+    )
+    assert longest_span(frame, "store", "date") == pd.Timedelta(days=60)
+    assert longest_span(frame.iloc[3:], None, "date") == pd.Timedelta(days=4)
