@@ -209,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     except (TsforgeError, FileNotFoundError) as exc:
         sys.stderr.write(f"ERROR: {exc}\n")
         return 2
+    except Exception as exc:
+        from tsforge.stage import tracking_refusal
+
+        refused = tracking_refusal(exc)
+        if refused is None:
+            raise
+        sys.stderr.write(f"ERROR: {refused}\n")
+        return 2
     sys.stdout.write(out + "\n")
     return 0
 

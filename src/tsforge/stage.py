@@ -63,6 +63,23 @@ def run(main: Callable[[], None]) -> None:
     except TsforgeError as exc:
         sys.stderr.write(f"\nERROR: {exc}\n\n")
         sys.exit(2)
+    except Exception as exc:
+        refused = tracking_refusal(exc)
+        if refused is None:
+            raise
+        sys.stderr.write(f"\nERROR: {refused}\n\n")
+        sys.exit(2)
+
+
+def tracking_refusal(exc: Exception) -> TsforgeError | None:
+    """The tracking server's 401/403 behind ``exc``, explained (:func:`tsforge.tracking.refusal`);
+    None for any other failure. MLflow is imported only if it already was: otherwise ``exc``
+    cannot be MLflow's."""
+    if "mlflow" not in sys.modules:
+        return None
+    from tsforge import tracking
+
+    return tracking.refusal(exc)
 
 
 def exit_without_gc() -> None:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 from collections.abc import Mapping
@@ -30,6 +31,99 @@ logger = logging.getLogger(__name__)
 # Which process opened a run: a run left RUNNING by a process that is gone is a zombie.
 PID_TAG = "tsforge.pid"
 HOST_TAG = "tsforge.host"
+
+# The only way tsforge takes credentials for a tracking server: MLflow's own variables.
+USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
+AUTH_DOCS = "docs/team.md, 'Users and permissions'"
+
+# ``scheme://userinfo@``: greedy up to the last ``@`` before the host, so a password holding
+# an ``@`` is hidden whole; whitespace, quotes and ``/?#`` end a URI's authority.
+_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#'\"<>`]+@")
+
+# What a refused request was for, by its REST endpoint (the first match wins).
+_ACTIONS = (
+    ("/registered-models/alias", "move the registry's aliases (such as champion)"),
+    ("/model-versions/", "register or change model versions"),
+    ("/registered-models/", "create or change registered models"),
+    ("/runs/", "log runs"),
+    ("/logged-models", "log models"),
+    ("/experiments/", "create or change experiments"),
+    ("/mlflow-artifacts/", "upload artifacts"),
+)
+_ENDPOINT = re.compile(r"request to endpoint (\S+) failed")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user and password of every URI in it replaced by ``***``.
+
+    ``http://user:secret@host:5000`` becomes ``http://***@host:5000``, and a PostgreSQL URI's
+    password goes the same way; every message that names a tracking URI goes through here.
+
+    Args:
+        text: A URI, or a message that may hold some.
+
+    Returns:
+        The text, credentials hidden.
+    """
+    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+def _mlflow_error(exc: BaseException) -> MlflowException | None:
+    """The MlflowException ``exc`` is, or was raised from (following causes and contexts)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MlflowException):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _refused_action(message: str) -> str:
+    """What the refused request was for, read from MLflow's message naming its endpoint."""
+    found = _ENDPOINT.search(message)
+    if found is None:
+        return "do this"
+    endpoint = found.group(1)
+    action = next((words for key, words in _ACTIONS if key in endpoint), f"call {endpoint}")
+    return f"{action} ({endpoint})"
+
+
+def refusal(exc: BaseException, tracking_uri: str | None = None) -> TsforgeError | None:
+    """The tracking server's refusal (HTTP 401 or 403) behind ``exc``, explained; else None.
+
+    Names the server (its URI redacted), the user for a 403 (never the password) and what to
+    do, so that a stage or command stops with it instead of a traceback.
+
+    Args:
+        exc: Any exception a stage or command raised.
+        tracking_uri: The server's URI (default: the one MLflow is set to).
+
+    Returns:
+        A TsforgeError to raise or print, or None when ``exc`` is no refusal.
+    """
+    found = _mlflow_error(exc)
+    if found is None or found.error_code not in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        return None
+    server = f"the MLflow server at {redact(tracking_uri or mlflow.get_tracking_uri())}"
+    user = os.environ.get(USERNAME_ENV)
+    if found.error_code == "UNAUTHENTICATED" and not user:
+        return TsforgeError(
+            f"{server} requires a login (401) and none was given: set {USERNAME_ENV} and "
+            f"{PASSWORD_ENV} to a user of that server and its password ({AUTH_DOCS})."
+        )
+    if found.error_code == "UNAUTHENTICATED":
+        return TsforgeError(
+            f"{server} refused the credentials in {USERNAME_ENV}/{PASSWORD_ENV} (401): set them "
+            f"to a user of that server and its password ({AUTH_DOCS})."
+        )
+    who = f"user '{user}'" if user else "this user"
+    return TsforgeError(
+        f"{who} may not {_refused_action(str(found))} on {server} (403 permission denied): ask an "
+        f"admin of that server to grant {who} EDIT on the experiment and the registered model, "
+        f"or set {USERNAME_ENV}/{PASSWORD_ENV} to a user who has it ({AUTH_DOCS})."
+    )
 
 
 def resolve_tracking_uri(env_uri: str | None, root: Path) -> str:
@@ -58,6 +152,8 @@ def configure(tracking_uri: str, experiment: str, root: Path) -> str:
     Returns:
         The experiment id.
     """
+    if redact(tracking_uri) != tracking_uri:  # MLflow would print it, credentials and all, per run
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     try:
@@ -72,9 +168,12 @@ def configure(tracking_uri: str, experiment: str, root: Path) -> str:
             )
             experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
     except Exception as exc:  # MLflow raises many types for an unreachable store
+        refused = refusal(exc, tracking_uri)
+        if refused is not None:
+            raise refused from exc
         raise TsforgeError(
-            f"cannot reach the MLflow tracking store at {tracking_uri} ({exc}). Start the "
-            "server or unset MLFLOW_TRACKING_URI to use the local mlflow.db."
+            f"cannot reach the MLflow tracking store at {redact(tracking_uri)} ({redact(str(exc))}). "
+            "Start the server or unset MLFLOW_TRACKING_URI to use the local mlflow.db."
         ) from exc
     mlflow.set_experiment(experiment_id=experiment_id)
     return str(experiment_id)
@@ -271,7 +370,7 @@ def end_dead_runs(experiment_id: str) -> list[str]:
     try:
         candidates = _zombie_candidates(client, experiment_id, host)
     except MlflowException as exc:  # housekeeping must not stop the stage
-        logger.warning("could not look for runs left RUNNING by dead processes: %s", exc)
+        logger.warning("could not look for runs left RUNNING by dead processes: %s", redact(str(exc)))
         return ended
     for run in candidates:
         run_id = run.info.run_id
@@ -283,7 +382,9 @@ def end_dead_runs(experiment_id: str) -> list[str]:
                 continue
             client.set_terminated(run_id, "KILLED")
         except MlflowException as exc:
-            logger.warning("could not end run %s left RUNNING by a dead process: %s", run_id, exc)
+            logger.warning(
+                "could not end run %s left RUNNING by a dead process: %s", run_id, redact(str(exc))
+            )
             continue
         logger.warning(
             "ended MLflow run %s (%s) as KILLED: process %d on %s that ran it is gone",
