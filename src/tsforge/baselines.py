@@ -100,9 +100,10 @@ def baselines(
       mean of AutoARIMA, AutoETS, AutoCES and DynamicOptimizedTheta; without ARIMA (the
       default) this is the mean of the other three.
 
-    The statistical methods are refitted per origin on the last ``theta_history`` rows of the
-    origin's series (default None: its whole history before the origin, as competitions and a
-    forecaster fit them), in ``n_jobs`` processes (None: :func:`tsforge.statistical.jobs`'
+    The statistical methods are fitted on the last ``theta_history`` rows of the origin's series
+    (default None: its whole history before the origin, as competitions and a forecaster fit
+    them; a series' later origins reuse an earlier fit, :func:`tsforge.statistical.reuse_anchors`),
+    in ``n_jobs`` processes (None: :func:`tsforge.statistical.jobs`'
     default, every core or ``TSFORGE_JOBS``), each forecast the same in one process or many.
 
     ARIMA is opt-in (``evaluate.arima``) for its cost. CPU seconds of fitting in one process

@@ -89,3 +89,16 @@ def test_quick_fits_stay_in_this_process(caplog: pytest.LogCaptureFixture):
     with caplog.at_level(logging.INFO, logger="tsforge.statistical"):
         st.theta(levels, origins, 2, 1, period=4, history=1000, starts=starts, n_jobs=2)
     assert "processes" not in caplog.text
+
+
+@pytest.mark.parametrize("baseline", [st.ets, st.dot], ids=["ets", "dot"])
+def test_reused_fits_in_several_processes_equal_those_in_one(baseline, monkeypatch: pytest.MonkeyPatch):
+    levels, _, starts = _panel()
+    lengths = np.diff(np.append(starts, len(levels)))
+    # Rolling origins over the last rows of the four long series: anchors and reusers mixed.
+    origins = np.concatenate([s + n - np.arange(2, 8) for s, n in zip(starts[:4], lengths[:4], strict=True)])
+    series_starts = np.repeat(starts[:4], 6)
+    kwargs = {"period": 4, "history": None, "starts": series_starts}
+    one = baseline(levels, origins, 2, 1, n_jobs=1, **kwargs)
+    _always_in_processes(monkeypatch)
+    np.testing.assert_array_equal(baseline(levels, origins, 2, 1, n_jobs=2, **kwargs), one)
