@@ -29,7 +29,7 @@ def main() -> None:
     )
 
     stage.start_tracking(PROJECT, params.tracking.experiment)
-    decision = evaluate.decide(result, series, params.registry)
+    decision = evaluate.gate_with_champion(result, series, params.registry)
     training, best = read_json(PROJECT.training), read_json(PROJECT.best_hparams)
     runs = {"train_run_id": training["run_id"], "tuning_run_id": best["tuning_run_id"]}
     inputs = {"series": PROJECT.series, "windows": PROJECT.windows, "raw": PROJECT.raw_series}

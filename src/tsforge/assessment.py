@@ -29,7 +29,7 @@ from tsforge.forecaster import (
     has_dropout,
 )
 from tsforge.panel import Layout
-from tsforge.registry import Decision, decide
+from tsforge.registry import Decision, promotion_rule
 
 log = logging.getLogger(__name__)
 
@@ -393,10 +393,12 @@ def gate(
         config: The ``registry`` params section (metric and minimum improvement).
 
     Returns:
-        :func:`tsforge.registry.decide`'s decision.
+        :func:`tsforge.registry.promotion_rule`'s decision.
     """
     baselines = {name: values[config.metric] for name, values in metrics.items() if name != MODEL}
-    return decide(config.metric, metrics[MODEL][config.metric], champion, baselines, config.min_improvement)
+    return promotion_rule(
+        config.metric, metrics[MODEL][config.metric], champion, baselines, config.min_improvement
+    )
 
 
 def write_plots(

@@ -288,7 +288,7 @@ def _cannot_compare(champion: str | None, live: float | None, test: float | None
     return None
 
 
-def decide(
+def retrain_trigger(
     when: str,
     changed: bool,
     *,

@@ -37,7 +37,7 @@ class Decision:
     min_improvement: float
 
 
-def decide(
+def promotion_rule(
     metric: str,
     challenger: float,
     champion: float | None,

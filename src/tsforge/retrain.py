@@ -307,7 +307,7 @@ def _trigger(
     """The ``retrain.when`` decision; ``degraded`` reads the champion's live and test scores."""
     rule, metric = params.retrain, params.registry.metric
     if not changed or rule.when == "data_changed":
-        return monitoring.decide(
+        return monitoring.retrain_trigger(
             rule.when,
             changed,
             champion=None,
@@ -322,7 +322,7 @@ def _trigger(
     holder = registry.champion_version(name)
     champion = None if holder is None else str(holder.version)
     scored = live.versions.get(champion) if live is not None and champion is not None else None
-    return monitoring.decide(
+    return monitoring.retrain_trigger(
         rule.when,
         changed,
         champion=champion,

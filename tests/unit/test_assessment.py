@@ -236,7 +236,9 @@ def test_without_a_champion_the_stage_gates_on_the_baselines_alone():
     )
     config = RegistryConfig(model_name="tiny", metric="mase")
     assert evaluate.champion_score(result, series, config) is None
-    assert evaluate.decide(result, series, config) == assessment.gate(result.metrics, None, config)
+    assert evaluate.gate_with_champion(result, series, config) == assessment.gate(
+        result.metrics, None, config
+    )
 
 
 @pytest.mark.usefixtures("mlflow_store")
@@ -246,7 +248,7 @@ def test_publish_registers_the_test_scores_and_lineage_and_the_run_records_the_d
         series, windows, LineWithOffset(), _spec(), period=PERIOD, config=EvaluateConfig()
     )
     config = RegistryConfig(model_name="tiny", metric="mase")
-    decision = evaluate.decide(result, series, config)
+    decision = evaluate.gate_with_champion(result, series, config)
     report = tmp_path / "metrics.json"
     report.write_text(json.dumps(result.report()), encoding="utf-8")
     with mlflow.start_run() as run:

@@ -154,7 +154,7 @@ def test_tags_and_metrics_leave_out_undefined_values():
 
 def _decide(when: str = "degraded", changed: bool = True, **numbers: object) -> monitoring.Trigger:
     given = {"champion": "3", "live": 1.1, "test": 1.0, **numbers}
-    return monitoring.decide(when, changed, metric="mase", fraction=0.2, **given)  # type: ignore[arg-type]
+    return monitoring.retrain_trigger(when, changed, metric="mase", fraction=0.2, **given)  # type: ignore[arg-type]
 
 
 def test_degraded_retrains_only_when_the_live_error_exceeds_the_test_error_by_the_fraction():

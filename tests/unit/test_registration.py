@@ -21,7 +21,7 @@ def _logged_model() -> tuple[str, str]:
 
 
 def _decision(promote: bool) -> registry.Decision:
-    return registry.decide("mase", 0.5 if promote else 2.0, None, {"naive": 1.0}, 0.0)
+    return registry.promotion_rule("mase", 0.5 if promote else 2.0, None, {"naive": 1.0}, 0.0)
 
 
 @pytest.mark.usefixtures("mlflow_store")

@@ -1,29 +1,29 @@
 from tsforge.assessment import gate
 from tsforge.config import RegistryConfig
-from tsforge.registry import decide
+from tsforge.registry import promotion_rule
 
 BASELINES = {"naive": 1.0, "seasonal_naive": 1.5}
 
 
 def test_first_model_is_promoted_only_if_it_beats_every_baseline():
-    assert decide("mase", 0.8, None, BASELINES, 0.0).promote
-    refused = decide("mase", 1.2, None, BASELINES, 0.0)
+    assert promotion_rule("mase", 0.8, None, BASELINES, 0.0).promote
+    refused = promotion_rule("mase", 1.2, None, BASELINES, 0.0)
     assert not refused.promote and "naive" in refused.reason
 
 
 def test_worse_challenger_is_not_promoted_and_better_one_is():
-    assert not decide("mase", 0.7, 0.6, BASELINES, 0.0).promote
-    assert decide("mase", 0.5, 0.6, BASELINES, 0.0).promote
+    assert not promotion_rule("mase", 0.7, 0.6, BASELINES, 0.0).promote
+    assert promotion_rule("mase", 0.5, 0.6, BASELINES, 0.0).promote
 
 
 def test_min_improvement_is_a_relative_margin_over_the_champion():
     # 0.59 is better than 0.6 but not by 5%.
-    assert not decide("mase", 0.59, 0.6, BASELINES, 0.05).promote
-    assert decide("mase", 0.56, 0.6, BASELINES, 0.05).promote
+    assert not promotion_rule("mase", 0.59, 0.6, BASELINES, 0.05).promote
+    assert promotion_rule("mase", 0.56, 0.6, BASELINES, 0.05).promote
 
 
 def test_beating_the_champion_is_not_enough_when_a_baseline_is_better():
-    decision = decide("mase", 1.1, 2.0, BASELINES, 0.0)
+    decision = promotion_rule("mase", 1.1, 2.0, BASELINES, 0.0)
     assert not decision.promote and decision.best_baseline == "naive"
 
 

@@ -3,7 +3,7 @@ original units, judge it against the champion re-scored on the same windows, and
 with the gate's decision.
 
 :func:`assess` and :func:`tsforge.assessment.gate` are pure (:mod:`tsforge.assessment` holds
-the scoring); :func:`decide` loads the champion from the registry, and :func:`log`,
+the scoring); :func:`gate_with_champion` loads the champion from the registry, and :func:`log`,
 :func:`publish` and :func:`log_promotion` are the MLflow wrappers the stage's run calls.
 """
 
@@ -81,7 +81,7 @@ def champion_score(result: Assessment, series: ProcessedSeries, config: Registry
     )
 
 
-def decide(result: Assessment, series: ProcessedSeries, config: RegistryConfig) -> Decision:
+def gate_with_champion(result: Assessment, series: ProcessedSeries, config: RegistryConfig) -> Decision:
     """The gate's decision on today's model, against the baselines and the re-scored champion."""
     return assessment.gate(result.metrics, champion_score(result, series, config), config)
 
@@ -113,7 +113,7 @@ def publish(
         result: The model's assessment (its test metrics become ``test.*`` tags).
         model_uri: The model the train stage logged.
         lineage: The version's lineage tags (``git_commit`` among them, for the description).
-        decision: :func:`decide`'s decision.
+        decision: :func:`gate_with_champion`'s decision.
         config: The ``registry`` params section.
         served: What the forecaster serves (:attr:`tsforge.combination.Combination.label`:
             the network alone, or blended with statistical methods and their weights).
