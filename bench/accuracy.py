@@ -71,10 +71,10 @@ from bench import m3, published, synthetic
 from bench.run import BIN, ROOT, WORK, make_project, sh
 from tsforge.catalog import Project, read_json
 from tsforge.config import DataConfig, Params, TrainConfig, merge_sections, parse_params
+from tsforge.data_contract import min_rows
 from tsforge.errors import ConfigError
 from tsforge.scaling import series_split
 from tsforge.sources import BUNDLED_TARGETS, COMPETITIONS, load_source
-from tsforge.validation import min_rows
 from tsforge.windowing import WindowSpec
 
 RESULTS = ROOT / "bench/accuracy.json"
@@ -324,7 +324,7 @@ def input_size_rule(horizon: int, period: int, shortest: int, params: Params) ->
     steps; lowered, when the shortest series cannot hold that many, to the largest size with
     which that series still has a complete test window (plus a validation and a training
     window for a single series; one row more when differencing may be on;
-    :func:`tsforge.validation.min_rows` without padding). The contract would let the input
+    :func:`tsforge.data_contract.min_rows` without padding). The contract would let the input
     grow past that, padding the short series' test windows (``window.min_history``), but on
     the three panels where that changes the input it did not gain by sMAPE (E12).
 

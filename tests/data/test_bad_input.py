@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from tsforge.config import DataConfig, Params, parse_params
+from tsforge.data_contract import Check, contract, failure_message
 from tsforge.errors import DataSourceError
 from tsforge.sources import load_source
-from tsforge.validation import Check, contract, failure_message
 
 CFG = DataConfig(source="file", time_column="date", target=("y",))
 

@@ -99,7 +99,7 @@ def test_padding_after_differencing_repeats_the_first_differenced_row():
 def test_a_series_shorter_than_the_input_is_scored_and_served_from_padded_windows(tmp_path):
     """With window.min_history a series shorter than input_size is not refused: it is
     windowed, scored and served from windows padded with its first value, all alike."""
-    from tsforge.validation import min_rows
+    from tsforge.data_contract import min_rows
 
     rows = panel.splits(LAYOUT, lambda n: series_split(n, FIXED))
     spec = WindowSpec(18, 4)
@@ -216,7 +216,7 @@ def test_seasonal_naive_never_reaches_into_the_previous_series():
 def test_a_short_series_gives_only_its_test_window_and_scales_on_the_rows_before_it():
     """M1 quarterly has series of 18 rows with a horizon of 8: they cannot give validation
     windows, but must still be forecast and scored."""
-    from tsforge.validation import min_rows
+    from tsforge.data_contract import min_rows
 
     spec = WindowSpec(6, 4)
     assert min_rows(spec, lambda n: series_split(n, FIXED), need_train=False) == 10
@@ -245,10 +245,10 @@ def test_a_global_scaler_is_one_for_every_series_fitted_on_all_training_rows():
 
 
 def test_min_rows_gives_up_in_words_on_a_split_that_never_holds_a_window(monkeypatch):
-    from tsforge import validation
+    from tsforge import data_contract
     from tsforge.scaling import Split
 
-    monkeypatch.setattr(validation, "MAX_SERIES_ROWS", 200)
+    monkeypatch.setattr(data_contract, "MAX_SERIES_ROWS", 200)
     never = lambda n: Split(train=(0, n), val=(n, n), test=(n, n))  # noqa: E731
     with pytest.raises(ValueError, match="no series of up to 200 rows gives every split a window"):
-        validation.min_rows(WindowSpec(12, 4), never)
+        data_contract.min_rows(WindowSpec(12, 4), never)

@@ -16,10 +16,10 @@ import pandas as pd
 from tsforge.catalog import IngestSummary
 from tsforge.config import DataConfig, Params
 from tsforge.covariates import check_static
+from tsforge.data_contract import contract, failure_message
 from tsforge.errors import ValidationError
 from tsforge.panel import Layout
 from tsforge.sources import content_hash, infer_freq, load_source
-from tsforge.validation import contract, failure_message
 
 
 @dataclass(frozen=True)
