@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,12 +131,66 @@ class Project:
         }
 
 
+TEMP_MARK = ".tmp-"
+"""What :func:`atomic_path` puts in a temporary file's name, before the writer's pid."""
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is :func:`atomic_path`'s temporary file, never a complete artifact.
+
+    A process killed with SIGKILL leaves its temporary file behind; a reader that globs a
+    folder (the forecasts, the retrain records) must skip it.
+
+    Args:
+        path: A file name.
+
+    Returns:
+        True for ``<stem>.tmp-<pid><suffix>``.
+    """
+    _, mark, rest = path.name.rpartition(TEMP_MARK)
+    return bool(mark) and rest.split(".", 1)[0].isdigit()
+
+
+def _pid_gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by another user
+        return False
+    return pid > 0
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` that dead writers (killed mid-write) left.
+
+    Args:
+        path: The artifact.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for found in path.parent.glob(f"{path.stem}{TEMP_MARK}*{path.suffix}"):
+        pid = found.name.removeprefix(f"{path.stem}{TEMP_MARK}").removesuffix(path.suffix)
+        if pid.isdigit() and _pid_gone(int(pid)):
+            with contextlib.suppress(OSError):  # another writer removed it first
+                if found.is_dir():  # Keras and some savers write a folder
+                    shutil.rmtree(found)
+                else:
+                    found.unlink()
+                removed.append(found)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path``: write it in the block; it replaces ``path`` on success.
 
     The temporary name keeps the suffix (``np.savez`` and Keras insist on theirs). If the
-    block raises, the temporary file is removed and ``path`` keeps its old content.
+    block raises, the temporary file is removed and ``path`` keeps its old content; ones
+    that killed writers left are removed first (:func:`remove_stale_temporaries`).
 
     Args:
         path: The artifact to write.
@@ -144,7 +199,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
         The path to write instead.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    remove_stale_temporaries(path)
+    tmp = path.with_name(f"{path.stem}{TEMP_MARK}{os.getpid()}{path.suffix}")
     try:
         yield tmp
     except BaseException:

@@ -84,6 +84,7 @@ def forecast(root: Path, version: str | None, alias: str | None, future: Path | 
     from tsforge.sources import read_table
 
     name = _configure(root)
+    delivery.end_dead_runs(Project(root))  # an earlier forecast killed mid-run
     planned = None if future is None else read_table(future if future.is_absolute() else root / future)
     done = delivery.deliver(Project(root), name, version=version, alias=alias, future=planned)
     out = (

@@ -283,6 +283,27 @@ def interval_level(project: Project) -> float | None:
     return float(evaluate.interval_level) if evaluate.conformal else None
 
 
+def end_dead_runs(project: Project) -> list[str]:
+    """End as KILLED the runs of the project's experiment that dead processes left RUNNING
+    (:func:`tsforge.tracking.end_dead_runs`): a forecast killed while it logged its run.
+
+    MLflow must already point at the project's store.
+
+    Args:
+        project: The project.
+
+    Returns:
+        The ids of the runs ended.
+    """
+    import mlflow
+
+    from tsforge import tracking
+    from tsforge.config import load_params
+
+    experiment = mlflow.get_experiment_by_name(load_params(project.params).tracking.experiment)
+    return [] if experiment is None else tracking.end_dead_runs(experiment.experiment_id)
+
+
 def log_delivery(project: Project, delivery: Delivery, name: str) -> str:
     """Record the forecasts in MLflow: a ``forecast`` run with the file, the version and the data.
 

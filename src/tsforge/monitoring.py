@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tsforge import metrics as mt
+from tsforge.catalog import is_temporary
 
 METRICS = ("mae", "rmse", "smape", "mape", "mase")
 """The metrics of a live score, as evaluate reports them."""
@@ -143,6 +144,8 @@ def read_forecasts(folder: Path, targets: Sequence[str]) -> tuple[pd.DataFrame, 
     """
     frames, errors = [], {}
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        if is_temporary(path):  # a forecast killed mid-write: never a delivered file
+            continue
         try:
             frames.append(forecast_rows(pd.read_parquet(path), path.name, targets))
         except Exception as exc:  # any unreadable file is reported and skipped

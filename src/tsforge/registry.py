@@ -297,7 +297,9 @@ def ensure_alias(name: str, alias: str, version: str, reason: str) -> bool:
     """Point ``alias`` at ``version`` unless it already points there.
 
     A re-evaluation of the version that already holds an alias leaves the alias and its
-    history alone: the history records moves, not confirmations.
+    history alone: the history records moves, not confirmations. One exception: a process
+    killed between moving the alias and recording the move left the history without it;
+    the move is recorded now (:func:`_record_unrecorded_move`).
 
     Args:
         name: Registered model name.
@@ -310,10 +312,35 @@ def ensure_alias(name: str, alias: str, version: str, reason: str) -> bool:
     """
     try:
         if str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version) == str(version):
+            _record_unrecorded_move(name, alias, str(version), reason)
             return False
     except MlflowException:
         pass  # the alias is not set yet
     move_alias(name, alias, version, reason)
+    return True
+
+
+def _record_unrecorded_move(name: str, alias: str, version: str, reason: str) -> bool:
+    """Append the move of ``alias`` to ``version`` when the history's last move of that alias
+    is to another version (or there is none): the alias was moved and the process stopped
+    before it wrote the history.
+
+    Returns:
+        Whether an entry was appended.
+    """
+    history = _history(name)
+    moves = [m for m in history if m.get("alias") == alias]
+    if moves and str(moves[-1].get("version")) == version:
+        return False
+    entry = {
+        "alias": alias,
+        "version": version,
+        "previous": str(moves[-1]["version"]) if moves else None,
+        "reason": f"{reason} (recorded on a rerun: the move was not recorded when it was made)",
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    mlflow.MlflowClient().set_registered_model_tag(name, HISTORY_TAG, json.dumps((history + [entry])[-50:]))
+    log.warning("%s: %s -> version %s was not in the alias history; recorded now", name, alias, version)
     return True
 
 

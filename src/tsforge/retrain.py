@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tsforge import monitoring
-from tsforge.catalog import IngestSummary, Project, load_frame, read_json, write_json
+from tsforge.catalog import IngestSummary, Project, is_temporary, load_frame, read_json, write_json
 from tsforge.config import Params, load_params, mase_period
 from tsforge.errors import TsforgeError
 from tsforge.sources import content_hash, load_source
@@ -130,10 +130,13 @@ def write_record(root: Path, record: RetrainRecord) -> Path:
 def _log_to_mlflow(root: Path, record: RetrainRecord) -> None:
     import mlflow
 
+    from tsforge.tracking import process_tags
+
     _configure_tracking(root)
     with mlflow.start_run(run_name=f"retrain-{record.status}"):
         mlflow.set_tags(
             {
+                **process_tags(),  # a job killed here leaves a run the next stage can end
                 "stage": "retrain",
                 "status": record.status,
                 "model_version": str(record.model_version),
@@ -206,6 +209,7 @@ def _forecast(root: Path, record: RetrainRecord, time_column: str) -> None:
     project = Project(root)
     try:
         name = _configure_tracking(root)
+        delivery.end_dead_runs(project)
         kept = record.status in ("unchanged", "skipped")
         found = delivery.delivered(project, name, time_column) if kept else None
         path = found or delivery.deliver(project, name).path
@@ -225,7 +229,8 @@ def cycle_number(root: Path) -> int:
     data's timestamp would not do: a cycle without new data would land on the last one's step).
     """
     folder = Project(root).retrain_records
-    return len(list(folder.glob("*.json"))) if folder.is_dir() else 0
+    # A record a killed job left half-written is its temporary file: not a cycle.
+    return len([p for p in folder.glob("*.json") if not is_temporary(p)]) if folder.is_dir() else 0
 
 
 def season_period(project: Project, params: Params) -> int:
@@ -255,6 +260,7 @@ def _publish_live(root: Path, live: monitoring.LiveAccuracy, cycle: int, experim
     from mlflow.entities import Metric
 
     from tsforge import registry
+    from tsforge.tracking import process_tags
 
     name = _configure_tracking(root)
     client = mlflow.MlflowClient()
@@ -271,8 +277,8 @@ def _publish_live(root: Path, live: monitoring.LiveAccuracy, cycle: int, experim
         if found:
             run_id = found[0].info.run_id
         else:
-            run_id = client.create_run(
-                experiment.experiment_id, tags=tags, run_name=f"live-v{version}"
+            run_id = client.create_run(  # process tags: killed before it ends, a stage ends it
+                experiment.experiment_id, tags={**tags, **process_tags()}, run_name=f"live-v{version}"
             ).info.run_id
             client.set_terminated(run_id)
         metrics = monitoring.run_metrics(accuracy)
