@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ BENCH_PARAMS: dict[str, Any] = {
         "ensemble_trials": 1,
         "ensemble_seeds": 1,
         "refit": False,
+        # The network alone, as bench/bare_fit.py: the combination's cost has its own row (1b).
+        "combine": "none",
     },
 }
 
@@ -120,14 +123,65 @@ def bench_overhead(project: Path) -> dict[str, Any]:
         )
         bare_times.append(seconds)
         bare_rates.append(json.loads(out.stdout.strip().splitlines()[-1])["samples_per_second"])
+    # 1b: the same stage choosing a combination (train.combine: auto), as the default does: the
+    # statistical methods fitted at every validation origin on top of the same network.
+    with _params(project, {"train": {"combine": "auto"}}):
+        combined_s, _ = timed(lambda: sh(project, sys.executable, "pipelines/train.py"))
     sh(project, str(BIN / "dvc"), "commit", "--force", "train")
     return {
+        "combined_s": combined_s,
         "stage_s": min(stage_times),
         "bare_s": min(bare_times),
         "ratio": min(stage_times) / min(bare_times),
         "stage_samples_per_s": max(stage_rates),
         "bare_samples_per_s": max(bare_rates),
     }
+
+
+@contextmanager
+def _params(project: Path, override: dict[str, Any]) -> Iterator[None]:
+    """``override`` merged into ``project``'s params.yaml, the file as it was afterwards."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    path.write_text(yaml.safe_dump(merge_sections(yaml.safe_load(original), override), sort_keys=False))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def bench_pipeline() -> dict[str, Any]:
+    """8: `make run`'s pipeline alone: `dvc repro` of params.yaml's defaults on a fresh copy."""
+    project = make_project("pipeline", {})
+    seconds, _ = timed(lambda: sh(project, str(BIN / "dvc"), "repro"))
+    return {"repro_s": seconds, "stages": _stage_seconds(project)}
+
+
+def _stage_seconds(project: Path) -> dict[str, float]:
+    """Each stage's wall time, as its MLflow run recorded it (start to end)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    seconds: dict[str, float] = {}
+    for experiment in client.search_experiments():
+        for run in client.search_runs([experiment.experiment_id], max_results=1000):
+            stage = run.data.tags.get("stage")
+            if stage in PIPELINE_STAGES and run.info.end_time:
+                seconds[stage] = seconds.get(stage, 0.0) + (run.info.end_time - run.info.start_time) / 1000
+    return seconds
+
+
+PIPELINE_STAGES = ("validate", "tune", "train", "evaluate")
+"""Stages that open an MLflow run (ingest, scale and window take seconds)."""
+
+
+def bench_m3() -> dict[str, Any]:
+    """M3 monthly's whole `dvc repro`, in the accuracy suite's configuration (bench/accuracy.py)."""
+    from bench import accuracy
+
+    override, _ = accuracy.plan(accuracy.UNIVARIATE["m3-monthly"], quick=False)
+    project = make_project("m3", override)
+    return m3.run(project, lambda p: sh(p, str(BIN / "dvc"), "repro"))
 
 
 def bench_incremental(project: Path) -> dict[str, Any]:
@@ -561,6 +615,15 @@ def report(results: dict[str, Any]) -> str:
         f"| {o['stage_s']:.1f} s "
         f"| {o['bare_s']:.1f} s (`bench/bare_fit.py`: stacked arrays + `model.fit`) | {o['ratio']:.2f} "
         f"| ≤ 1.10: {mark[o['ratio'] <= 1.10]} |",
+        *(
+            [
+                "| 1b | the same train stage choosing a combination (`train.combine: auto`: Theta, ETS, "
+                f"CES and DOT at every validation origin) | {o['combined_s']:.1f} s | {o['stage_s']:.1f} s "
+                f"(row 1, `combine: none`) | {o['combined_s'] / o['stage_s']:.2f} | — |"
+            ]
+            if "combined_s" in o
+            else []
+        ),
         f"| 2 | MLflow trial logging, {b['trials']}-trial random search | {b['tracked_s']:.1f} s, of which "
         f"{b.get('mlflow_s', 0):.2f} s inside MLflow calls "
         f"| {b['bare_s']:.1f} s (same search, no MLflow) | {b['share']:.1%} of tuning time "
@@ -586,6 +649,7 @@ def report(results: dict[str, Any]) -> str:
         f"| {o['stage_samples_per_s'] / o['bare_samples_per_s']:.2f} "
         "| GPU: not measured here (no GPU on this machine) |",
         *(ensemble.report(results["ensemble"])[:1] if "ensemble" in results else []),
+        *(pipeline_row(results["pipeline"], o["bare_s"]) if "pipeline" in results else []),
         "",
         f"Row 1: the stage takes {o['stage_s'] - o['bare_s']:.1f} s longer than the bare script. Part is a "
         "fixed cost, whatever the epoch count (importing MLflow and opening its tracking store, the run and "
@@ -607,6 +671,16 @@ def report(results: dict[str, Any]) -> str:
     if "scaling" in results:
         lines += scaling_report(results["scaling"]) + [""]
     return "\n".join(lines)
+
+
+def pipeline_row(pipeline: dict[str, Any], bare_s: float) -> list[str]:
+    """Row 8: `make run`'s pipeline, beside row 1's bare fit of one small network."""
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in pipeline.get("stages", {}).items())
+    return [
+        f"| 8 | `make run`'s pipeline alone (`dvc repro`, params.yaml's defaults, venv present) "
+        f"| {pipeline['repro_s'] / 60:.1f} min ({stages}) | {bare_s:.1f} s (row 1's bare fit) "
+        f"| {pipeline['repro_s'] / bare_s:.0f} | — |"
+    ]
 
 
 def merge_results(previous: dict[str, Any], fresh: dict[str, Any], partial: bool) -> dict[str, Any]:
@@ -666,7 +740,8 @@ def main() -> None:
         ("windowing", bench_windowing),
         ("efficiency", lambda: bench_search_efficiency(project)),
         ("ensemble", bench_ensemble),
-        ("m3", lambda: m3.run(make_project("m3", m3.PARAMS), lambda p: sh(p, str(BIN / "dvc"), "repro"))),
+        ("pipeline", bench_pipeline),
+        ("m3", bench_m3),
         ("m3_variants", m3_variants.run),
         ("scaling", lambda: bench_scaling(sizes)),
     ]
