@@ -373,6 +373,9 @@ def publish(
     # A re-evaluated champion is compared with itself and "not promoted", yet stays champion:
     # the record says who holds the alias afterwards, so nobody reads that as a demotion.
     holder = champion_version(name)
+    if holder is not None and str(holder.version) == number:
+        # Re-gated against itself after a killed run moved champion here: record that move.
+        _record_unrecorded_move(name, CHAMPION, number, "moved by an evaluate of this version")
     return {
         **decision_record(decision, number),
         "new_version": created,

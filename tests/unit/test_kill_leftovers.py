@@ -88,7 +88,11 @@ def test_an_alias_moved_by_a_killed_evaluate_is_recorded_on_the_rerun() -> None:
     # The process moved champion, then was killed before it appended the move to the history.
     client.set_registered_model_alias("m", registry.CHAMPION, version.version)
 
-    registry.publish(other, "m", {}, "rerun", decision)
+    # The rerun re-gates version 2 against the champion, itself now: not promoted, and yet
+    # the move the killed process made is recorded.
+    itself = registry.promotion_rule("mase", 0.5, 0.5, {"naive": 1.0}, 0.0)
+    rerun = registry.publish(other, "m", {}, "rerun", itself)
+    assert not rerun["promote"] and rerun["champion_after"] == "2" and not rerun["new_version"]
 
     moves = json.loads(client.get_registered_model("m").tags[registry.HISTORY_TAG])
     champion = [(m["version"], m["previous"]) for m in moves if m["alias"] == registry.CHAMPION]
