@@ -67,8 +67,9 @@ def _scale(history: np.ndarray, period: int) -> float:
     return float(np.mean(np.abs(history[lag:] - history[:-lag]))) or 1.0
 
 
-def score(name: str) -> dict[str, Any]:
-    """Both ways' MASE and seconds per method on one dataset."""
+def score(name: str, growth: float) -> dict[str, Any]:
+    """Both ways' MASE and seconds per method on one dataset (reuse while the history grows
+    by at most ``growth``)."""
     dataset = _dataset(name)
     horizon = dataset.horizon or CO2_HORIZON
     period = dataset.period or CO2_PERIOD
@@ -86,7 +87,7 @@ def score(name: str) -> dict[str, Any]:
     at, starts, scale = np.concatenate(origins), np.concatenate(starts_of), np.concatenate(scales)
     actual = np.stack([levels[o : o + horizon, 0] for o in at])
     result: dict[str, Any] = {"series": len(series), "origins": len(at), "horizon": horizon, "period": period}
-    growth = st.REUSE_GROWTH
+    default = st.REUSE_GROWTH
     for method in METHODS:
         for way, reuse in (("refit", 0.0), ("reuse", growth)):
             st.REUSE_GROWTH = reuse
@@ -98,7 +99,7 @@ def score(name: str) -> dict[str, Any]:
             mase = float(np.mean(np.mean(np.abs(forecast - actual), axis=1) / scale))
             result[f"{method}/{way}"] = {"mase": round(mase, 4), "seconds": round(seconds, 1)}
         _say(f"{name} {method}: refit {result[f'{method}/refit']}, reuse {result[f'{method}/reuse']}")
-    st.REUSE_GROWTH = growth
+    st.REUSE_GROWTH = default
     return result
 
 
@@ -122,9 +123,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--growth", type=float, default=st.REUSE_GROWTH, help="reuse's REUSE_GROWTH")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    results = {name: score(name) for name in args.datasets.split(",")}
-    OUT.write_text(json.dumps(results, indent=1) + "\n")
+    results = {name: score(name, args.growth) for name in args.datasets.split(",")}
+    args.out.write_text(json.dumps({"growth": args.growth, "datasets": results}, indent=1) + "\n")
     _say(table(results))
 
 

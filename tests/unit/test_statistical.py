@@ -116,7 +116,7 @@ def test_ces_dot_and_arima_forecast_a_constant_series_as_that_constant(method, p
 @pytest.mark.parametrize("period", [1, 4, 52])
 def test_ces_dot_and_arima_continue_a_linear_trend(method, period):
     levels = (10 + 2.0 * np.arange(70))[:, None]
-    origins = np.array([50, 65])  # 15 rows apart: each fitted (st.REUSE_GROWTH)
+    origins = np.array([50, 60])  # 10 rows apart: each fitted (st.REUSE_GROWTH)
     forecast = method(levels, origins, 5, 1, period=period, history=100)
     expected = mt.actuals(levels, origins, 5, 1)
     if method is st.ces:
@@ -165,7 +165,8 @@ def test_statistical_forecasts_fit_the_methods_named():
     np.testing.assert_array_equal(fitted["dot"], st.dot(levels, origins, 3, 1, period=1, history=100))
 
 
-def test_an_origin_reuses_its_series_anchor_until_the_history_grows_by_a_quarter():
+def test_an_origin_reuses_its_series_anchor_until_the_history_grows_by_the_set_fraction(monkeypatch):
+    monkeypatch.setattr(st, "REUSE_GROWTH", 0.25)
     # Two series of 100 and 60 rows, rolling origins on each.
     starts = np.array([0, 0, 0, 0, 100, 100])
     origins = np.array([80, 99, 100, 90, 150, 140])
@@ -177,6 +178,16 @@ def test_an_origin_reuses_its_series_anchor_until_the_history_grows_by_a_quarter
     assert st.reuse_anchors(np.array([80, 101]), None, [80, 101]).tolist() == [0, 1]
     # Capped histories: the anchor read 30 rows, so it serves 7 rows on.
     assert st.reuse_anchors(np.array([80, 87, 88]), None, [30, 30, 30]).tolist() == [0, 0, 2]
+    # The default: a fit every 5 % of growth; 0 refits every origin.
+    monkeypatch.setattr(st, "REUSE_GROWTH", 0.05)
+    assert st.reuse_anchors(np.array([100, 105, 106, 111]), None, [100, 105, 106, 111]).tolist() == [
+        0,
+        0,
+        2,
+        2,
+    ]
+    monkeypatch.setattr(st, "REUSE_GROWTH", 0.0)
+    assert st.reuse_anchors(np.array([100, 101]), None, [100, 101]).tolist() == [0, 1]
 
 
 @pytest.mark.parametrize("method", [st.ets, st.theta, st.ces], ids=["ets", "theta", "ces"])
@@ -185,10 +196,10 @@ def test_a_reusing_origin_forecasts_with_the_anchors_fitted_model(method):
 
     rng = np.random.default_rng(4)
     levels = (50 + np.cumsum(rng.normal(0.2, 1.0, 130)))[:, None]
-    both = method(levels, np.array([100, 110]), 4, 1, period=1, history=None)
-    alone = method(levels, np.array([110]), 4, 1, period=1, history=None)
+    both = method(levels, np.array([100, 104]), 4, 1, period=1, history=None)
+    alone = method(levels, np.array([104]), 4, 1, period=1, history=None)
     np.testing.assert_array_equal(both[:1], method(levels, np.array([100]), 4, 1, period=1, history=None))
-    assert not np.array_equal(both[1], alone[0]), "origin 110 must reuse origin 100's fit, not refit"
+    assert not np.array_equal(both[1], alone[0]), "origin 104 must reuse origin 100's fit, not refit"
     if method is st.ets:
         fitted = AutoETS(season_length=1, model="ZZZ", damped=None).fit(y=levels[:100, 0])
-        np.testing.assert_allclose(both[1, :, 0], fitted.forward(y=levels[:110, 0], h=4)["mean"])
+        np.testing.assert_allclose(both[1, :, 0], fitted.forward(y=levels[:104, 0], h=4)["mean"])
