@@ -209,17 +209,16 @@ def test_series_the_model_never_saw_are_forecast_from_their_own_history(stores: 
     # their training rows. This isolates what being new costs, free of which stores are harder.
     as_new = _scaled_errors(model, frame, TRAINED, rename="-new")
     assert np.mean(list(as_new.values())) <= 1.1 * np.mean(list(trained.values())), (as_new, trained)
-    # Stores held out of training entirely: forecast, and in the trained stores' range. By MASE
-    # within 30% (four series against eight: each store's in-sample seasonal-naive error, the
-    # denominator, varies with its own promotions, so which stores are harder is noise here).
+    # Stores held out of training entirely: no worse than 10 % off the trained stores, by MASE
+    # and relative to their sales (WAPE; the noise is multiplicative, the same 5 % in every
+    # store). Measured after 37c2908: MASE 0.955 and WAPE 1.016 of the trained stores' (WAPE was
+    # 1.12 while data.calendar auto still gave these 240 days a day-of-year ramp).
     held_out = _scaled_errors(model, frame, HELD_OUT)
     assert np.isfinite(list(held_out.values())).all()
-    assert np.mean(list(held_out.values())) <= 1.3 * np.mean(list(trained.values())), (held_out, trained)
-    # Relative to their sales (the noise is multiplicative, the same 5% in every store): measured
-    # 0.135 held out against 0.120 trained (1.12; the issue asks 1.1, not met by this tiny model).
+    assert np.mean(list(held_out.values())) <= 1.1 * np.mean(list(trained.values())), (held_out, trained)
     wape_trained = np.mean(list(_scaled_errors(model, frame, TRAINED, per_level=True).values()))
     wape_held_out = np.mean(list(_scaled_errors(model, frame, HELD_OUT, per_level=True).values()))
-    assert wape_held_out <= 1.2 * wape_trained, (wape_held_out, wape_trained)
+    assert wape_held_out <= 1.1 * wape_trained, (wape_held_out, wape_trained)
 
 
 def test_a_static_feature_that_varies_within_a_series_is_refused_with_its_name(tmp_path: Path):
