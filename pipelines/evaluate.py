@@ -1,15 +1,24 @@
 """Stage evaluate: score the forecaster and baselines on the test windows in original units,
 then register the model and run the champion/challenger gate (tsforge.stages.evaluate)."""
 
-from tsforge import stage
+import mlflow
+
+from tsforge import run_notes, stage
 from tsforge.assessment import write_plots
 from tsforge.catalog import ProcessedSeries, Windows, read_json, write_json
 from tsforge.config import load_params, mase_period
 from tsforge.console import paths, say
 from tsforge.forecaster import ForecastSpec, load_network
 from tsforge.stages import evaluate
+from tsforge.tracking import redact
 
 PROJECT = stage.project(__file__)
+
+
+def ui_base() -> str:
+    """Where the MLflow UI of this run's store is: the tracking server, or `make ui`'s address."""
+    uri = mlflow.get_tracking_uri()
+    return redact(uri) if uri.startswith(("http://", "https://")) else run_notes.LOCAL_UI
 
 
 def main() -> None:
@@ -40,8 +49,27 @@ def main() -> None:
         record = evaluate.publish(
             result, training["model_uri"], lineage, decision, params.registry, served=spec.combination.label
         )
+        record["runs_url"] = run_notes.runs_url(mlflow.active_run().info.experiment_id, ui_base())
         write_json(PROJECT.promotion, record)
         evaluate.log_promotion(record, decision)
+        table = run_notes.scores_markdown(metrics, params.registry.metric)
+        mlflow.log_text(table + "\n", "scores.md")
+        run_notes.describe_run(
+            run_notes.evaluation_note(
+                model_name=params.registry.model_name,
+                version=str(record["version"]),
+                promoted=bool(record["promote"]),
+                reason=record["reason"],
+                table=table,
+                commit=run.lineage["git_commit"],
+            )
+        )
+        run_notes.describe_model(
+            params.registry.model_name,
+            run_notes.model_note(
+                source=params.data.source, targets=spec.targets, horizon=spec.horizon, freq=spec.freq
+            ),
+        )
     verdict = "promoted to champion" if record["promote"] else "not promoted"
     say(
         f"registered {params.registry.model_name} version {record['version']}: {verdict} -> "

@@ -1,7 +1,7 @@
 """Stage train: rebuild the best trials with the tuner's builder, train them (one network or an
 ensemble of the best trials x seeds), log the forecaster (tsforge.stages.train)."""
 
-from tsforge import catalog, stage
+from tsforge import catalog, run_notes, stage
 from tsforge.config import load_params, mase_period
 from tsforge.console import paths, say
 from tsforge.forecaster import ForecastSpec, example_history
@@ -61,6 +61,17 @@ def main() -> None:
         example = example_history(catalog.load_frame(PROJECT.raw_series), trained.spec)
         model_uri = train.log_model(trained, PROJECT, example, params.train)
         catalog.write_json(PROJECT.training, trained.report(run.run_id, model_uri))
+        run_notes.describe_run(
+            run_notes.training_note(
+                source=params.data.source,
+                targets=params.data.target,
+                series=len(series.layout.lengths),
+                representation=catalog.read_json(PROJECT.scale_report),
+                served=trained.spec.combination.label,
+                reason=trained.choice.reason,
+                commit=run.lineage["git_commit"],
+            )
+        )
     members, combine = len(trained.final.members), trained.final.combine
     served = f"the {combine} of {members} networks" if members > 1 else "one network"
     say(f"serving {served} ({trained.choice.reason}) -> {paths(PROJECT.root, PROJECT.network)}")

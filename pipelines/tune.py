@@ -9,7 +9,7 @@ worker of a search that spans hosts (tsforge.stages.tune says more).
 import os
 import sys
 
-from tsforge import stage
+from tsforge import run_notes, stage
 from tsforge.catalog import ProcessedSeries, Windows, write_json
 from tsforge.config import load_params
 from tsforge.console import paths, say
@@ -46,7 +46,17 @@ def main() -> None:
         result = tune.record(searched, cfg, run_id, PROJECT.reports)
         write_json(PROJECT.best_hparams, result.best_hparams)
         write_json(PROJECT.tuning, result.report)
-    best, report = result.best_hparams, result.report
+        best, report = result.best_hparams, result.report
+        run_notes.describe_run(
+            run_notes.tuning_note(
+                strategy=cfg.strategy,
+                trials=report["trials"],
+                best_trial=best["trial_id"],
+                family=best["values"].get("family", "rnn"),
+                score=best["score"],
+                commit=setup.lineage["git_commit"],
+            )
+        )
     failed = f", {report['failed_trials']} failed" if report.get("failed_trials") else ""
     family = best["values"].get("family", "rnn")
     say(

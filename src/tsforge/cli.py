@@ -47,7 +47,9 @@ def summary(root: Path) -> str:
             f"Registered model version {promotion['version']}: {verdict}.",
             f"  why: {promotion['reason']}",
             "",
-            "Compare runs in the MLflow UI:  make ui   (then open http://127.0.0.1:5000)",
+            "Compare runs in the MLflow UI:  make ui   (then open "
+            + promotion.get("runs_url", "http://127.0.0.1:5000")
+            + ")",
         ]
     )
 

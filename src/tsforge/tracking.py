@@ -36,6 +36,10 @@ HOST_TAG = "tsforge.host"
 USERNAME_ENV, PASSWORD_ENV = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 AUTH_DOCS = "docs/team.md, 'Users and permissions'"
 
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+"""The experiment tag MLflow 3's UI reads for the experiment's kind: model training, not GenAI
+(set when tsforge creates the experiment; run_notes.RUNS_VIEW is the link that opens it so)."""
+
 # ``scheme://userinfo@``: greedy up to the last ``@`` before the host, so a password holding
 # an ``@`` is hidden whole; whitespace, quotes and ``/?#`` end a URI's authority.
 _CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#'\"<>`]+@")
@@ -166,7 +170,9 @@ def configure(tracking_uri: str, experiment: str, root: Path) -> str:
                 if tracking_uri.startswith("sqlite")
                 else None
             )
-            experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+            # The kind tag: MLflow 3's UI shows a model-training experiment, not a GenAI one.
+            kind = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            experiment_id = mlflow.create_experiment(experiment, artifact_location=location, tags=kind)
     except Exception as exc:  # MLflow raises many types for an unreachable store
         refused = refusal(exc, tracking_uri)
         if refused is not None:

@@ -204,6 +204,27 @@ def test_every_stage_run_names_the_snapshot_as_its_dataset(project: Path):
         assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == stage
 
 
+def test_the_mlflow_ui_opens_on_the_runs_and_each_run_says_what_it_is(project: Path, tmp_path: Path):
+    client = _client(project)
+    experiment = client.get_experiment_by_name("tsforge")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    promotion = json.loads((project / "reports/promotion.json").read_text())
+    url = f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    assert promotion["runs_url"] == url
+    assert url in run(project, str(BIN / "tsforge"), "summary").stdout
+    runs = client.search_runs([experiment.experiment_id])
+    latest = {r.data.tags.get("stage"): r for r in reversed(runs)}  # search_runs: newest first
+    notes = {s: latest[s].data.tags.get("mlflow.note.content", "") for s in ("tune", "train", "evaluate")}
+    assert "Hyperparameter search" in notes["tune"] and "dvc repro tune" in notes["tune"]
+    assert "Representation" in notes["train"] and "Serves" in notes["train"]
+    version = promotion["version"]
+    assert f"#/models/tsforge-forecaster/versions/{version}" in notes["evaluate"]
+    table = client.download_artifacts(latest["evaluate"].info.run_id, "scores.md", str(tmp_path))
+    rows = Path(table).read_text().splitlines()
+    assert rows[0].startswith("| method | rmse") and any(r.startswith("| **model** |") for r in rows)
+    assert "champion" in client.get_registered_model("tsforge-forecaster").description
+
+
 CACHED_OUTPUTS = (
     "data/raw/series.parquet",
     "data/processed/series.npz",
