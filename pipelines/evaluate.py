@@ -49,7 +49,8 @@ def main() -> None:
         record = evaluate.publish(
             result, training["model_uri"], lineage, decision, params.registry, served=spec.combination.label
         )
-        record["runs_url"] = run_notes.runs_url(mlflow.active_run().info.experiment_id, ui_base())
+        experiment_id = mlflow.get_run(run.run_id).info.experiment_id
+        record["runs_url"] = run_notes.runs_url(experiment_id, ui_base())
         write_json(PROJECT.promotion, record)
         evaluate.log_promotion(record, decision)
         table = run_notes.scores_markdown(metrics, params.registry.metric)
