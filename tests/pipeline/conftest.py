@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,61 @@ def wait_for_http(url: str, timeout_s: float = 120) -> bool:
         except OSError:
             time.sleep(0.5)
     return False
+
+
+Login = tuple[str, str]
+"""A user of a tracking server with basic auth, and its password."""
+
+
+def rest(
+    url: str, body: dict[str, Any] | None = None, login: Login | None = None, method: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Call a REST endpoint (GET, or POST with ``body``) as ``login`` (default: nobody).
+
+    Returns:
+        The HTTP status and the JSON answer (empty for an error).
+    """
+    headers = {"Content-Type": "application/json"}
+    if login is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(login).encode()).decode()
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return int(answer.status), dict(json.loads(answer.read() or b"{}"))
+    except urllib.error.HTTPError as error:
+        return int(error.code), {}
+
+
+def check_access(uri: str, admin: Login, viewer: Login, model: str, experiment: str = "tsforge") -> None:
+    """The basic-auth server at ``uri`` lets nobody in without a login, lets ``viewer`` read
+    runs and the registry but neither register a version of ``model`` nor move its aliases."""
+    api = f"{uri}/api/2.0/mlflow"
+    found = f"{api}/experiments/get-by-name?experiment_name={experiment}"
+    assert rest(found)[0] == 401, "a request without credentials was let in"
+    assert rest(found, login=(viewer[0], "not-" + viewer[1]))[0] == 401, "a wrong password was let in"
+    status, answer = rest(found, login=viewer)
+    assert status == 200
+    query = {"experiment_ids": [answer["experiment"]["experiment_id"]], "max_results": 5}
+    status, runs = rest(f"{api}/runs/search", query, viewer)
+    assert status == 200 and runs["runs"], "viewer cannot read the runs"
+
+    def registry() -> tuple[dict[str, str], int]:
+        held = rest(f"{api}/registered-models/get?name={model}", login=admin)[1]["registered_model"]
+        versions = rest(f"{api}/model-versions/search?filter=name%3D%27{model}%27", login=admin)[1]
+        return {a["alias"]: a["version"] for a in held.get("aliases", [])}, len(versions["model_versions"])
+
+    before = registry()
+    status, answer = rest(f"{api}/model-versions/get?name={model}&version=1", login=viewer)
+    assert status == 200, "viewer cannot read the registry"
+    source = answer["model_version"]
+    version = {"name": model, "source": source["source"], "run_id": source["run_id"]}
+    assert rest(f"{api}/model-versions/create", version, viewer)[0] == 403
+    alias = {"name": model, "alias": "champion", "version": "1"}
+    assert rest(f"{api}/registered-models/alias", alias, viewer)[0] == 403
+    assert rest(f"{api}/registered-models/alias", alias, viewer, method="DELETE")[0] == 403
+    assert rest(f"{api}/registered-models/alias", {**alias, "alias": "challenger"}, viewer)[0] == 403
+    assert registry() == before, "a refused request changed the registry"
 
 
 def set_params(project: Path, override: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
-"""A team's tracking server for real: PostgreSQL in a temporary folder, `mlflow server` on it,
-and the pipeline with a chief and two tuning workers writing to it at once.
+"""A team's tracking server for real: PostgreSQL in a temporary folder, `mlflow server` with
+logins on it (its users in the same PostgreSQL), and the pipeline with a chief and two tuning
+workers writing to it at once as the `pipeline` user; then who may do what.
 
 The commands are docs/team.md's team set-up ("Beyond one machine"), run as they are written
 with its variables set to a temporary folder, free ports and a random password;
@@ -35,6 +36,8 @@ from tests.pipeline.conftest import (
     BIN,
     ROOT,
     WORKER_SEARCH,
+    Login,
+    check_access,
     free_port,
     make_project,
     pipeline_env,
@@ -56,20 +59,42 @@ AS_OWNER = [
     '"$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" '
     '-o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGDATA" -w start',
     '"$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U mlflow mlflow',
+    '"$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U mlflow mlflow_auth',
 ]
-"""As PGOWNER, never root (PostgreSQL refuses to run as root): cluster, start, database."""
+"""As PGOWNER, never root (PostgreSQL refuses to run as root): cluster, start, databases."""
+AUTH_SETTINGS = (
+    "(umask 077 && printf '[mlflow]\\ndefault_permission = READ\\n"
+    "database_uri = postgresql+psycopg2://mlflow:%s@127.0.0.1:%s/mlflow_auth\\n"
+    "admin_username = admin\\nadmin_password = %s\\nauth_cache_ttl_seconds = 60\\n' "
+    '"$PGPASSWORD" "$PGPORT" "$ADMIN_PASSWORD" > "$AUTH_CONFIG")'
+)
+"""The logins' settings: users in the second database, READ for all, the first admin."""
 SERVE = (
-    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false .venv/bin/mlflow server "
+    'MLFLOW_AUTH_CONFIG_PATH="$AUTH_CONFIG" MLFLOW_FLASK_SERVER_SECRET_KEY="$SECRET_KEY" '
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false .venv/bin/mlflow server --app-name basic-auth "
     '--backend-store-uri "postgresql+psycopg2://mlflow:$PGPASSWORD@127.0.0.1:$PGPORT/mlflow" '
     '--artifacts-destination "$ARTIFACTS" --host 0.0.0.0 --port "$TRACKING_PORT" '
     '--allowed-hosts "$TRACKING_HOST:$TRACKING_PORT"'
 )
-"""In the project's folder: the tracking server, in the foreground."""
-CLIENT = 'export MLFLOW_TRACKING_URI="http://$TRACKING_HOST:$TRACKING_PORT"'
-"""On each machine that runs the pipeline."""
+"""In the project's folder: the tracking server with logins, in the foreground."""
+USERS = (
+    'MLFLOW_TRACKING_USERNAME=admin MLFLOW_TRACKING_PASSWORD="$ADMIN_PASSWORD" .venv/bin/python -c '
+    "'import os, sys; from mlflow.server.auth.client import AuthServiceClient; "
+    "users = AuthServiceClient(sys.argv[1]); "
+    'users.create_user("pipeline", os.environ["PIPELINE_PASSWORD"]); '
+    'users.create_user("viewer", os.environ["VIEWER_PASSWORD"])\' '
+    '"http://$TRACKING_HOST:$TRACKING_PORT"'
+)
+"""In the project's folder, once the server is up: the admin creates `pipeline` and `viewer`."""
+CLIENT = (
+    'export MLFLOW_TRACKING_URI="http://$TRACKING_HOST:$TRACKING_PORT" MLFLOW_TRACKING_USERNAME=pipeline '
+    'MLFLOW_TRACKING_PASSWORD="$PIPELINE_PASSWORD"'
+)
+"""On each machine that runs the pipeline: the server and the `pipeline` login."""
 STOP = '"$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop'
 """As PGOWNER, once the tracking server is stopped."""
-COMMANDS = [INSTALL, *AS_ROOT, *AS_OWNER, SERVE, CLIENT, STOP]
+COMMANDS = [INSTALL, *AS_ROOT, *AS_OWNER, AUTH_SETTINGS, SERVE, USERS, CLIENT, STOP]
+USER_NAMES = ("admin", "pipeline", "viewer")
 
 MISSING = (
     "PostgreSQL's server binaries (initdb, pg_ctl) are not in /usr/lib/postgresql/*/bin nor on "
@@ -135,6 +160,9 @@ class TeamServer:
     pgbin: Path
     owner: str | None
     password: str = field(default_factory=lambda: secrets.token_hex(12))
+    logins: dict[str, Login] = field(
+        default_factory=lambda: {user: (user, secrets.token_hex(12)) for user in USER_NAMES}
+    )
     pg_port: int = field(default_factory=free_port)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -151,20 +179,35 @@ class TeamServer:
             "PGPASSWORD": self.password,
             "TRACKING_HOST": "127.0.0.1",
             "TRACKING_PORT": str(self.port),
+            "AUTH_CONFIG": str(self.folder / "auth.ini"),
+            "ADMIN_PASSWORD": self.logins["admin"][1],
+            "PIPELINE_PASSWORD": self.logins["pipeline"][1],
+            "VIEWER_PASSWORD": self.logins["viewer"][1],
+            "SECRET_KEY": self.password + "-key",
         }
 
     @property
-    def uri(self) -> str:
-        """MLFLOW_TRACKING_URI, from the README's client line."""
-        return self.shell(f'{CLIENT}; printf %s "$MLFLOW_TRACKING_URI"').stdout
+    def client_env(self) -> dict[str, str]:
+        """MLFLOW_TRACKING_URI and the `pipeline` login, from the README's client line."""
+        names = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+        shown = self.shell(f"{CLIENT}; printf '%s\\n' " + " ".join(f'"${n}"' for n in names)).stdout
+        return dict(zip(names, shown.splitlines(), strict=True))
 
-    def shell(self, line: str, as_owner: bool = False) -> subprocess.CompletedProcess[str]:
-        """Run one README line with bash (as PGOWNER when ``as_owner`` and this is root)."""
+    def shell(
+        self, line: str, as_owner: bool = False, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one README line with bash (as PGOWNER when ``as_owner`` and this is root), in
+        ``cwd`` (default: the server's folder)."""
         command = ["bash", "-c", line]
         if as_owner and self.owner is not None:
             command = ["runuser", "-u", self.owner, "--", *command]
         result = subprocess.run(
-            command, cwd=self.folder, env=pipeline_env(self.env), capture_output=True, text=True, check=False
+            command,
+            cwd=cwd or self.folder,
+            env=pipeline_env(self.env),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             log = self.folder / "pg" / "server.log"
@@ -175,11 +218,13 @@ class TeamServer:
         return result
 
     def start(self) -> None:
-        """The database (as PGOWNER), then the tracking server in the project's folder."""
+        """The databases (as PGOWNER), then the tracking server with logins in the project's
+        folder, then its users."""
         for line in AS_ROOT:
             self.shell(line)
         for line in AS_OWNER:
             self.shell(line, as_owner=True)
+        self.shell(AUTH_SETTINGS)
         log = (self.folder / "mlflow-server.log").open("ab")
         # Its own session, so that stopping it reaches the uvicorn workers too.
         self.process = subprocess.Popen(
@@ -192,6 +237,7 @@ class TeamServer:
         )
         if not wait_for_http(f"http://127.0.0.1:{self.port}/health", timeout_s=180):
             raise AssertionError(f"mlflow server did not start:\n{self.server_log()}")
+        self.shell(USERS, cwd=ROOT)
 
     def server_log(self) -> str:
         """The end of the tracking server's output."""
@@ -218,12 +264,12 @@ class TeamServer:
                 # An immediate shutdown: the postmaster takes its children down with it.
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        """Rows of ``sql`` straight from the tracking server's PostgreSQL database."""
+    def query(self, sql: str, database: str = "mlflow") -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` straight from the tracking server's PostgreSQL (``mlflow_auth``: its users)."""
         import psycopg2
 
         connection = psycopg2.connect(
-            host="127.0.0.1", port=self.pg_port, user="mlflow", password=self.password, dbname="mlflow"
+            host="127.0.0.1", port=self.pg_port, user="mlflow", password=self.password, dbname=database
         )
         try:
             with connection.cursor() as cursor:
@@ -273,13 +319,17 @@ def test_the_readme_team_set_up_is_what_the_postgres_test_runs() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.pipeline
-def test_a_chief_and_two_workers_track_everything_in_postgres(team_server: TeamServer, tmp_path: Path):
-    uri = team_server.uri
-    assert uri == f"http://127.0.0.1:{team_server.port}"
-    project = make_project(tmp_path, SEARCH, env={"MLFLOW_TRACKING_URI": uri})
+def test_a_chief_and_two_workers_track_everything_in_postgres(
+    team_server: TeamServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    env = team_server.client_env
+    uri = env["MLFLOW_TRACKING_URI"]
+    assert (uri, env["MLFLOW_TRACKING_USERNAME"]) == (f"http://127.0.0.1:{team_server.port}", "pipeline")
+    project = make_project(tmp_path, SEARCH, env=env)
     assert not (project / "mlflow.db").exists(), "nothing may fall back to the local store"
 
-    client = mlflow.MlflowClient(tracking_uri=uri)
+    # Read everything back as `viewer`: a login with no permission of its own reads.
+    client = client_as(team_server.logins["viewer"], uri, monkeypatch)
     experiment = client.get_experiment_by_name("tsforge")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
@@ -335,7 +385,7 @@ def test_a_chief_and_two_workers_track_everything_in_postgres(team_server: TeamS
             "1",
             "--reason",
             "postgres test",
-            env={"MLFLOW_TRACKING_URI": uri},
+            env=env,
         )
     assert client.get_model_version_by_alias(MODEL, "champion").version == "1"
     aliases = {alias: int(number) for alias, number in client.get_registered_model(MODEL).aliases.items()}
@@ -345,3 +395,29 @@ def test_a_chief_and_two_workers_track_everything_in_postgres(team_server: TeamS
     assert team_server.query("SELECT status, count(*) FROM runs GROUP BY status") == [("FINISHED", len(runs))]
     assert team_server.query("SELECT name, version FROM model_versions") == [(MODEL, 1)]
     assert dict(team_server.query("SELECT alias, version FROM registered_model_aliases")) == aliases
+    check_who_may_do_what(team_server, project, env)
+    assert {a: int(v) for a, v in client.get_registered_model(MODEL).aliases.items()} == aliases
+
+
+def client_as(login: Login, uri: str, monkeypatch: pytest.MonkeyPatch) -> mlflow.MlflowClient:
+    """An MLflow client of ``uri`` that logs in as ``login`` (MLflow's variables, this test only)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", login[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", login[1])
+    return mlflow.MlflowClient(tracking_uri=uri)
+
+
+def check_who_may_do_what(team_server: TeamServer, project: Path, env: dict[str, str]) -> None:
+    """The users are in PostgreSQL; no login, a wrong password, `viewer` registering or moving
+    champion: all refused, and `tsforge promote` with a wrong password says what to set."""
+    users = team_server.query("SELECT username FROM users", database="mlflow_auth")
+    assert sorted(name for (name,) in users) == list(USER_NAMES)
+    uri = env["MLFLOW_TRACKING_URI"]
+    check_access(uri, team_server.logins["admin"], team_server.logins["viewer"], MODEL)
+    wrong = {**env, "MLFLOW_TRACKING_PASSWORD": "wrong-password"}
+    refused = run(project, str(BIN / "tsforge"), "promote", "1", check=False, env=wrong)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(
+        f"ERROR: the MLflow server at {uri} refused the credentials in "
+        "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (401)"
+    ), refused.stderr
+    assert "wrong-password" not in refused.stdout + refused.stderr
