@@ -1,7 +1,7 @@
 """Reusing a statistical fit at a series' later origins against refitting at every origin.
 
 The gate's statistical baselines forecast from every test origin. Since E19 a series' later
-origins reuse the parameters fitted at an earlier one (tsforge.statistical.reuse_anchors, while
+origins reuse the parameters fitted at an earlier one (tsforge.statistical_runs.reuse_anchors, while
 the history has grown by at most REUSE_GROWTH); before, every origin was refitted. This scores
 both ways on the suite's datasets with rolling origins (the competitions have one test origin
 per series, where nothing changes), on the suite's own test split, horizon and period:
@@ -29,6 +29,7 @@ import pandas as pd
 
 from bench import accuracy
 from tsforge import statistical as st
+from tsforge import statistical_runs as runs
 
 DATASETS = ("co2", "airpassengers", "sunspots", "seatbelts", "taylor", "retail")
 METHODS = ("theta", "ets", "ces", "dot")
@@ -87,10 +88,10 @@ def score(name: str, growth: float) -> dict[str, Any]:
     at, starts, scale = np.concatenate(origins), np.concatenate(starts_of), np.concatenate(scales)
     actual = np.stack([levels[o : o + horizon, 0] for o in at])
     result: dict[str, Any] = {"series": len(series), "origins": len(at), "horizon": horizon, "period": period}
-    default = st.REUSE_GROWTH
+    default = runs.REUSE_GROWTH
     for method in METHODS:
         for way, reuse in (("refit", 0.0), ("reuse", growth)):
-            st.REUSE_GROWTH = reuse
+            runs.REUSE_GROWTH = reuse
             started = time.perf_counter()
             forecast = st.statistical_forecasts(
                 [method], levels, at, horizon, 1, period=period, history=None, starts=starts
@@ -99,7 +100,7 @@ def score(name: str, growth: float) -> dict[str, Any]:
             mase = float(np.mean(np.mean(np.abs(forecast - actual), axis=1) / scale))
             result[f"{method}/{way}"] = {"mase": round(mase, 4), "seconds": round(seconds, 1)}
         _say(f"{name} {method}: refit {result[f'{method}/refit']}, reuse {result[f'{method}/reuse']}")
-    st.REUSE_GROWTH = default
+    runs.REUSE_GROWTH = default
     return result
 
 
@@ -123,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--growth", type=float, default=st.REUSE_GROWTH, help="reuse's REUSE_GROWTH")
+    parser.add_argument("--growth", type=float, default=runs.REUSE_GROWTH, help="reuse's REUSE_GROWTH")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     results = {name: score(name, args.growth) for name in args.datasets.split(",")}

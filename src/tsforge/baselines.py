@@ -102,8 +102,8 @@ def baselines(
 
     The statistical methods are fitted on the last ``theta_history`` rows of the origin's series
     (default None: its whole history before the origin, as competitions and a forecaster fit
-    them; a series' later origins reuse an earlier fit, :func:`tsforge.statistical.reuse_anchors`),
-    in ``n_jobs`` processes (None: :func:`tsforge.statistical.jobs`'
+    them; a series' later origins reuse an earlier fit, :func:`tsforge.statistical_runs.reuse_anchors`),
+    in ``n_jobs`` processes (None: :func:`tsforge.statistical_runs.jobs`'
     default, every core or ``TSFORGE_JOBS``), each forecast the same in one process or many.
 
     ARIMA is opt-in (``evaluate.arima``) for its cost. CPU seconds of fitting in one process

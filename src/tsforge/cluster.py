@@ -22,7 +22,7 @@ from tsforge.errors import TsforgeError
 
 CLUSTER_ENV = "TSFORGE_CLUSTER"
 """Environment variable: the address of a Dask scheduler (``tcp://host:8786``) the Theta and
-ETS fits are sent to (unset or empty: this machine, in :data:`tsforge.statistical.JOBS_ENV`
+ETS fits are sent to (unset or empty: this machine, in :data:`tsforge.statistical_runs.JOBS_ENV`
 processes). Not a param: it changes where the fits run, never what they give."""
 
 CONNECT_TIMEOUT = 10.0

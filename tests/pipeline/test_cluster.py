@@ -21,6 +21,7 @@ from tests.pipeline.conftest import BIN, free_port, pipeline_env
 from tests.unit.test_assessment import PERIOD, LineWithOffset, _catalog_inputs, _spec
 from tsforge import cluster
 from tsforge import statistical as st
+from tsforge import statistical_runs as runs
 from tsforge.assessment import Assessment
 from tsforge.config import EvaluateConfig
 from tsforge.stages import evaluate
@@ -126,7 +127,7 @@ def test_the_cluster_fits_are_the_local_fits_value_for_value(
 ):
     levels, origins, starts = _panel()
     kwargs = {"period": SEASON, "history": 30, "starts": starts}
-    monkeypatch.setenv(st.JOBS_ENV, "1")
+    monkeypatch.setenv(runs.JOBS_ENV, "1")
     monkeypatch.delenv(cluster.CLUSTER_ENV, raising=False)
     local = st.statistical_forecasts(("theta", "ets"), levels, origins, HORIZON, 2, **kwargs)
 
@@ -156,7 +157,7 @@ def test_the_evaluate_stage_scores_the_same_through_the_cluster(
             series, windows, LineWithOffset(), _spec(), period=PERIOD, config=EvaluateConfig()
         )
 
-    monkeypatch.setenv(st.JOBS_ENV, "1")
+    monkeypatch.setenv(runs.JOBS_ENV, "1")
     monkeypatch.delenv(cluster.CLUSTER_ENV, raising=False)
     local = assess()
     monkeypatch.setenv(cluster.CLUSTER_ENV, dask_cluster)

@@ -85,7 +85,7 @@ def test_with_the_variable_every_fit_goes_to_the_cluster_with_the_local_results(
 
     assert connected == ["tcp://scheduler:8786"] * 2  # theta, then ets
     # Per method, the three series' first origins are fitted, then their second origins reuse
-    # those fits (st.reuse_anchors): each in 2 threads x CHUNKS_PER_JOB chunks of one origin.
+    # those fits (runs.reuse_anchors): each in 2 threads x CHUNKS_PER_JOB chunks of one origin.
     assert sent == [1] * 12
     for method in ("theta", "ets"):
         np.testing.assert_array_equal(remote[method], local[method])

@@ -7,6 +7,7 @@ import pytest
 
 from tsforge import metrics as mt
 from tsforge import statistical as st
+from tsforge import statistical_runs as runs
 
 
 def test_theta_forecasts_a_trending_series_from_its_past_only():
@@ -116,7 +117,7 @@ def test_ces_dot_and_arima_forecast_a_constant_series_as_that_constant(method, p
 @pytest.mark.parametrize("period", [1, 4, 52])
 def test_ces_dot_and_arima_continue_a_linear_trend(method, period):
     levels = (10 + 2.0 * np.arange(70))[:, None]
-    origins = np.array([50, 60])  # 10 rows apart: each fitted (st.REUSE_GROWTH)
+    origins = np.array([50, 60])  # 10 rows apart: each fitted (runs.REUSE_GROWTH)
     forecast = method(levels, origins, 5, 1, period=period, history=100)
     expected = mt.actuals(levels, origins, 5, 1)
     if method is st.ces:
@@ -166,28 +167,28 @@ def test_statistical_forecasts_fit_the_methods_named():
 
 
 def test_an_origin_reuses_its_series_anchor_until_the_history_grows_by_the_set_fraction(monkeypatch):
-    monkeypatch.setattr(st, "REUSE_GROWTH", 0.25)
+    monkeypatch.setattr(runs, "REUSE_GROWTH", 0.25)
     # Two series of 100 and 60 rows, rolling origins on each.
     starts = np.array([0, 0, 0, 0, 100, 100])
     origins = np.array([80, 99, 100, 90, 150, 140])
     rows = [o - s for o, s in zip(origins, starts, strict=True)]
-    anchors = st.reuse_anchors(origins, starts, rows)
+    anchors = runs.reuse_anchors(origins, starts, rows)
     # 80 anchors the first series (fitted on 80 rows, it serves origins up to 20 rows on: 90, 99
     # and 100); the second series has its own anchor, its earliest origin (140).
     assert anchors.tolist() == [0, 0, 0, 0, 5, 5]
-    assert st.reuse_anchors(np.array([80, 101]), None, [80, 101]).tolist() == [0, 1]
+    assert runs.reuse_anchors(np.array([80, 101]), None, [80, 101]).tolist() == [0, 1]
     # Capped histories: the anchor read 30 rows, so it serves 7 rows on.
-    assert st.reuse_anchors(np.array([80, 87, 88]), None, [30, 30, 30]).tolist() == [0, 0, 2]
+    assert runs.reuse_anchors(np.array([80, 87, 88]), None, [30, 30, 30]).tolist() == [0, 0, 2]
     # The default: a fit every 5 % of growth; 0 refits every origin.
-    monkeypatch.setattr(st, "REUSE_GROWTH", 0.05)
-    assert st.reuse_anchors(np.array([100, 105, 106, 111]), None, [100, 105, 106, 111]).tolist() == [
+    monkeypatch.setattr(runs, "REUSE_GROWTH", 0.05)
+    assert runs.reuse_anchors(np.array([100, 105, 106, 111]), None, [100, 105, 106, 111]).tolist() == [
         0,
         0,
         2,
         2,
     ]
-    monkeypatch.setattr(st, "REUSE_GROWTH", 0.0)
-    assert st.reuse_anchors(np.array([100, 101]), None, [100, 101]).tolist() == [0, 1]
+    monkeypatch.setattr(runs, "REUSE_GROWTH", 0.0)
+    assert runs.reuse_anchors(np.array([100, 101]), None, [100, 101]).tolist() == [0, 1]
 
 
 @pytest.mark.parametrize("method", [st.ets, st.theta, st.ces], ids=["ets", "theta", "ces"])

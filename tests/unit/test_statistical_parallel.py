@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tsforge import statistical as st
+from tsforge import statistical_runs as runs
 from tsforge.errors import ConfigError
 
 
@@ -31,8 +32,8 @@ def _panel() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _always_in_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every origin but the first to the process pool, however quick the fits."""
-    monkeypatch.setattr(st, "PROBE_ORIGINS", 1)
-    monkeypatch.setattr(st, "PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(runs, "PROBE_ORIGINS", 1)
+    monkeypatch.setattr(runs, "PARALLEL_MIN_SECONDS", 0.0)
 
 
 @pytest.mark.parametrize(
@@ -65,17 +66,17 @@ def test_every_target_of_every_origin_keeps_its_place_across_processes(monkeypat
 
 
 def test_jobs_reads_the_environment_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv(st.JOBS_ENV, raising=False)
-    assert st.jobs() >= 1
-    assert st.jobs(3) == 3
-    monkeypatch.setenv(st.JOBS_ENV, "2")
-    assert st.jobs() == 2
-    monkeypatch.setenv(st.JOBS_ENV, "")
-    assert st.jobs() >= 1
+    monkeypatch.delenv(runs.JOBS_ENV, raising=False)
+    assert runs.jobs() >= 1
+    assert runs.jobs(3) == 3
+    monkeypatch.setenv(runs.JOBS_ENV, "2")
+    assert runs.jobs() == 2
+    monkeypatch.setenv(runs.JOBS_ENV, "")
+    assert runs.jobs() >= 1
     for bad in ("0", "-1", "all"):
-        monkeypatch.setenv(st.JOBS_ENV, bad)
-        with pytest.raises(ConfigError, match=st.JOBS_ENV):
-            st.jobs()
+        monkeypatch.setenv(runs.JOBS_ENV, bad)
+        with pytest.raises(ConfigError, match=runs.JOBS_ENV):
+            runs.jobs()
 
 
 def test_no_history_before_an_origin_is_refused_before_any_fit():
