@@ -93,7 +93,7 @@ MIN_CYCLES = 2
 a feature never repeats in training: day of year over 12 weeks of half-hourly demand (taylor) is
 a ramp the network reads as a trend, and it extrapolates the ramp past the history. Measured on
 taylor (bench/EXPERIMENTS.md E18): with day of year, test MASE 0.597 against 0.316 without any
-calendar."""
+calendar; with hour of day and day of week alone, 0.265."""
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
