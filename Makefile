@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: help setup setup-gpu run test test-all lint bench bench-accuracy ui serve clean
+.PHONY: help setup setup-gpu run test test-all test-faults lint bench bench-accuracy ui serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -34,8 +34,11 @@ run: setup  ## run the whole pipeline (dvc repro) on the bundled data and print 
 test: setup lint  ## lint (ruff, mypy), then the test suite (unit, data contract, real dvc repro on a tiny profile)
 	$(BIN)/pytest
 
-test-all: setup  ## the test suite plus the slow and postgres tiers (PostgreSQL: installed as root if missing)
+test-all: setup  ## the test suite plus the slow, postgres and faults tiers (PostgreSQL: installed as root if missing)
 	$(BIN)/pytest -m ""
+
+test-faults: setup  ## kill -9 at named points of every stage, forecast and retrain, then rerun (~MIN min)
+	$(BIN)/pytest -m faults -n 0
 
 lint: setup  ## ruff and mypy
 	$(BIN)/ruff check src pipelines tests bench
