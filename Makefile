@@ -55,7 +55,8 @@ bench: setup  ## speed/memory benchmarks against bare baselines -> bench/RESULTS
 bench-accuracy: setup  ## accuracy suite: one dvc repro per dataset -> bench/ACCURACY.md, bench/accuracy.json (hours)
 	$(BIN)/python -m bench.accuracy $(ARGS)
 
-ui: setup  ## open the MLflow UI on the local store (http://127.0.0.1:5000)
+ui: setup  ## the MLflow UI on the local store; prints the link to the experiment's runs (Model training view)
+	@$(BIN)/python -m tsforge.run_notes --store sqlite:///mlflow.db
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
 
 serve: setup  ## serve the champion forecaster on http://127.0.0.1:5001 (POST raw history to /invocations)

@@ -141,3 +141,32 @@ def describe_model(model_name: str, text: str) -> None:
     import mlflow
 
     mlflow.MlflowClient().update_registered_model(model_name, description=text)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``make ui``'s first line: the address of the experiment's runs in the local UI."""
+    import argparse
+    import sys
+
+    from tsforge.config import load_params
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--store", required=True, help="the tracking store the UI serves")
+    store = parser.parse_args(argv).store
+    experiment = load_params().tracking.experiment
+    found = None
+    try:
+        import mlflow
+
+        found = mlflow.MlflowClient(store).get_experiment_by_name(experiment)
+    except Exception:  # noqa: BLE001  (no store yet: the UI opens on its experiment list)
+        found = None
+    if found is None:
+        sys.stdout.write(f"No experiment {experiment!r} in {store} yet: run `make run` first.\n")
+        return
+    url = runs_url(found.experiment_id)
+    sys.stdout.write(f"Open {url}  (the {experiment!r} runs; Ctrl-C stops the UI)\n")
+
+
+if __name__ == "__main__":
+    main()

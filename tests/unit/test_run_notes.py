@@ -1,5 +1,9 @@
 """What the MLflow UI tells a reader (:mod:`tsforge.run_notes`)."""
 
+import types
+
+import pytest
+
 from tsforge import run_notes
 
 METRICS = {
@@ -11,7 +15,9 @@ METRICS = {
 
 
 def test_links_open_the_experiments_runs_in_the_model_training_view():
-    assert run_notes.runs_url("7") == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
+    assert (
+        run_notes.runs_url("7") == "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning"
+    )
     assert run_notes.runs_url("7", "http://mlflow:5000/").startswith("http://mlflow:5000/#/experiments/7/")
     assert run_notes.version_url("m", "3") == "http://127.0.0.1:5000/#/models/m/versions/3"
 
@@ -46,3 +52,22 @@ def test_each_note_says_what_the_run_is_and_how_to_rebuild_it():
     )
     assert "[m version 3](#/models/m/versions/3) promoted to champion: beats ets." in gate and table in gate
     assert "`champion` alias" in run_notes.model_note(source="co2", targets=["co2"], horizon=4, freq="W-SAT")
+
+
+def test_make_ui_prints_the_link_to_the_experiments_runs(monkeypatch, capsys: pytest.CaptureFixture[str]):
+    import mlflow
+
+    class Client:
+        def __init__(self, store: str) -> None:
+            self.store = store
+
+        def get_experiment_by_name(self, name: str):  # type: ignore[no-untyped-def]
+            return types.SimpleNamespace(experiment_id="4") if self.store == "sqlite:///here.db" else None
+
+    monkeypatch.setattr(mlflow, "MlflowClient", Client)
+    run_notes.main(["--store", "sqlite:///here.db"])
+    printed = capsys.readouterr().out
+    assert "Open http://127.0.0.1:5000/#/experiments/4/runs?workflowType=machine_learning" in printed
+    run_notes.main(["--store", "sqlite:///elsewhere.db"])
+    printed = capsys.readouterr().out
+    assert "No experiment 'tsforge' in sqlite:///elsewhere.db yet: run `make run` first." in printed
