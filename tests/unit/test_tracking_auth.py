@@ -60,12 +60,17 @@ def test_an_unreachable_server_is_named_without_its_credentials(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
-    previous = mlflow.get_tracking_uri()
+    from mlflow.tracking._model_registry import utils as registry_utils
+
+    previous, previous_registry = mlflow.get_tracking_uri(), registry_utils._registry_uri
     try:
         with pytest.raises(TsforgeError) as failed:
             tracking.configure(f"http://alice:{SECRET}@127.0.0.1:9", "test", tmp_path)
     finally:
+        # configure set both URIs: a later test in this process (pytest-xdist) must not find
+        # its models:/ URIs on this unreachable server.
         mlflow.set_tracking_uri(previous)
+        registry_utils._registry_uri = previous_registry
     assert "cannot reach the MLflow tracking store at http://***@127.0.0.1:9 (" in str(failed.value)
     assert SECRET not in str(failed.value) and "alice" not in str(failed.value)
     # MLflow's own "View run at <URI>" lines would print the credentials: they are off.
