@@ -1,7 +1,16 @@
 """Stage train: rebuild the best trials with the tuner's builder, train them (one network or an
-ensemble of the best trials x seeds), log the forecaster (tsforge.stages.train)."""
+ensemble of the best trials x seeds), log the forecaster (tsforge.stages.train).
 
-from tsforge import catalog, run_notes, stage
+With ``train.workers > 1`` the stage trains the networks data-parallel on that many processes of
+this host, each this script with its ``TF_CONFIG`` (TensorFlow's MultiWorkerMirroredStrategy
+over loopback); started by hand with ``TF_CONFIG`` set, it is one worker of a cluster that spans
+hosts. Only the chief (worker 0) writes files and logs (tsforge.multiworker says more).
+"""
+
+import os
+import sys
+
+from tsforge import catalog, multiworker, run_notes, stage
 from tsforge.config import load_params, mase_period
 from tsforge.console import paths, say
 from tsforge.forecaster import ForecastSpec, example_history
@@ -21,9 +30,25 @@ def say_trained(member: Member) -> None:
 
 
 def main() -> None:
+    role = multiworker.role(os.environ)
+    # First, before any TensorFlow operation: the strategy sets up the collectives once.
+    strategy = None if role == "single" else multiworker.strategy()
     params = load_params(PROJECT.params)
+    if role == "single" and params.train.workers > 1:
+        workers = params.train.workers
+        say(f"training on {workers} workers of this host (MultiWorkerMirroredStrategy over loopback)")
+        multiworker.run_local_workers([sys.executable, __file__], workers, multiworker.environment())
+        return
+    config = params.train if strategy is None else multiworker.fit_config(params.train)
     best, eda = catalog.read_json(PROJECT.best_hparams), catalog.read_json(PROJECT.eda)
     series, windows = catalog.ProcessedSeries.load(PROJECT.series), catalog.Windows.load(PROJECT.windows)
+    if role == "worker":
+        networks = train.train_replica(
+            best, series, windows, config=config, space=params.tune.space, strategy=strategy
+        )
+        say(f"worker: trained its share of {networks} network(s) with the chief, which writes and logs")
+        multiworker.leave()
+        return
     freq, scalers = catalog.IngestSummary.load(PROJECT.raw_meta).freq, catalog.load_scalers(PROJECT.scaler)
     window = params.window  # the served forecaster pads a history down to window.min_history rows
     spec = ForecastSpec.of_pipeline(
@@ -33,7 +58,14 @@ def main() -> None:
     period = mase_period(params.evaluate.season_period, int(eda["season_period"]))
     stage.start_tracking(PROJECT, params.tracking.experiment)
     inputs = {"series": PROJECT.series, "windows": PROJECT.windows}
-    config = params.train
+    workers = multiworker.cluster_size(os.environ)
+    if workers > 1:
+        joint = (
+            " (train.ensemble_fit joint fits as separate here)"
+            if params.train.ensemble_fit == "joint"
+            else ""
+        )
+        say(f"chief of {workers} workers: each network's fit runs on all of them{joint}")
     trials = len(ensemble_candidates(best, config.ensemble_trials))
     refit = ", then refit on train+val" if config.refit else ""
     say(
@@ -46,20 +78,22 @@ def main() -> None:
             series,
             windows,
             spec,
-            config=params.train,
+            config=config,
             space=params.tune.space,
             period=period,
             # A network combined with Theta or ETS fits them as the gate's baselines are fitted.
             statistical_history=params.evaluate.theta_history,
             metric=params.registry.metric,
             on_trained=say_trained,
+            strategy=strategy,
+            workers=workers,
         )
         catalog.save_csv(PROJECT.learning_curve, trained.curve)
         plot_learning_curve(PROJECT.learning_curve_plot, trained.curve)
         catalog.save_network(PROJECT.network, trained.final.model)
         trained.spec.save(PROJECT.forecast_spec)
         example = example_history(catalog.load_frame(PROJECT.raw_series), trained.spec)
-        model_uri = train.log_model(trained, PROJECT, example, params.train)
+        model_uri = train.log_model(trained, PROJECT, example, config)
         catalog.write_json(PROJECT.training, trained.report(run.run_id, model_uri))
         run_notes.describe_run(
             run_notes.training_note(

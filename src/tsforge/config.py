@@ -207,6 +207,9 @@ class TrainConfig:
     size, one ``fit`` for all (each member keeps its seed's initial weights and batch order, its
     loss, optimizer and early-stopping point, so it ends as it would alone,
     :mod:`tsforge.joint_training`), or ``separate``ly, one network after another.
+    ``workers`` above 1 trains the networks data-parallel on that many processes of this host
+    (TensorFlow's MultiWorkerMirroredStrategy over loopback, :mod:`tsforge.multiworker`;
+    ``joint`` then fits as ``separate``); ``TF_CONFIG`` set by hand spans hosts instead.
     """
 
     epochs: int = 40
@@ -222,8 +225,11 @@ class TrainConfig:
     combine: str | Sequence[str] | None = "auto"
     feature_ablation: bool = False
     ensemble_fit: str = "joint"
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"params.yaml: train.workers is {self.workers}; use 1 (this process) or more.")
         if self.ensemble_fit not in ENSEMBLE_FITS:
             raise ConfigError(
                 f"params.yaml: train.ensemble_fit is {self.ensemble_fit!r}; use joint (the members side "

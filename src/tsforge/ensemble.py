@@ -17,6 +17,7 @@ import keras
 from tsforge.config import DEFAULT_SPACE, ENSEMBLE_FITS
 from tsforge.joint_training import train_side_by_side
 from tsforge.models import combine
+from tsforge.multiworker import fits_done, local_member, training_scope
 from tsforge.training import (
     OBJECTIVE,
     Member,
@@ -42,6 +43,7 @@ def train_members(
     losses: Sequence[str] | None = None,
     on_member: Callable[[Member], None] | None = None,
     ensemble_fit: str = "separate",
+    strategy: Any | None = None,
 ) -> list[Member]:
     """Train every candidate's hyperparameters with ``seeds`` seeds per lookback and loss:
     the ensemble's members.
@@ -63,6 +65,9 @@ def train_members(
         on_member: Called with each member as soon as it is trained (to log it).
         ensemble_fit: ``separate``: one network after another; ``joint``: the members side by
             side in one model per batch size (:mod:`tsforge.joint_training`).
+        strategy: A ``tf.distribute`` strategy (:mod:`tsforge.multiworker`): each member is
+            built and fitted under it, then copied out of it; ``separate`` only. None: this
+            process alone.
 
     Returns:
         The members, in training order.
@@ -71,18 +76,55 @@ def train_members(
     if ensemble_fit not in ENSEMBLE_FITS:
         raise ValueError(f"unknown ensemble_fit {ensemble_fit!r}; use one of {ENSEMBLE_FITS}")
     if ensemble_fit == "joint":
+        if strategy is not None:
+            raise ValueError(
+                "joint training runs on one process; fit the members separately under a strategy"
+            )
         return train_side_by_side(
             plans, space, data, epochs=epochs, patience=patience, refit=refit, on_member=on_member
         )
     members = []
     for plan in plans:
-        member = train_member(plan, space, data, epochs=epochs, patience=patience, refit=refit)
+        if strategy is None:
+            member = train_member(plan, space, data, epochs=epochs, patience=patience, refit=refit)
+        else:
+            with training_scope(strategy):
+                member = train_member(plan, space, data, epochs=epochs, patience=patience, refit=refit)
+            member = local_member(member, space, data)
         if on_member is not None:
             on_member(member)
         members.append(member)
+    if strategy is not None:
+        fits_done(strategy)
     return members
 
 
+def fit_members(
+    candidates: list[tuple[str, Any]],
+    space: Mapping[str, Any],
+    data: WindowedData,
+    cfg: Any,
+    on_member: Callable[[Member], None] | None = None,
+    *,
+    strategy: Any | None = None,
+) -> list[Member]:
+    """:func:`train_members` as the train section ``cfg`` (:class:`tsforge.config.TrainConfig`)
+    says: the fits every worker of several runs in step (:func:`train_final`'s first part)."""
+    return train_members(
+        candidates,
+        space,
+        trial_data(data, candidates[0][1].values),
+        seeds=cfg.ensemble_seeds,
+        epochs=cfg.epochs,
+        patience=cfg.patience,
+        seed=cfg.seed,
+        refit=cfg.refit,
+        lookbacks=cfg.ensemble_lookbacks,
+        losses=cfg.ensemble_losses,
+        on_member=on_member,
+        ensemble_fit=cfg.ensemble_fit,
+        strategy=strategy,
+    )
 
 
 @dataclass(frozen=True)
@@ -148,6 +190,8 @@ def train_final(
     data: WindowedData,
     cfg: Any,
     on_member: Callable[[Member], None] | None = None,
+    *,
+    strategy: Any | None = None,
 ) -> FinalModel:
     """Train the ensemble's members and combine them into the network that is served.
 
@@ -157,6 +201,8 @@ def train_final(
         data: Windowed series.
         cfg: The train section (:class:`tsforge.config.TrainConfig`).
         on_member: Called with each member once it is trained (to log it).
+        strategy: The chief's ``tf.distribute`` strategy when several workers train
+            (:mod:`tsforge.multiworker`); None: this process alone.
 
     Returns:
         The final model and its figures.
@@ -165,20 +211,7 @@ def train_final(
 
     data = trial_data(data, candidates[0][1].values)
     started = time.perf_counter()
-    members = train_members(
-        candidates,
-        space,
-        data,
-        seeds=cfg.ensemble_seeds,
-        epochs=cfg.epochs,
-        patience=cfg.patience,
-        seed=cfg.seed,
-        refit=cfg.refit,
-        lookbacks=cfg.ensemble_lookbacks,
-        losses=cfg.ensemble_losses,
-        on_member=on_member,
-        ensemble_fit=cfg.ensemble_fit,
-    )
+    members = fit_members(candidates, space, data, cfg, on_member, strategy=strategy)
     seconds = time.perf_counter() - started
     model = combine([m.model for m in members], cfg.ensemble_combine)
     epochs = sum(len(m.history["loss"]) for m in members)

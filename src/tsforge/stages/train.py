@@ -26,7 +26,7 @@ from tsforge.catalog import ProcessedSeries, Project, Windows
 from tsforge.combination import Choice, Combination, choose
 from tsforge.config import COMBINABLE_METHODS, TrainConfig
 from tsforge.conformal import Calibration
-from tsforge.ensemble import FinalModel, train_final
+from tsforge.ensemble import FinalModel, fit_members, train_final
 from tsforge.forecaster import ForecastSpec, forecast_origins, log_forecaster
 from tsforge.models import model_values
 from tsforge.training import (
@@ -130,6 +130,7 @@ def train(
     on_start: Callable[[dict[str, Any]], None] | None = None,
     on_member: Callable[[Member], None] | None = None,
     on_trained: Callable[[Member], None] | None = None,
+    strategy: Any | None = None,
 ) -> Trained:
     """Train the final forecaster from the tune stage's best trials.
 
@@ -151,11 +152,14 @@ def train(
         on_member: Called with each member once it is trained, when there are several (a
             single network is the run itself).
         on_trained: Called with every network once it is trained, one or several (to say so).
+        strategy: The chief's ``tf.distribute`` strategy when several workers train the
+            networks (:mod:`tsforge.multiworker`; the others run :func:`train_replica`); what
+            follows the fits runs here alone. None: this process alone.
 
     Returns:
         The network, its spec with the conformal calibration, and its hyperparameters.
     """
-    candidates = ensemble_candidates(best_hparams, config.ensemble_trials)
+    candidates, windowed = _inputs(best_hparams, series, windows, config)
     # What the first network reads and fits (a lookback below 1 or another loss changes even a
     # single network).
     losses = config.ensemble_losses or (None,)
@@ -167,9 +171,10 @@ def train(
         on_start(hyperparameters)
     variants = len(config.ensemble_lookbacks) * len(losses)
     several = len(candidates) * config.ensemble_seeds * variants > 1
-    windowed = trial_data(WindowedData.of(series, windows), candidates[0][1].values)
     hooks = [hook for hook in (on_member if several else None, on_trained) if hook is not None]
-    final = train_final(candidates, space, windowed, config, _each(hooks) if hooks else None)
+    final = train_final(
+        candidates, space, windowed, config, _each(hooks) if hooks else None, strategy=strategy
+    )
     spec = replace(spec, normalize=windowed.normalize)
     base = Combination((), period, statistical_history)
     choice, validation = choose_combination(
@@ -199,6 +204,33 @@ def train(
             seed=config.seed,
         )
     return Trained(final, replace(spec, conformal=calibration), hyperparameters, choice, ablation)
+
+
+def _inputs(
+    best_hparams: Mapping[str, Any], series: ProcessedSeries, windows: Windows, config: TrainConfig
+) -> tuple[list[tuple[str, Any]], WindowedData]:
+    """The trials the ensemble is made of and the windows as they read them."""
+    candidates = ensemble_candidates(best_hparams, config.ensemble_trials)
+    return candidates, trial_data(WindowedData.of(series, windows), candidates[0][1].values)
+
+
+def train_replica(
+    best_hparams: Mapping[str, Any],
+    series: ProcessedSeries,
+    windows: Windows,
+    *,
+    config: TrainConfig,
+    space: Mapping[str, Any],
+    strategy: Any,
+) -> int:
+    """A worker's part when several train (not the chief's): the same fits as the chief's
+    :func:`train`, in step with it, under ``strategy``; nothing is kept, written or logged.
+
+    Returns:
+        How many networks it helped train.
+    """
+    candidates, windowed = _inputs(best_hparams, series, windows, config)
+    return len(fit_members(candidates, space, windowed, config, strategy=strategy))
 
 
 def _each(hooks: list[Callable[[Member], None]]) -> Callable[[Member], None]:
@@ -321,10 +353,13 @@ def train_logged(
     statistical_history: int | None = None,
     metric: str = "mase",
     on_trained: Callable[[Member], None] | None = None,
+    strategy: Any | None = None,
+    workers: int = 1,
 ) -> Trained:
     """:func:`train` inside the active run: the hyperparameters as its params before training,
     each member of an ensemble as a child run, then the run's metrics, learning curve and
-    combination (param ``combination``, tag ``combination_reason``). ``on_trained`` is
+    combination (param ``combination``, tag ``combination_reason``), and the tag ``workers``
+    (the processes that trained the networks). ``on_trained`` and ``strategy`` are
     :func:`train`'s."""
     trained = train(
         best_hparams,
@@ -339,9 +374,10 @@ def train_logged(
         on_start=log_params,
         on_member=log_member,
         on_trained=on_trained,
+        strategy=strategy,
     )
     log_metrics(trained)
-    mlflow.set_tag("device", device())
+    mlflow.set_tags({"device": device(), "workers": str(workers)})
     mlflow.log_param("combination", trained.choice.combination.label)
     mlflow.set_tag("combination_reason", trained.choice.reason)
     return trained
