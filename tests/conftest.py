@@ -14,6 +14,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_globals_restored() -> Iterator[None]:
+    """Every test leaves MLflow's process-wide URIs as it found them.
+
+    ``mlflow.set_tracking_uri`` / ``set_registry_uri`` (and ``tracking.configure``, which calls
+    both) write module globals *and* the ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI``
+    environment variables. Under pytest-xdist a later test in the same worker would otherwise
+    resolve its ``models:/`` URIs on whatever server an earlier test pointed at (CI failure of
+    c760320: test_covariates loading from the auth test's unreachable server).
+    """
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    environment = {name: os.environ.get(name) for name in names}
+    tracking_uri, registry_uri = tracking_utils._tracking_uri, registry_utils._registry_uri
+    yield
+    tracking_utils._tracking_uri, registry_utils._registry_uri = tracking_uri, registry_uri
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def seasonal_frame() -> pd.DataFrame:
     """Weekly series: trend + period-12 season + noise, 240 rows."""

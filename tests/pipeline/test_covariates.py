@@ -97,13 +97,12 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _forecaster(project: Path):  # type: ignore[no-untyped-def]
     import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
 
     store = f"sqlite:///{project / 'mlflow.db'}"
+    # Both URIs, explicitly: the registry falls back to MLFLOW_REGISTRY_URI before the tracking
+    # URI. conftest's autouse fixture puts both back after the test.
     mlflow.set_tracking_uri(store)
-    # The registry follows the tracking URI only while none is set; whatever an earlier test in
-    # this process left set is cleared, and nothing is left set for a later one.
-    registry_utils._registry_uri = None
+    mlflow.set_registry_uri(store)
     return mlflow.pyfunc.load_model("models:/tsforge-forecaster/1")
 
 
