@@ -21,13 +21,8 @@ from tsforge import conformal, reports
 from tsforge import metrics as mt
 from tsforge.combination import Combination
 from tsforge.config import EvaluateConfig, RegistryConfig
-from tsforge.forecaster import (
-    ForecastSpec,
-    forecast_intervals,
-    forecast_origins,
-    forecast_samples,
-    has_dropout,
-)
+from tsforge.forecast_spec import ForecastSpec
+from tsforge.origin_forecasts import forecast_intervals, forecast_origins, forecast_samples, has_dropout
 from tsforge.panel import Layout
 from tsforge.registry import Decision, promotion_rule
 

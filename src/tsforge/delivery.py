@@ -92,7 +92,7 @@ def check_history(history: pd.DataFrame, spec: Any) -> tuple[str, ...]:
 
     Args:
         history: The raw rows of every series (the ingest snapshot).
-        spec: The model's :class:`tsforge.forecaster.ForecastSpec`.
+        spec: The model's :class:`tsforge.forecast_spec.ForecastSpec`.
 
     Returns:
         The series the model was not trained on (it forecasts them from their own history).

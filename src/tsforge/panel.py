@@ -112,7 +112,7 @@ def origins(
         min_history: Fewest real input rows of a training or test window of a series too
             short for a complete one in that split (default None: no padding). Such a series
             gets padded windows there, as it is served: a history shorter than ``input_size``
-            is padded with its first value (:func:`tsforge.forecaster.forecast_frame`). A
+            is padded with its first value (:func:`tsforge.forecast_requests.forecast_frame`). A
             series with a complete window in a split keeps only complete ones there.
             Validation windows are always complete: the scores that pick a model and stop its
             training are those of full histories (padding them too cost M3 monthly 1 % of

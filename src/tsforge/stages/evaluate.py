@@ -20,7 +20,7 @@ from tsforge import assessment, registry
 from tsforge.assessment import Assessment
 from tsforge.catalog import ProcessedSeries, Windows
 from tsforge.config import EvaluateConfig, RegistryConfig
-from tsforge.forecaster import ForecastSpec
+from tsforge.forecast_spec import ForecastSpec
 from tsforge.registry import Decision
 
 

@@ -27,8 +27,10 @@ from tsforge.combination import Choice, Combination, choose
 from tsforge.config import COMBINABLE_METHODS, TrainConfig
 from tsforge.conformal import Calibration
 from tsforge.ensemble import FinalModel, fit_members, train_final
-from tsforge.forecaster import ForecastSpec, forecast_origins, log_forecaster
+from tsforge.forecast_spec import ForecastSpec
+from tsforge.forecaster import log_forecaster
 from tsforge.models import model_values
+from tsforge.origin_forecasts import forecast_origins
 from tsforge.training import (
     OBJECTIVE,
     Member,
@@ -138,7 +140,7 @@ def train(
         best_hparams: The tune stage's best_hparams.json (its ``top`` trials).
         series: The scale stage's series.
         windows: The window stage's origins.
-        spec: The spec of the pipeline's data (:meth:`tsforge.forecaster.ForecastSpec.of_pipeline`);
+        spec: The spec of the pipeline's data (:meth:`tsforge.forecast_spec.ForecastSpec.of_pipeline`);
             the trials' window normalisation and the calibration are settled here.
         config: The ``train`` params section.
         space: ``tune.space`` (what the trials' hyperparameters were drawn from).
@@ -255,7 +257,7 @@ def calibrate_final(
     Args:
         final: The train stage's :class:`tsforge.ensemble.FinalModel` (its held-out network
             forecasts the validation windows).
-        spec: The :class:`tsforge.forecaster.ForecastSpec` it is served with.
+        spec: The :class:`tsforge.forecast_spec.ForecastSpec` it is served with.
         series: The scale stage's :class:`tsforge.catalog.ProcessedSeries`.
         origins: The validation windows' origins.
         period: The gate's MASE period (the intervals' scales are its MASE scales).
