@@ -201,6 +201,9 @@ class TrainConfig:
     ``combine`` averages the network's forecast with statistical ones: ``auto`` keeps whichever
     of the network alone or averaged with Theta, ETS or both scores best on the validation
     windows; a list (``[theta, ets]``) fixes it; ``none`` serves the network alone.
+    ``combine_series`` caps the series whose validation windows choose the combination and
+    calibrate the intervals: a larger panel uses a seeded random sample of that many (null: all;
+    :func:`tsforge.combination.sampled_origins`).
     ``feature_ablation`` fits the best trial's network once more with every feature and once
     per kind of feature without it, and records the validation errors (:mod:`tsforge.ablation`).
     ``ensemble_fit`` trains the members ``joint``ly: side by side in one Keras model per batch
@@ -223,11 +226,17 @@ class TrainConfig:
     refit: bool = True
     input_example: bool = False
     combine: str | Sequence[str] | None = "auto"
+    combine_series: int | None = 2000
     feature_ablation: bool = False
     ensemble_fit: str = "joint"
     workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.combine_series is not None and self.combine_series < 1:
+            raise ConfigError(
+                f"params.yaml: train.combine_series is {self.combine_series}; use a number of series "
+                "(1 or more) or null (every series)."
+            )
         if self.workers < 1:
             raise ConfigError(f"params.yaml: train.workers is {self.workers}; use 1 (this process) or more.")
         if self.ensemble_fit not in ENSEMBLE_FITS:

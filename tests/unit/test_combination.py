@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tsforge import statistical as st
-from tsforge.combination import Combination, candidates, choose
+from tsforge.combination import Combination, candidates, choose, sampled_origins
 from tsforge.config import EvaluateConfig, parse_params
 from tsforge.errors import ConfigError
 from tsforge.forecaster import (
@@ -228,3 +228,17 @@ def test_the_statistical_fits_read_each_series_whole_history_by_default():
     assert not np.allclose(whole, st.ets(levels, origins, 3, 1, period=12, history=36, starts=starts))
     # A forecaster combined on whole histories keeps every row it is sent.
     assert _spec(Combination(("theta",), 12, None)).history_needed is None
+
+
+def test_a_big_panel_chooses_on_every_window_of_a_seeded_sample_of_its_series():
+    of_series = np.repeat(np.arange(50), 3)  # 50 series, 3 validation windows each
+    origins = np.arange(150) * 10
+    kept = sampled_origins(origins, of_series, 20, seed=42)
+    series = np.unique(of_series[np.isin(origins, kept)])
+    assert len(series) == 20 and len(kept) == 60  # whole series: all 3 windows of each
+    assert np.array_equal(kept, np.sort(kept))  # in their order
+    assert np.array_equal(sampled_origins(origins, of_series, 20, seed=42), kept)  # same params, same sample
+    assert not np.array_equal(sampled_origins(origins, of_series, 20, seed=7), kept)
+    # A panel within the cap, or no cap: every window.
+    assert np.array_equal(sampled_origins(origins, of_series, 50, seed=42), origins)
+    assert np.array_equal(sampled_origins(origins, of_series, None, seed=42), origins)

@@ -42,6 +42,7 @@ def test_unknown_key_names_the_section_and_the_accepted_keys():
         ),
         ({"tune": {"space": {"unit": 64}}}, r"tune.space has unknown dimension\(s\) \['unit'\]"),
         ({"evaluate": {"arima": "yes"}}, "evaluate.arima is 'yes'; give true or false"),
+        ({"train": {"combine_series": 0}}, r"train.combine_series is 0; use a number of series"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(raw, message):

@@ -23,7 +23,7 @@ from tsforge import conformal
 from tsforge import metrics as mt
 from tsforge import statistical as st
 from tsforge.catalog import ProcessedSeries, Project, Windows
-from tsforge.combination import Choice, Combination, choose
+from tsforge.combination import Choice, Combination, choose, sampled_origins
 from tsforge.config import COMBINABLE_METHODS, TrainConfig
 from tsforge.conformal import Calibration
 from tsforge.ensemble import FinalModel, fit_members, train_final
@@ -179,19 +179,27 @@ def train(
     )
     spec = replace(spec, normalize=windowed.normalize)
     base = Combination((), period, statistical_history)
+    # The same windows choose the blend and calibrate its intervals; in a big panel, a sample's.
+    deciding = sampled_origins(
+        windows.val, series.layout.series_of(windows.val), config.combine_series, config.seed
+    )
     choice, validation = choose_combination(
         final,
         spec,
         series,
-        windows.val,
+        deciding,
         requested=config.combine_with,
         base=base,
         metric=metric,
         weighted=config.combine == "weighted",
     )
+    sampled, total = (len(np.unique(series.layout.series_of(o))) for o in (deciding, windows.val))
+    if sampled < total:
+        where = f"on the validation windows of {sampled} of {total} series (train.combine_series)"
+        choice = replace(choice, reason=f"{choice.reason}; {where}")
     # Calibrated after the choice: the intervals are those of the forecast that is served.
     spec = replace(spec, combination=choice.combination)
-    calibration = calibrate_final(final, spec, series, windows.val, period, forecast=validation)
+    calibration = calibrate_final(final, spec, series, deciding, period, forecast=validation)
     ablation = None
     if config.feature_ablation and series.covariates.active:
         from tsforge.ablation import ablate
