@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from tsforge import covariates, panel, seasonality
+from tsforge.auto_settings import choose_scaler, choose_trend_treatment, settle
 from tsforge.catalog import ProcessedSeries
 from tsforge.config import DataConfig, Params, ScaleConfig
-from tsforge.eda import choose_scaler, choose_trend_treatment, settle
 from tsforge.panel import Layout
 from tsforge.scaling import AffineScaler, series_split
 from tsforge.seasonality import MIN_SEASONS, Seasonality, calendar_period

@@ -19,7 +19,8 @@ import pandas as pd
 from tsforge.catalog import IngestSummary
 from tsforge.config import DataConfig, Params
 from tsforge.data_contract import Check, as_dicts, contract, failure_message
-from tsforge.eda import Exploration, plot_eda
+from tsforge.eda import Exploration
+from tsforge.eda_plots import plot_eda
 from tsforge.errors import ValidationError
 
 
