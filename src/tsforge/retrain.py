@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -196,6 +197,32 @@ def _undo_promotion(root: Path, record: RetrainRecord) -> None:
             record.promoted = False
 
 
+def recorded_error(exc: BaseException, what: str) -> str:
+    """What the decision record and the job's log say about ``exc``.
+
+    A refusal by the tracking server (401/403) is explained as the stages explain it, with no
+    traceback (it is a permission, not a bug); anything else not already a
+    :class:`~tsforge.errors.TsforgeError` is logged with its traceback. Either way the text has
+    every URI's credentials hidden: MLflow's REST errors quote the request URL.
+
+    Args:
+        exc: What broke.
+        what: What was being done, for the log ("retrain failed").
+
+    Returns:
+        The message, credentials redacted.
+    """
+    from tsforge import tracking
+
+    explained = exc if isinstance(exc, TsforgeError) else tracking.refusal(exc)
+    if explained is None:
+        # The traceback as text, redacted: logging's own exc_info would print the raw message.
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        log.error("%s\n%s", what, tracking.redact(trace))
+        return tracking.redact(f"{type(exc).__name__}: {exc}")
+    return tracking.redact(str(explained))
+
+
 def _forecast(root: Path, record: RetrainRecord, time_column: str) -> None:
     """Forecast every series with the champion, so a scheduled job ends with fresh forecasts.
 
@@ -214,9 +241,7 @@ def _forecast(root: Path, record: RetrainRecord, time_column: str) -> None:
         found = delivery.delivered(project, name, time_column) if kept else None
         path = found or delivery.deliver(project, name).path
     except Exception as exc:  # recorded; the retraining itself stands
-        if not isinstance(exc, TsforgeError):
-            log.exception("forecasting failed")
-        record.forecast_error = str(exc)
+        record.forecast_error = recorded_error(exc, "forecasting failed")
         return
     record.forecasts = path.relative_to(project.root).as_posix()
 
@@ -290,8 +315,7 @@ def _watch(root: Path, record: RetrainRecord, params: Params) -> monitoring.Live
     try:
         live = score_forecasts(Project(root), params)
     except Exception as exc:  # recorded; the cycle goes on
-        log.exception("scoring earlier forecasts failed")
-        record.live_error = f"scoring failed: {type(exc).__name__}: {exc}"
+        record.live_error = f"scoring failed: {recorded_error(exc, 'scoring earlier forecasts failed')}"
         return None
     if live is None:
         return None
@@ -302,8 +326,8 @@ def _watch(root: Path, record: RetrainRecord, params: Params) -> monitoring.Live
         try:
             _publish_live(root, live, record.cycle, params.tracking.experiment)
         except Exception as exc:  # the record on disk still holds the scores
-            log.exception("publishing the live accuracy failed")
-            record.live_error = f"publishing failed: {type(exc).__name__}: {exc}"
+            why = recorded_error(exc, "publishing the live accuracy failed")
+            record.live_error = f"publishing failed: {why}"
     return live
 
 
@@ -376,9 +400,7 @@ def retrain(root: Path) -> RetrainRecord:
         else:
             _run_pipeline(root, record)
     except Exception as exc:  # a scheduled job always leaves a record, whatever broke
-        if not isinstance(exc, TsforgeError):
-            log.exception("retrain failed")
-        record.status, record.error = "failed", str(exc)
+        record.status, record.error = "failed", recorded_error(exc, "retrain failed")
     if record.status != "failed":
         _forecast(root, record, params.data.time_column)
     record.duration_s = round(time.monotonic() - started, 1)

@@ -159,3 +159,25 @@ def test_a_refused_promote_stops_with_the_reason_and_leaves_champion(
     assert err.startswith("ERROR: user 'viewer' may not move the registry's aliases") and "(403" in err
     assert "Traceback" not in err
     assert str(client.get_model_version_by_alias(MODEL, registry.CHAMPION).version) == "1"
+
+
+def test_a_retrain_cycle_records_a_refusal_explained_and_other_errors_without_credentials(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tsforge.retrain import recorded_error
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "viewer")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", SECRET)
+    monkeypatch.setattr(mlflow, "get_tracking_uri", lambda: f"http://viewer:{SECRET}@host:5000")
+    refused = recorded_error(server_error(*FORBIDDEN), "retrain failed")
+    assert refused.startswith("user 'viewer' may not move the registry's aliases (such as champion)")
+    assert "http://***@host:5000" in refused and SECRET not in refused
+    assert not caplog.records  # a refusal is no bug: no traceback in the job's log
+    down = MlflowException(f"API request to http://viewer:{SECRET}@host:5000/api/2.0/x failed")
+    other = recorded_error(down, "forecasting failed")
+    assert other == "MlflowException: API request to http://***@host:5000/api/2.0/x failed"
+    (logged,) = caplog.records  # the traceback, for a bug, with the credentials hidden too
+    assert logged.getMessage().startswith(
+        "forecasting failed\nmlflow.exceptions.MlflowException: API request to http://***@host:5000"
+    )
+    assert SECRET not in caplog.text
