@@ -1,95 +1,57 @@
-"""Feeding windows to Keras and fitting, shared by tuning trials and final training."""
+"""Feeding windows to Keras and fitting, shared by tuning trials and final training: the
+batches (stacked, or gathered on demand), the seeds, one network's fit with early stopping and
+its refit, one ensemble member trained alone.
+
+The windows themselves are :mod:`tsforge.windowed_data` and the ensemble's member plans
+:mod:`tsforge.members`; their public names are re-exported here, so
+``from tsforge.training import ...`` keeps working.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import keras
 import numpy as np
 
-from tsforge.config import SPACE_CHOICES
-from tsforge.models import WEIGHTED_LOSSES, ModelSpec, build_model, hp_values, reads_steps
-from tsforge.panel import first_usable_rows
+from tsforge.members import Member, MemberPlan, ensemble_candidates, member_plans, with_lookback, with_loss
+from tsforge.models import WEIGHTED_LOSSES, build_model, hp_values
 from tsforge.plotting import pyplot
-from tsforge.windowing import WindowSpec, gather_windows
+from tsforge.windowed_data import NORMALIZATIONS, OBJECTIVE, WindowedData, trial_data
 
-OBJECTIVE = "val_mae"
-"""What trials, early stopping and ensemble members are judged by: the mean absolute error
-of the validation windows in model space. Unlike ``val_loss`` it does not depend on the
-training loss, so trials that train with different losses compare fairly."""
-
-
-@dataclass(frozen=True)
-class WindowedData:
-    """The model-space series and the forecast origins of each split."""
-
-    values: np.ndarray
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    window: WindowSpec
-    n_targets: int
-    normalize: bool = False
-    weights: np.ndarray | None = None
-    series_starts: np.ndarray | None = None
-    """First usable row of each series, sorted; windows reaching before theirs are padded
-    (``window.min_history``). None: every window is complete."""
-    known: int = 0
-    """Trailing columns known for the horizon (:attr:`tsforge.covariates.Covariates.n_known`)."""
-
-    @property
-    def model_spec(self) -> ModelSpec:
-        """The shapes a model for this data must have."""
-        ahead = self.window.horizon if self.known else 0
-        return ModelSpec(
-            self.window.input_size, self.values.shape[1], self.window.horizon, self.n_targets, ahead
-        )
-
-    @classmethod
-    def of(cls, series: Any, windows: Any) -> WindowedData:
-        """From the scale and window stages' outputs (:class:`tsforge.catalog.ProcessedSeries`
-        and :class:`tsforge.catalog.Windows`)."""
-        return cls(
-            series.values,
-            windows.train,
-            windows.val,
-            windows.test,
-            windows.spec,
-            series.n_targets,
-            windows.normalize,
-            series.weights,
-            first_usable_rows(series.layout, series.lost_rows),
-            series.known,
-        )
-
-    def first_rows(self, origins: np.ndarray) -> np.ndarray | None:
-        """The first usable row of each origin's series (None: no series layout known)."""
-        if self.series_starts is None:
-            return None
-        return np.asarray(self.series_starts[np.searchsorted(self.series_starts, origins, side="right") - 1])
-
-    def complete(self, origins: np.ndarray) -> np.ndarray:
-        """The origins among ``origins`` whose inputs are all real rows (none padded)."""
-        first_rows = self.first_rows(origins)
-        return origins if first_rows is None else origins[origins - self.window.input_size >= first_rows]
-
-    def gather(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The inputs and targets of ``origins``, padded where a training window is short."""
-        first_rows = self.first_rows(origins)
-        return gather_windows(
-            self.values,
-            origins,
-            self.window,
-            self.n_targets,
-            self.normalize,
-            first_rows=first_rows,
-            known=self.known,
-        )
+__all__ = [
+    "NORMALIZATIONS",
+    "OBJECTIVE",
+    "PLATEAU_FACTOR",
+    "PLATEAU_PATIENCE",
+    "STACK_MAX_BYTES",
+    "Member",
+    "MemberPlan",
+    "WindowDataset",
+    "WindowedData",
+    "device",
+    "early_stopping",
+    "ensemble_candidates",
+    "fit",
+    "fit_windows",
+    "member_plans",
+    "refit_on_validation",
+    "set_seeds",
+    "stacked_bytes",
+    "stacked_order",
+    "stacked_windows",
+    "train_best",
+    "train_member",
+    "trial_data",
+    "validation_score",
+    "with_lookback",
+    "with_loss",
+]
 
 
 class WindowDataset(keras.utils.PyDataset):  # type: ignore[misc]
@@ -275,30 +237,6 @@ def stacked_windows(
     return x, y, np.repeat(weights[:, None], data.window.horizon, axis=1)
 
 
-NORMALIZATIONS = SPACE_CHOICES["normalize"]
-"""Values of ``tune.space.normalize``: windows in the scale stage's levels, or relative to
-their last input value (see :func:`tsforge.windowing.gather_windows`)."""
-
-
-def trial_data(data: WindowedData, values: Mapping[str, Any]) -> WindowedData:
-    """The windows as a trial reads them: a searched ``normalize`` (none or last) overrides the
-    ``window.normalize`` the scale stage settled, for that trial only.
-
-    Args:
-        data: Windowed series.
-        values: The trial's hyperparameter values.
-
-    Returns:
-        ``data``, with ``normalize`` set by the trial when it chose one.
-    """
-    chosen = values.get("normalize")
-    if chosen is None:
-        return data
-    if chosen not in NORMALIZATIONS:
-        raise ValueError(f"tune.space.normalize: unknown value {chosen!r}; use one of {NORMALIZATIONS}")
-    return replace(data, normalize=chosen == "last")
-
-
 def early_stopping(patience: int) -> keras.callbacks.Callback:
     """Stop when the objective stalls for ``patience`` epochs and keep the best weights."""
     return keras.callbacks.EarlyStopping(monitor=OBJECTIVE, patience=patience, restore_best_weights=True)
@@ -372,67 +310,6 @@ def refit_on_validation(
     return model
 
 
-@dataclass
-class Member:
-    """One trained network of the final model: which trial's hyperparameters, which seed.
-
-    ``early_model`` is the early-stopped network a refit replaced: it never trained on the
-    validation windows, so its errors there calibrate prediction intervals honestly.
-    """
-
-    trial_id: str
-    seed: int
-    hp: Any
-    model: keras.Model
-    history: dict[str, list[float]]
-    refitted: bool = False
-    early_model: keras.Model | None = None
-
-    @property
-    def val_score(self) -> float:
-        """Its best validation objective (of the early-stopped fit, before any refit)."""
-        finite = [v for v in self.history.get(OBJECTIVE, []) if math.isfinite(v)]
-        return min(finite, default=math.inf)
-
-    @property
-    def best_epoch(self) -> int:
-        """The epoch (from 1) whose weights early stopping kept."""
-        scores = [v if math.isfinite(v) else math.inf for v in self.history.get(OBJECTIVE, [])]
-        return int(np.argmin(scores)) + 1 if scores else 1
-
-
-@dataclass(frozen=True)
-class MemberPlan:
-    """One network of the ensemble before it is trained: its trial, hyperparameters (lookback
-    and loss applied), seed and name."""
-
-    trial_id: str
-    hp: Any
-    seed: int
-    name: str
-
-
-def member_plans(
-    candidates: list[tuple[str, Any]],
-    data: WindowedData,
-    *,
-    seeds: int,
-    seed: int,
-    lookbacks: Sequence[float] = (1.0,),
-    losses: Sequence[str] | None = None,
-) -> list[MemberPlan]:
-    """The ensemble's members in training order: every candidate with ``seeds`` seeds per
-    lookback and loss (see :func:`tsforge.ensemble.train_members`)."""
-    variants = [(lookback, loss) for loss in (losses or (None,)) for lookback in lookbacks]
-    plans = []
-    for rank, (trial_id, trial_hp) in enumerate(candidates):
-        for offset in range(seeds * len(variants)):  # seeds count on across variants
-            lookback, loss = variants[offset % len(variants)]
-            hp = with_loss(with_lookback(trial_hp, lookback, data.window.input_size), loss)
-            plans.append(MemberPlan(trial_id, hp, seed + offset, f"member_{rank}_{offset}"))
-    return plans
-
-
 def train_member(
     plan: MemberPlan,
     space: Mapping[str, Any],
@@ -455,46 +332,6 @@ def train_member(
         )
         member.refitted = True
     return member
-
-
-def with_lookback(hp: Any, fraction: float, window: int) -> Any:
-    """``hp`` reading ``fraction`` of the steps it reads (at least one); ``hp`` itself at 1.
-
-    Networks that read different lengths of history err differently, so their median is
-    steadier than seeds alone give (the lookback ensembles of N-BEATS).
-    """
-    if fraction >= 1:
-        return hp
-    steps = reads_steps(hp.values, window)
-    shorter = hp.copy()
-    shorter.values["input_size"] = max(1, round(steps * fraction))
-    return shorter
-
-
-def with_loss(hp: Any, loss: str | None) -> Any:
-    """``hp`` trained with ``loss`` instead of its own; ``hp`` itself for None or its own.
-
-    Networks fitted to different losses err differently (N-BEATS' ensembles mix sMAPE, MASE
-    and MAPE losses); trials are still compared on validation MAE whatever their loss.
-    """
-    if loss is None or hp.values.get("loss") == loss:
-        return hp
-    changed = hp.copy()
-    changed.values["loss"] = loss
-    return changed
-
-
-def ensemble_candidates(best_hparams: Mapping[str, Any], count: int) -> list[tuple[str, Any]]:
-    """``(trial_id, HyperParameters)`` of the best ``count`` distinct trials the tune stage
-    recorded in best_hparams.json (its ``top`` list; the single best for older files)."""
-    import keras_tuner as kt
-
-    ranked = best_hparams.get("top") or [best_hparams]
-    chosen = [(str(t["trial_id"]), kt.HyperParameters.from_config(t["config"])) for t in ranked]
-    # The served network normalises its windows once for all members: keep the trials that
-    # read windows as the best one does (a searched tune.space.normalize may differ).
-    best = chosen[0][1].values.get("normalize")
-    return [c for c in chosen if c[1].values.get("normalize") == best][:count]
 
 
 def validation_score(model: keras.Model, data: WindowedData, batch_size: int = 1024) -> float:
