@@ -29,21 +29,44 @@ clock time, which is what opening hours and holidays follow.
 places a row within the hour and the day, and a cycle that repeats every hour is rare in business
 series; list it explicitly where one exists (sensor or traffic data, say).
 
-Holiday features count the public holidays of one country, as ``holidays.country_holidays``
-returns them (observed days included, such as a Friday off for a Saturday holiday).
+Holiday features (:mod:`tsforge.holiday_features`) count the public holidays of one country;
+:func:`known_ahead_matrix` puts both side by side. The holiday names are re-exported here, so
+``from tsforge.calendar_features import ...`` keeps working.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tsforge.errors import ConfigError, ValidationError
+from tsforge.errors import ConfigError
+from tsforge.holiday_features import (
+    DISTANCE_CAP,
+    HOLIDAY_COLUMNS,
+    check_country,
+    holiday_columns,
+    holiday_matrix,
+)
+from tsforge.time_steps import typical_step, wall_clock
+
+__all__ = [
+    "CALENDAR_FEATURES",
+    "CYCLE_LENGTH",
+    "DISTANCE_CAP",
+    "HOLIDAY_COLUMNS",
+    "MIN_CYCLES",
+    "calendar_columns",
+    "calendar_matrix",
+    "check_country",
+    "holiday_columns",
+    "holiday_matrix",
+    "known_ahead_matrix",
+    "repeats_within",
+    "resolve_calendar",
+]
 
 CALENDAR_FEATURES: tuple[str, ...] = (
     "minute_of_hour",
@@ -57,11 +80,6 @@ CALENDAR_FEATURES: tuple[str, ...] = (
 )
 """Every calendar feature ``data.calendar`` may list, finest first."""
 
-HOLIDAY_COLUMNS: tuple[str, ...] = ("holiday", "days_to_holiday", "days_from_holiday")
-"""The holiday columns of daily or finer data; coarser data gets only the first."""
-
-DISTANCE_CAP = 30
-"""Days beyond which the distance to a holiday no longer matters; distances are divided by it."""
 
 _SUB_DAILY = ("hour_of_day", "day_of_week", "day_of_year")
 _AUTO_BY_STEP: tuple[tuple[pd.Timedelta, tuple[str, ...]], ...] = (
@@ -94,20 +112,6 @@ a feature never repeats in training: day of year over 12 weeks of half-hourly de
 a ramp the network reads as a trend, and it extrapolates the ramp past the history. Measured on
 taylor (bench/EXPERIMENTS.md E18): with day of year, test MASE 0.597 against 0.316 without any
 calendar; with hour of day and day of week alone, 0.265."""
-
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
-_DAY = pd.Timedelta(days=1)
-
-_PERIOD_FAMILIES: tuple[tuple[tuple[type, ...], str, bool], ...] = (
-    ((pd.offsets.MonthEnd, pd.offsets.BusinessMonthEnd, pd.offsets.CustomBusinessMonthEnd), "M", True),
-    ((pd.offsets.MonthBegin, pd.offsets.BusinessMonthBegin, pd.offsets.CustomBusinessMonthBegin), "M", False),
-    ((pd.offsets.QuarterEnd, pd.offsets.BQuarterEnd), "Q", True),
-    ((pd.offsets.QuarterBegin, pd.offsets.BQuarterBegin), "Q", False),
-    ((pd.offsets.YearEnd, pd.offsets.BYearEnd), "Y", True),
-    ((pd.offsets.YearBegin, pd.offsets.BYearBegin), "Y", False),
-)
-"""Offsets whose steps are pandas periods: (offset classes, period kind, labelled by the period's end)."""
 
 
 def resolve_calendar(
@@ -182,7 +186,7 @@ def calendar_matrix(times: Any, names: Sequence[str]) -> np.ndarray:
         ValidationError: A timestamp is missing (NaT).
     """
     names = _validated(names)
-    index = _wall_clock(times)
+    index = wall_clock(times)
     matrix = np.empty((len(index), 2 * len(names)))
     for column, name in enumerate(names):
         value, period = _CALENDAR[name](index)
@@ -190,88 +194,6 @@ def calendar_matrix(times: Any, names: Sequence[str]) -> np.ndarray:
         matrix[:, 2 * column] = np.sin(angle)
         matrix[:, 2 * column + 1] = np.cos(angle)
     return matrix
-
-
-def holiday_columns(country: str | None, freq: str | None) -> tuple[str, ...]:
-    """Column names of the holiday features.
-
-    Args:
-        country: A country code of the ``holidays`` package (``"US"``, ``"GB"``...), or None.
-        freq: The series' pandas frequency alias, or None (read as daily or finer).
-
-    Returns:
-        ``()`` without a country; :data:`HOLIDAY_COLUMNS` for daily or finer data; ``("holiday",)``
-        for coarser data, where a distance in days from a row's timestamp would mean little.
-    """
-    if country is None:
-        return ()
-    return HOLIDAY_COLUMNS if _daily_or_finer(freq) else HOLIDAY_COLUMNS[:1]
-
-
-def check_country(country: str) -> None:
-    """Fail unless the ``holidays`` package knows a country code.
-
-    Args:
-        country: The country code from ``data.holidays``.
-
-    Raises:
-        ConfigError: The code is unknown, naming it and where to find the known ones.
-    """
-    import holidays
-
-    try:
-        holidays.country_holidays(country)
-    except (NotImplementedError, AttributeError, TypeError) as error:
-        raise ConfigError(
-            f"data.holidays: {country!r} is not a country the holidays package knows; use an ISO 3166 "
-            "code such as 'US', 'GB' or 'DE' (holidays.list_supported_countries() lists them all), "
-            "or null for no holiday features"
-        ) from error
-
-
-def holiday_matrix(times: Any, country: str, freq: str | None) -> np.ndarray:
-    """The holiday features of timestamps, columns as :func:`holiday_columns` names them.
-
-    ``holiday`` counts the public holidays in the period a row stands for: its calendar day for
-    daily or finer data (so a 0/1 flag, and an hourly row at 13:00 on Christmas Day gets 1); the
-    whole week, month, quarter or year for coarser data, as pandas periods delimit it (a ``W-SAT``
-    row is the week ending on its Saturday, an ``MS`` or ``ME`` row its calendar month).
-    ``days_to_holiday`` and ``days_from_holiday`` are the days from the row's day to the next
-    holiday on or after it and since the last one on or before it, clipped to
-    :data:`DISTANCE_CAP` and divided by it, so they lie in [0, 1] (0 on a holiday).
-
-    Args:
-        times: Timestamps, anything ``pd.DatetimeIndex`` accepts.
-        country: A country code of the ``holidays`` package.
-        freq: The series' pandas frequency alias, or None (read as daily or finer).
-
-    Returns:
-        A float64 array of shape (rows, ``len(holiday_columns(country, freq))``).
-
-    Raises:
-        ConfigError: The country or the frequency is unknown.
-        ValidationError: A timestamp is missing (NaT).
-    """
-    check_country(country)
-    daily = _daily_or_finer(freq)
-    index = _wall_clock(times)
-    width = len(holiday_columns(country, freq))
-    if len(index) == 0:
-        return np.zeros((0, width))
-    # Work on distinct days (or periods) and map back: 100,000 hourly rows are ~4,200 days.
-    if daily or freq is None:
-        days, inverse = np.unique(_day_numbers(index), return_inverse=True)
-        first, last = days, days
-    else:
-        stamps, inverse = np.unique(index.values, return_inverse=True)
-        first, last = _period_days(pd.DatetimeIndex(stamps), _offset(freq))
-    # A year either side, so distances across New Year reach the neighbouring year's holidays.
-    known = _holiday_days(country, _year(int(first.min())) - 1, _year(int(last.max())) + 1)
-    counts = np.searchsorted(known, last, side="right") - np.searchsorted(known, first, side="left")
-    columns = [counts.astype(np.float64)]
-    if daily:
-        columns.extend(_distances(known, first))
-    return np.column_stack(columns)[inverse.reshape(-1)]
 
 
 def known_ahead_matrix(
@@ -314,130 +236,15 @@ def _validated(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _offset(freq: str) -> pd.offsets.BaseOffset:
-    """The pandas offset of a frequency alias, as a ConfigError when pandas cannot read it."""
-    try:
-        # Deprecated aliases ("H", "M", "A") still mean what they say; the warning is pandas' to give.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            offset = pd.tseries.frequencies.to_offset(freq)
-    except (ValueError, TypeError) as error:
-        raise ConfigError(
-            f"data.freq: {freq!r} is not a pandas frequency alias (such as 'h', 'D', 'W-SAT', 'MS')"
-        ) from error
-    if offset.n <= 0:
-        raise ConfigError(f"data.freq: {freq!r} must step forward in time")
-    return offset
-
-
-def _step(freq: str) -> pd.Timedelta:
-    """The typical length of one step of ``freq``: the median of a few consecutive steps.
-
-    Measured rather than looked up by offset type, so every alias pandas knows (business days,
-    anchored weeks, quarters starting in any month, multiples) is classified alike.
-    """
-    stamps = pd.date_range("2001-01-01", periods=9, freq=_offset(freq))
-    return pd.Timedelta(int(np.median(np.diff(stamps.asi8))), unit=stamps.unit)
-
-
 def _auto_calendar(freq: str | None) -> tuple[str, ...]:
     """``auto``'s calendar features for a frequency (see :func:`resolve_calendar`)."""
     if not freq:
         return ()
-    step = _step(freq)
+    step = typical_step(freq)
     for bound, names in _AUTO_BY_STEP:
         if step < bound:
             return names
     return ()
-
-
-def _daily_or_finer(freq: str | None) -> bool:
-    """Whether a row stands for at most one calendar day; unknown frequencies count as daily."""
-    return not freq or _step(freq) <= _DAY
-
-
-def _wall_clock(times: Any) -> pd.DatetimeIndex:
-    """Timestamps as a time-zone-naive index of local wall clock times."""
-    index = pd.DatetimeIndex(times)
-    if index.tz is not None:
-        index = index.tz_localize(None)
-    if index.hasnans:
-        raise ValidationError("calendar features: the timestamps include missing values (NaT)")
-    return index
-
-
-def _day_numbers(index: pd.DatetimeIndex) -> np.ndarray:
-    """Days since 1970-01-01 of each timestamp's calendar day (numpy floors to the day)."""
-    return np.asarray(index.values.astype("datetime64[D]").astype(np.int64))
-
-
-def _year(day_number: int) -> int:
-    """The calendar year of a day number."""
-    return int(np.datetime64(day_number, "D").astype("datetime64[Y]").astype(np.int64)) + 1970
-
-
-def _period_alias(offset: pd.offsets.BaseOffset) -> tuple[str, bool] | None:
-    """The pandas period of one step of ``offset``, and whether a timestamp labels its period's end.
-
-    Returns:
-        (period alias, end-labelled), or None when no pandas period matches the offset.
-    """
-    if isinstance(offset, pd.offsets.Week):
-        # pandas labels a W-SAT week by its last day, as resample does.
-        weekday = getattr(offset, "weekday", None)
-        return None if weekday is None else (f"W-{_WEEKDAYS[weekday]}", True)
-    for classes, kind, end_labelled in _PERIOD_FAMILIES:
-        if isinstance(offset, classes):
-            if kind == "M":
-                return kind, end_labelled
-            # A period alias names the month a quarter or year ends in; a begin offset names the
-            # month it starts in, so the month before (index -1 wraps January round to December).
-            month = int(getattr(offset, "startingMonth" if kind == "Q" else "month"))
-            return f"{kind}-{_MONTHS[month - 1 if end_labelled else month - 2]}", end_labelled
-    return None
-
-
-def _period_days(index: pd.DatetimeIndex, offset: pd.offsets.BaseOffset) -> tuple[np.ndarray, np.ndarray]:
-    """The first and last day numbers of the period each timestamp stands for at ``offset``."""
-    period = _period_alias(offset)
-    if period is None:
-        # No pandas period ("2D", "SMS"): a row stands for the days up to the next step.
-        first = _day_numbers(index)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the PerformanceWarning of offsets without vector arithmetic
-            after = _day_numbers(index + offset)
-        return first, np.maximum(after - 1, first)
-    alias, end_labelled = period
-    periods = index.to_period(alias)
-    # A multiple ("2MS", "2W-SAT") reaches back from an end label and forward from a start label.
-    extra = int(offset.n) - 1
-    head, tail = (periods - extra, periods) if end_labelled else (periods, periods + extra)
-    return _day_numbers(head.start_time), _day_numbers(tail.end_time)
-
-
-@lru_cache(maxsize=32)
-def _holiday_days(country: str, first_year: int, last_year: int) -> np.ndarray:
-    """The sorted day numbers of a country's public holidays in a span of years (cached: serving
-    calls this for every request with the same few years)."""
-    import holidays
-
-    calendar = holidays.country_holidays(country, years=range(first_year, last_year + 1))
-    days = np.array(sorted(calendar), dtype="datetime64[D]").astype(np.int64)
-    days.setflags(write=False)
-    return days
-
-
-def _distances(known: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Days to the next holiday on or after each day and since the last on or before it, scaled."""
-    # Sentinels far beyond the cap stand for "no holiday that side" without special cases.
-    far = np.array([np.iinfo(np.int64).max // 4])
-    padded = np.concatenate((-far, known, far))
-    following = padded[np.searchsorted(padded, days, side="left")] - days
-    preceding = days - padded[np.searchsorted(padded, days, side="right") - 1]
-    return (
-        np.minimum(following, DISTANCE_CAP) / DISTANCE_CAP,
-        np.minimum(preceding, DISTANCE_CAP) / DISTANCE_CAP,
-    )
 
 
 def _iso_weeks_in_year(years: np.ndarray) -> np.ndarray:
