@@ -58,3 +58,16 @@ def test_no_module_of_the_package_imports_itself_back():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+MAX_LINES = 500
+"""Most lines a module of the package may have: past it, a module holds more than one job (issue 27)."""
+
+
+def test_no_module_of_the_package_is_over_500_lines():
+    long = {
+        str(path.relative_to(PACKAGE.parent)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them along their jobs): {long}"
