@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import gc
 import os
 import sys
@@ -64,10 +65,10 @@ def run(main: Callable[[], None]) -> None:
         sys.stderr.write(f"\nERROR: {exc}\n\n")
         sys.exit(2)
     except Exception as exc:
-        refused = tracking_refusal(exc)
-        if refused is None:
+        explained = tracking_refusal(exc) or tracking_lost(exc) or disk_full(exc)
+        if explained is None:
             raise
-        sys.stderr.write(f"\nERROR: {refused}\n\n")
+        sys.stderr.write(f"\nERROR: {explained}\n\n")
         sys.exit(2)
 
 
@@ -80,6 +81,59 @@ def tracking_refusal(exc: Exception) -> TsforgeError | None:
     from tsforge import tracking
 
     return tracking.refusal(exc)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from (causes and contexts), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def tracking_lost(exc: Exception) -> TsforgeError | None:
+    """A tracking server that stopped answering part way through a stage (MLflow's HTTP
+    retries spent: the server down or restarting), explained; None for any other failure."""
+    if "mlflow" not in sys.modules or "requests" not in sys.modules:
+        return None
+    import mlflow
+    import requests
+
+    from tsforge import tracking
+
+    chain = list(_chain(exc))
+    lost = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+    cause = next((e for e in chain if isinstance(e, lost)), None)
+    if cause is None or not any(isinstance(e, mlflow.exceptions.MlflowException) for e in chain):
+        return None
+    return TsforgeError(
+        f"cannot reach the MLflow tracking store at {tracking.redact(mlflow.get_tracking_uri())} "
+        f"part way through the stage ({tracking.redact(str(cause))}). Once the server answers "
+        "again, rerun: the next stage run ends this stage's run as KILLED should it still show "
+        "RUNNING, and DVC recorded none of this stage's outputs. MLFLOW_HTTP_REQUEST_MAX_RETRIES "
+        "and MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR set how long a stage waits for a restarting server."
+    )
+
+
+def disk_full(exc: Exception) -> TsforgeError | None:
+    """A write that found the disk (or the user's quota) full, explained; None otherwise."""
+    full = next(
+        (e for e in _chain(exc) if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)),
+        None,
+    )
+    if full is None:
+        return None
+    assert isinstance(full, OSError)
+    # A copy (shutil's, as MLflow logs a local artifact) names its source first, the file written second.
+    written = full.filename2 or full.filename
+    where = f" writing {written}" if written else ""
+    return TsforgeError(
+        f"the disk is full: {full.strerror or 'no space left on device'}{where}. The stage stopped "
+        "and DVC recorded none of its outputs. Free space on the disk of the project or of the "
+        "MLflow artifact store (the experiment's artifact location), then rerun."
+    )
 
 
 def exit_without_gc() -> None:
