@@ -37,7 +37,7 @@ test: setup lint  ## lint (ruff, mypy), then the test suite (unit, data contract
 test-all: setup  ## the test suite plus the slow, postgres and faults tiers (PostgreSQL: installed as root if missing)
 	$(BIN)/pytest -m ""
 
-test-faults: setup  ## kill -9 at named points of every stage, forecast and retrain, then rerun (~13 min)
+test-faults: setup  ## kill -9 at named points of every stage, forecast and retrain, a full disk, a server restart; then rerun (~18 min)
 	$(BIN)/pytest -m faults -n 0
 
 lint: setup  ## ruff and mypy

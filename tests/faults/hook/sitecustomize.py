@@ -15,6 +15,8 @@ Environment:
     TSFORGE_FAULT_LOG: A file that gets one line, ``<point> pid <pid>``, before the kill.
     TSFORGE_FAULT_GROUP: ``1``: kill the whole process group (the job, `dvc repro` included),
         as a crash or ``systemctl kill`` would; otherwise this process alone.
+    TSFORGE_FAULT_PAUSE: A file: instead of killing, wait at the point until that file exists,
+        then go on (the test does something to the world meanwhile, such as stopping a server).
 """
 
 from __future__ import annotations
@@ -26,18 +28,25 @@ import importlib.machinery
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 
-def _die(point: str) -> None:
+def _reach(point: str) -> None:
+    """At the point: log it, then pause (TSFORGE_FAULT_PAUSE) or kill."""
     log = os.environ.get("TSFORGE_FAULT_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(f"{point} pid {os.getpid()}\n")
             handle.flush()
             os.fsync(handle.fileno())
+    pause = os.environ.get("TSFORGE_FAULT_PAUSE")
+    if pause:
+        while not os.path.exists(pause):
+            time.sleep(0.1)
+        return
     if os.environ.get("TSFORGE_FAULT_GROUP") == "1":
         os.killpg(os.getpgid(0), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -49,9 +58,9 @@ def _wrapped(function: Callable[..., Any], point: str, when: str) -> Callable[..
         if os.environ.get("TSFORGE_FAULT_ARG", "") not in repr((args, kwargs)):
             return function(*args, **kwargs)
         if when == "before":
-            _die(point)
+            _reach(point)
         result = function(*args, **kwargs)
-        _die(point)
+        _reach(point)
         return result
 
     return killing
@@ -96,7 +105,7 @@ def _install(point: str) -> None:
 
         def killing_replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
             if os.path.basename(os.fspath(dst)) == name:
-                _die(point)
+                _reach(point)
             replace(src, dst, *args, **kwargs)
 
         os.replace = killing_replace
