@@ -22,7 +22,15 @@ import pytest
 from mlflow.entities import ViewType
 
 from tests.faults.conftest import HOOK, LOG, MODEL, Fault, dvc_status, temporaries
-from tests.pipeline.conftest import BIN, free_port, make_project, pipeline_env, set_params, wait_for_http
+from tests.pipeline.conftest import (
+    BIN,
+    free_port,
+    make_project,
+    mlflow_server_command,
+    pipeline_env,
+    set_params,
+    wait_for_http,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -52,20 +60,7 @@ class Server:
     def start(self) -> float:
         """Start it; returns the seconds until it answered."""
         began = time.monotonic()
-        command = [
-            str(BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{self.folder / 'server.db'}",
-            "--artifacts-destination",
-            str(self.folder / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-        ]
+        command = mlflow_server_command(self.folder, self.port)
         log = (self.folder / "server.log").open("ab")
         env = pipeline_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)

@@ -104,6 +104,26 @@ def wait_for_http(url: str, timeout_s: float = 120) -> bool:
     return False
 
 
+def mlflow_server_command(folder: Path, port: int, *extra: str) -> list[str]:
+    """`mlflow server` on loopback: SQLite backend and proxied artifacts under ``folder``, one
+    worker, ``extra`` options (such as ``--app-name basic-auth``) first."""
+    return [
+        str(BIN / "mlflow"),
+        "server",
+        *extra,
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'server.db'}",
+        "--artifacts-destination",
+        str(folder / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
 Login = tuple[str, str]
 """A user of a tracking server with basic auth, and its password."""
 

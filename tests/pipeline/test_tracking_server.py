@@ -19,6 +19,7 @@ from tests.pipeline.conftest import (
     check_access,
     free_port,
     make_project,
+    mlflow_server_command,
     pipeline_env,
     rest,
     run,
@@ -61,22 +62,7 @@ class Server:
         }
 
     def start(self) -> None:
-        command = [
-            str(BIN / "mlflow"),
-            "server",
-            "--app-name",
-            "basic-auth",
-            "--backend-store-uri",
-            f"sqlite:///{self.folder / 'server.db'}",
-            "--artifacts-destination",
-            str(self.folder / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-        ]
+        command = mlflow_server_command(self.folder, self.port, "--app-name", "basic-auth")
         log = (self.folder / "server.log").open("ab")
         # The server's background job runners (for GenAI features) are not needed here.
         env = pipeline_env(
